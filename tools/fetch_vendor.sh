@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Fetch the browser assets the rendered book needs (MathJax, require.js and the ipywidgets
+# embed manager) from the npm registry at pinned versions into _vendor/ (git-ignored), so that
+# math and widgets render with no internet. Where npm is absent or fails, _vendor/ stays empty
+# and book/_ext/offline_assets.py leaves Jupyter Book's CDN defaults in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MATHJAX=mathjax@3.2.2
+HTML_MANAGER=@jupyter-widgets/html-manager@1.0.7
+REQUIREJS=requirejs@2.3.8
+stamp="_vendor/.versions"
+want="$MATHJAX $HTML_MANAGER $REQUIREJS"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
+if ! command -v npm >/dev/null 2>&1; then
+  echo "fetch_vendor: npm not found; the book will load MathJax and widgets from their CDNs" >&2
+  exit 0
+fi
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+if ! (cd "$tmp" && npm pack --silent "$MATHJAX" "$HTML_MANAGER" "$REQUIREJS" >/dev/null 2>npm.log); then
+  echo "fetch_vendor: npm pack failed; the book will use the CDN defaults" >&2; cat "$tmp/npm.log" >&2 || true
+  exit 0
+fi
+rm -rf _vendor && mkdir -p _vendor/mathjax _vendor/widgets
+for t in "$tmp"/*.tgz; do mkdir -p "$tmp/x" && tar -xzf "$t" -C "$tmp/x" && mv "$tmp/x/package" "$tmp/$(basename "$t" .tgz)" && rm -rf "$tmp/x"; done
+cp -r "$tmp"/mathjax-*/es5/. _vendor/mathjax/
+cp "$tmp"/jupyter-widgets-html-manager-*/dist/embed-amd.js _vendor/widgets/
+cp "$tmp"/requirejs-*/require.js _vendor/widgets/
+echo "$want" > "$stamp"
+echo "fetch_vendor: $want -> _vendor/"

@@ -1,0 +1,217 @@
+"""Counting parameters and multiply-accumulates, and tracing shapes through a model.
+
+Cost is reported as **MACs** (multiply-accumulates): one MAC is one multiplication and one
+addition. The SegFormer paper calls the same quantity "FLOPs" and DeepLabV3+ calls it
+"Multiply-Adds". ``count_macs`` uses fvcore's tracer with an explicit policy:
+
+* convolutions, linear layers, matrix products, ``einsum`` and
+  ``scaled_dot_product_attention`` are counted as MACs (bias additions are not);
+* normalisation, pooling and upsampling are counted only with ``include_elementwise=True``
+  (fvcore's elementwise estimates); by default they count zero, as in the papers' tables;
+* activations, softmax, additions, reshapes and other elementwise or data-movement ops are
+  always zero;
+* any other operator that carries arithmetic and has no rule raises a ``UserWarning`` naming it,
+  so no cost is silently missing.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+__all__ = ["count_params", "count_macs", "MacCount", "shape_trace", "ShapeTrace", "sdpa_mac_handle"]
+
+# Operators that cost no MACs by this project's policy (elementwise, activation, data movement).
+ZERO_COST_OPS: Tuple[str, ...] = (
+    "aten::add", "aten::add_", "aten::sub", "aten::mul", "aten::mul_", "aten::div", "aten::neg",
+    "aten::relu", "aten::relu_", "aten::gelu", "aten::silu", "aten::sigmoid", "aten::tanh",
+    "aten::hardtanh", "aten::hardtanh_", "aten::softmax", "aten::log_softmax", "aten::dropout",
+    "aten::feature_dropout", "aten::rsub", "aten::exp", "aten::sqrt", "aten::rsqrt", "aten::pow",
+    "aten::mean", "aten::sum", "aten::max", "aten::min", "aten::clamp", "aten::abs", "aten::erf",
+    "aten::fill_", "aten::zero_", "aten::zeros", "aten::ones", "aten::copy_", "aten::expand_as",
+    "aten::masked_fill", "aten::where", "aten::eq", "aten::ne", "aten::gt", "aten::lt", "aten::ge",
+    "aten::argmax", "aten::flip", "aten::roll", "aten::pad", "aten::constant_pad_nd",
+    "aten::reflection_pad2d", "aten::im2col", "aten::col2im", "aten::unfold", "aten::one_hot",
+    "aten::repeat", "aten::repeat_interleave", "aten::linspace", "aten::arange", "aten::scatter_",
+    "aten::gather", "aten::index", "aten::index_select", "aten::topk", "aten::sort",
+    "aten::cumsum", "aten::full", "aten::full_like", "aten::zeros_like", "aten::ones_like",
+    "aten::lift_fresh", "aten::detach", "aten::type_as", "aten::to", "aten::bernoulli_",
+    "aten::floor_divide", "aten::remainder", "aten::floor", "aten::ceil", "aten::round",
+    "aten::square", "aten::reciprocal", "aten::norm", "aten::linalg_vector_norm", "aten::var",
+    "aten::std", "aten::cos", "aten::sin", "aten::log", "aten::log1p", "aten::trunc",
+)
+# Normalisation, pooling and upsampling: zero by default, fvcore's estimate when asked for.
+ELEMENTWISE_OPS: Tuple[str, ...] = (
+    "aten::batch_norm", "aten::group_norm", "aten::layer_norm", "aten::instance_norm",
+    "aten::upsample_nearest2d", "aten::upsample_bilinear2d", "aten::upsample_bicubic2d",
+    "aten::_upsample_bilinear2d_aa", "aten::_upsample_bicubic2d_aa",
+    "aten::adaptive_avg_pool2d", "aten::avg_pool2d", "aten::max_pool2d", "aten::grid_sampler",
+)
+
+
+def count_params(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters of ``model`` (buffers such as BN running statistics excluded)."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"count_params: expected an nn.Module, got {type(model).__name__}")
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _shape(value: Any) -> Optional[List[int]]:
+    ttype = value.type()
+    try:
+        return list(ttype.sizes())
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def sdpa_mac_handle(inputs: List[Any], outputs: List[Any]) -> int:
+    """fvcore handle for ``aten::scaled_dot_product_attention``.
+
+    ``Q: (..., L, E)``, ``K: (..., S, E)``, ``V: (..., S, Ev)``: the product ``QKᵀ`` costs
+    ``L·S·E`` MACs per batch-head and ``softmax(·)V`` costs ``L·S·Ev``; softmax and scaling
+    are elementwise and count zero.
+    """
+    q, k, v = (_shape(t) for t in inputs[:3])
+    if q is None or k is None or v is None:
+        raise ValueError("count_macs: could not read the shapes of the attention inputs")
+    batch = 1
+    for d in q[:-2]:
+        batch *= d
+    length_q, embed = q[-2], q[-1]
+    length_kv, embed_v = k[-2], v[-1]
+    return batch * length_q * length_kv * (embed + embed_v)
+
+
+@dataclass
+class MacCount:
+    """The result of :func:`count_macs`: a total plus breakdowns by module and operator."""
+
+    total: int
+    by_module: Dict[str, int] = field(repr=False)
+    by_operator: Dict[str, int] = field(repr=False)
+    uncounted: Dict[str, int] = field(repr=False)
+
+    @property
+    def giga(self) -> float:
+        """Total in GMACs (10⁹)."""
+        return self.total / 1e9
+
+    def __int__(self) -> int:
+        return self.total
+
+    def __repr__(self) -> str:
+        return f"MacCount(total={self.total:,} = {self.giga:.3f} GMACs)"
+
+
+def count_macs(model: nn.Module, *inputs: Any, include_elementwise: bool = False) -> MacCount:
+    """Count the multiply-accumulates of ``model(*inputs)`` with fvcore (policy in module doc).
+
+    The model is traced once; the count is exact for the given input shapes. Run it on small
+    inputs or on cheap models: the trace executes a real forward pass.
+    """
+    from fvcore.nn import FlopCountAnalysis
+
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"count_macs: expected an nn.Module, got {type(model).__name__}")
+    if not inputs:
+        raise ValueError("count_macs: expected at least one input tensor, got none")
+    analysis = FlopCountAnalysis(model, inputs if len(inputs) > 1 else inputs[0])
+    analysis.set_op_handle("aten::scaled_dot_product_attention", sdpa_mac_handle)
+    for op in ZERO_COST_OPS:
+        analysis.set_op_handle(op, None)
+    if not include_elementwise:
+        for op in ELEMENTWISE_OPS:
+            analysis.set_op_handle(op, None)
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    analysis.tracer_warnings("none")
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    was_training = model.training
+    model.eval()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+            total = int(analysis.total())
+            by_module = {k: int(v) for k, v in analysis.by_module().items()}
+            by_operator = {k: int(v) for k, v in analysis.by_operator().items()}
+            uncounted = dict(analysis.unsupported_ops())
+    finally:
+        model.train(was_training)
+    if uncounted:
+        warnings.warn(f"count_macs: no MAC rule for operators {sorted(uncounted)}; they were counted "
+                      f"as zero. Add them to tutorial_lib.profiling.ZERO_COST_OPS if that is right.",
+                      UserWarning, stacklevel=2)
+    return MacCount(total, by_module, by_operator, uncounted)
+
+
+@dataclass
+class ShapeTrace:
+    """A table of ``module name | type | output shape | parameters`` from :func:`shape_trace`."""
+
+    rows: List[Tuple[str, str, str, int]]
+
+    def __repr__(self) -> str:
+        header = ("module", "type", "output shape", "params")
+        table = [header] + [(n, t, s, f"{p:,}") for n, t, s, p in self.rows]
+        widths = [max(len(r[i]) for r in table) for i in range(4)]
+        lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                 for r in table]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        cells = "".join(f"<tr><td><code>{n}</code></td><td>{t}</td><td><code>{s}</code></td>"
+                        f"<td style='text-align:right'>{p:,}</td></tr>" for n, t, s, p in self.rows)
+        return ("<table><thead><tr><th>module</th><th>type</th><th>output shape</th><th>params</th>"
+                f"</tr></thead><tbody>{cells}</tbody></table>")
+
+
+def _describe(out: Any) -> str:
+    if isinstance(out, torch.Tensor):
+        return "(" + ", ".join(str(d) for d in out.shape) + ")"
+    if isinstance(out, (list, tuple)):
+        return "[" + ", ".join(_describe(o) for o in out) + "]"
+    if isinstance(out, dict):
+        return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in out.items()) + "}"
+    return type(out).__name__
+
+
+def shape_trace(model: nn.Module, *inputs: Any, depth: int = 1,
+                names: Optional[Sequence[str]] = None) -> ShapeTrace:
+    """Run ``model(*inputs)`` once and list each submodule's output shape, in call order.
+
+    ``depth`` selects modules by the number of dots in their name (1 = direct children,
+    2 = grandchildren too); ``names`` selects modules explicitly instead.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"shape_trace: expected an nn.Module, got {type(model).__name__}")
+    if depth < 1:
+        raise ValueError(f"shape_trace: expected depth >= 1, got {depth}")
+    rows: List[Tuple[str, str, str, int]] = []
+    handles = []
+    modules = dict(model.named_modules())
+    if names is not None:
+        missing = [n for n in names if n not in modules]
+        if missing:
+            raise ValueError(f"shape_trace: no submodule named {missing}; available: {list(modules)[1:12]}...")
+        selected = list(names)
+    else:
+        selected = [n for n in modules if n and n.count(".") < depth]
+    for name in selected:
+        module = modules[name]
+
+        def hook(mod: nn.Module, args: Any, out: Any, name: str = name) -> None:
+            rows.append((name, type(mod).__name__, _describe(out), count_params(mod)))
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return ShapeTrace(rows)
