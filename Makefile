@@ -36,7 +36,6 @@ test-notebooks: install
 test-book: install vendor
 	rm -rf _build
 	$(JB) build . -W -n --keep-going
-	$(PY) -m pytest tests/browser -q -p no:cacheprovider --run-browser
 
 notebooks: install
 	$(PY) tools/notebooks.py execute $(NB)

@@ -5,6 +5,18 @@ inputs against ``tutorial_lib``'s own component, prints short feedback and raise
 ``AssertionError`` on failure. ``python -m tutorial_lib.checks grade SUBMISSION`` runs every
 check whose name matches a function or class in a submission (see the instructor page).
 """
+import importlib as _importlib
+import pkgutil as _pkgutil
+
 from ._core import REGISTRY, Check, Checker, CheckFailed, register, run_check
+
+# Every module of this package (one per part of the book) registers its checks on import and
+# exposes its ``check_*`` functions here, so ``tutorial_lib.checks.check_atrous_conv2d`` works.
+for _info in sorted(_pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if _info.name.startswith("_"):
+        continue
+    _module = _importlib.import_module(f"{__name__}.{_info.name}")
+    for _name in getattr(_module, "__all__", []):
+        globals()[_name] = getattr(_module, _name)
 
 __all__ = ["REGISTRY", "Check", "Checker", "CheckFailed", "register", "run_check"]
