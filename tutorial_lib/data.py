@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 __all__ = ["CLASS_NAMES", "NUM_CLASSES", "IGNORE_INDEX", "SceneObject", "Scene", "make_scene",
-           "render_scene", "SyntheticScenes", "sample_image", "SegmentationFolder"]
+           "render_scene", "SyntheticScenes", "standard_splits", "sample_image", "SegmentationFolder"]
 
 #: Class names of :class:`SyntheticScenes`; index = class id.
 CLASS_NAMES: Tuple[str, ...] = ("background", "disc", "box", "triangle", "ring", "wire")
@@ -245,6 +245,16 @@ class SyntheticScenes(Dataset):
     def __repr__(self) -> str:
         return (f"SyntheticScenes(num_samples={self.num_samples}, size={self.size}, seed={self.seed}, "
                 f"classes={list(self.classes)})")
+
+
+def standard_splits(size: Size = 64, num_train: int = 512, num_val: int = 128
+                    ) -> Tuple[SyntheticScenes, SyntheticScenes]:
+    """The book's standard small training and validation sets (seeds 0 and 1).
+
+    Every chapter that trains on CPU uses these splits with :data:`tutorial_lib.train.RECIPE_SMALL`,
+    so results are comparable across chapters (chapter 01's baseline is the reference point).
+    """
+    return (SyntheticScenes(num_train, size=size, seed=0), SyntheticScenes(num_val, size=size, seed=1))
 
 
 def sample_image(size: Optional[Size] = None) -> torch.Tensor:

@@ -18,7 +18,13 @@ from torch.utils.data import DataLoader, Dataset
 from .metrics import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
 from .utils import seed_everything
 
-__all__ = ["poly_lr_factor", "History", "EvalResult", "fit", "evaluate", "predict", "segmentation_loss"]
+__all__ = ["RECIPE_SMALL", "poly_lr_factor", "History", "EvalResult", "fit", "evaluate", "predict", "segmentation_loss"]
+
+
+#: The book's standard CPU training recipe (with ``data.standard_splits()``): a few epochs of AdamW
+#: at a higher learning rate than the papers use, because the models are small and the budget is
+#: seconds, not GPU-days. Chapters that compare models pass these keyword arguments to :func:`fit`.
+RECIPE_SMALL = dict(epochs=6, batch_size=16, lr=3e-3, weight_decay=0.01, power=1.0, seed=0)
 
 
 def poly_lr_factor(step: int, total_steps: int, warmup_steps: int = 0, power: float = 1.0) -> float:
@@ -151,12 +157,12 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Optional[Dataset] = Non
             loss.backward()
             optimizer.step()
             history.steps.append(step)
-            history.train_loss.append(float(loss))
+            history.train_loss.append(loss.item())
             history.lr.append(optimizer.param_groups[0]["lr"])
             schedule.step()
             step += 1
             bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.3f}")
+            bar.set_postfix(epoch=epoch + 1, loss=f"{history.train_loss[-1]:.3f}")
         if val_data is not None:
             result = evaluate(model, val_data, num_classes, batch_size=max(batch_size, 16), ignore_index=ignore_index)
             history.val_steps.append(step)
