@@ -1,0 +1,194 @@
+"""Checks for Part 1 (basics): the confusion matrix and mean IoU.
+
+The student's functions are compared with :mod:`tutorial_lib.metrics` on seeded cases chosen
+so that each classic mistake fails a case of its own, with a hint naming it:
+
+* counting pixels whose target is ``ignore_index`` (they must vanish from prediction *and* target);
+* giving an absent class (in neither prediction nor target) an IoU of 0 or 1 instead of leaving it
+  out of the mean;
+* averaging IoU per image instead of accumulating intersections and unions over the whole batch;
+* swapping rows and columns of the confusion matrix (rows are true classes).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterator, List, NamedTuple
+
+import torch
+
+from .. import metrics
+from ._core import Checker, register
+
+__all__ = ["check_mean_iou", "check_confusion_matrix"]
+
+
+class _Case(NamedTuple):
+    """One seeded input: what it exercises, the tensors, and the hint shown if it fails."""
+
+    what: str
+    pred: torch.Tensor
+    target: torch.Tensor
+    num_classes: int
+    ignore_index: int
+    hint: str
+
+
+def _labels(gen: torch.Generator, shape: tuple, num_classes: int) -> torch.Tensor:
+    return torch.randint(0, num_classes, shape, generator=gen)
+
+
+def _noisy_copy(gen: torch.Generator, target: torch.Tensor, num_classes: int, flip: float) -> torch.Tensor:
+    """A prediction that agrees with ``target`` except on a random ``flip`` fraction of pixels."""
+    noise = _labels(gen, tuple(target.shape), num_classes)
+    wrong = torch.rand(target.shape, generator=gen) < flip
+    return torch.where(wrong, noise, target.clamp(0, num_classes - 1))
+
+
+def _cases() -> Iterator[_Case]:
+    """The seeded cases shared by both checks (regenerated on each call: checks never share state)."""
+    gen = torch.Generator().manual_seed(7)
+
+    target = _labels(gen, (2, 16, 16), 4)
+    yield _Case("a (2, 16, 16) batch with 4 classes", _noisy_copy(gen, target, 4, 0.3), target, 4, 255,
+                "IoU of class c is TP / (TP + FP + FN); mean IoU averages it over classes")
+
+    target = _labels(gen, (3, 12, 20), 5)
+    pred = _noisy_copy(gen, target, 5, 0.4)
+    ignored = torch.rand(target.shape, generator=gen) < 0.25
+    target = torch.where(ignored, torch.full_like(target, 255), target)
+    yield _Case("a batch where a quarter of the targets are ignore_index=255", pred, target, 5, 255,
+                "drop every pixel whose target equals ignore_index before counting, from the "
+                "prediction as well as from the target")
+
+    target = _labels(gen, (1, 24, 24), 3)  # classes 3, 4, 5 of 6 appear nowhere
+    yield _Case("num_classes=6 but only classes 0-2 occur anywhere", _noisy_copy(gen, target, 3, 0.3),
+                target, 6, 255,
+                "a class absent from both prediction and target has no IoU (0/0): leave it out of "
+                "the mean instead of counting it as 0 or 1")
+
+    target = _labels(gen, (2, 10, 10), 3)
+    pred = _noisy_copy(gen, target, 3, 0.2)
+    pred[0, :2, :3] = 3  # class 3 is predicted a few times but never occurs in the target
+    target[1, -3:, -3:] = 4  # class 4 occurs in the target but is never predicted
+    pred[1, -3:, -3:] = 0
+    yield _Case("class 3 only predicted, class 4 only in the target", pred, target, 5, 255,
+                "a class that occurs in only one of prediction and target has IoU 0 and does count "
+                "in the mean")
+
+    # Image 0 is large and almost right, image 1 is tiny and mostly wrong: averaging per image
+    # gives a very different number from accumulating over the batch (the dataset convention).
+    target = torch.zeros(2, 16, 16, dtype=torch.long)
+    target[:, :, 8:] = 1
+    pred = target.clone()
+    pred[0, :2, :2] = 1
+    target[1] = 255
+    target[1, :2, :2] = torch.tensor([[0, 1], [1, 0]])
+    pred[1, :2, :2] = torch.tensor([[1, 0], [0, 1]])
+    yield _Case("a batch of one large, nearly right image and one tiny, wrong one", pred, target, 2, 255,
+                "accumulate TP, FP and FN over every image of the batch before dividing; do not "
+                "average per-image IoUs")
+
+    target = _labels(gen, (8, 8), 3)  # a single map without a batch dimension, ignore_index=-1
+    pred = _noisy_copy(gen, target, 3, 0.3)
+    target[:2] = -1
+    yield _Case("an (8, 8) map with ignore_index=-1", pred, target, 3, -1,
+                "use the ignore_index argument rather than the constant 255, and accept label maps "
+                "of any shape")
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise TypeError(f"expected a single number, got a tensor of shape {tuple(value.shape)}")
+        return float(value.item())
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a float, got {type(value).__name__}")
+    return float(value)
+
+
+def _call(fn: Callable, case: _Case) -> Any:
+    # Clones, so that a submission which edits its inputs in place cannot corrupt the reference.
+    return fn(case.pred.clone(), case.target.clone(), case.num_classes, ignore_index=case.ignore_index)
+
+
+@register("mean_iou", names=["mean_iou"],
+          description="mean_iou(pred, target, num_classes, ignore_index=255) -> float")
+def check_mean_iou(fn: Callable[..., Any]) -> None:
+    """Check a student's ``mean_iou(pred, target, num_classes, ignore_index=255) -> float``.
+
+    ``pred`` and ``target`` are integer label maps of the same shape; the result must equal
+    ``tutorial_lib.metrics.mean_iou`` of the confusion matrix (to 1e-6) on six seeded cases:
+    a plain batch, ignored pixels, classes absent everywhere, classes present on one side only,
+    batch accumulation versus per-image averaging, and a custom ``ignore_index`` on a 2-D map.
+    Raises ``AssertionError`` (``CheckFailed``) listing every failed case with a hint.
+    """
+    with Checker("mean IoU") as c:
+        c.true(callable(fn), f"expected a function, got {type(fn).__name__}")
+        for case in _cases():
+            want = metrics.mean_iou(metrics.confusion_matrix(case.pred, case.target, case.num_classes,
+                                                             ignore_index=case.ignore_index))
+            try:
+                got = _to_float(_call(fn, case))
+            except NotImplementedError:
+                c.true(False, "mean_iou is not implemented yet (it raised NotImplementedError)")
+                break
+            except TypeError as err:
+                c.true(False, f"{case.what}: {err}", "return float(...) of the mean")
+                continue
+            except Exception as err:  # the student's code crashed on this case: report and go on
+                c.true(False, f"{case.what}: your code raised {type(err).__name__}: {err}", case.hint)
+                continue
+            ok = math.isfinite(got) and abs(got - want) <= 1e-6
+            c.true(ok, f"{case.what}: expected {want:.6f}, got {got:.6f}", case.hint)
+
+
+def _matrix_problem(got: torch.Tensor, want: torch.Tensor) -> List[str]:
+    """Explain how ``got`` differs from ``want`` (two (K, K) integer matrices)."""
+    if torch.equal(got, want.T):
+        return ["rows and columns are swapped", "row i is the true class i, column j the predicted class j"]
+    if got.sum() > want.sum():
+        return [f"it counts {int(got.sum())} pixels but only {int(want.sum())} are not ignored",
+                "skip pixels whose target equals ignore_index"]
+    worst = (got - want).abs().argmax()
+    i, j = divmod(int(worst), want.shape[1])
+    return [f"entry [{i}, {j}] (true class {i}, predicted {j}) is {int(got[i, j])} instead of {int(want[i, j])}",
+            "count, for every non-ignored pixel, its (true, predicted) pair"]
+
+
+@register("confusion_matrix", names=["confusion_matrix"],
+          description="confusion_matrix(pred, target, num_classes, ignore_index=255) -> (K, K) counts")
+def check_confusion_matrix(fn: Callable[..., Any]) -> None:
+    """Check a student's ``confusion_matrix(pred, target, num_classes, ignore_index=255)``.
+
+    The result must be a ``(num_classes, num_classes)`` tensor of integer counts (any integer or
+    whole-valued float dtype) with row = true class and column = predicted class, equal to
+    ``tutorial_lib.metrics.confusion_matrix`` on the same six seeded cases as
+    :func:`check_mean_iou`. Raises ``AssertionError`` (``CheckFailed``) on failure.
+    """
+    with Checker("confusion matrix") as c:
+        c.true(callable(fn), f"expected a function, got {type(fn).__name__}")
+        for case in _cases():
+            want = metrics.confusion_matrix(case.pred, case.target, case.num_classes,
+                                            ignore_index=case.ignore_index)
+            try:
+                got = _call(fn, case)
+            except NotImplementedError:
+                c.true(False, "confusion_matrix is not implemented yet (it raised NotImplementedError)")
+                break
+            except Exception as err:
+                c.true(False, f"{case.what}: your code raised {type(err).__name__}: {err}", case.hint)
+                continue
+            if not c.shape(got, tuple(want.shape), f"{case.what}: the matrix",
+                           "one row and one column per class, (num_classes, num_classes)"):
+                continue
+            got = got.detach()
+            if got.is_floating_point() and not torch.equal(got, got.round()):
+                c.true(False, f"{case.what}: expected whole-number counts, got fractional values",
+                       "count pixels; do not normalise the matrix")
+                continue
+            got = got.round().long() if got.is_floating_point() else got.long()
+            if torch.equal(got, want):
+                c.true(True, "")
+            else:
+                what, hint = _matrix_problem(got, want)
+                c.true(False, f"{case.what}: {what}", hint)
