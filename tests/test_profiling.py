@@ -1,0 +1,93 @@
+"""count_macs against analytic counts; count_params; shape_trace."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tutorial_lib.profiling import count_macs, count_params, shape_trace
+
+
+@pytest.mark.parametrize("cin,cout,k,stride,groups,h,w", [
+    (3, 8, 3, 1, 1, 16, 16), (8, 16, 5, 2, 1, 15, 21), (16, 16, 3, 1, 16, 9, 9), (6, 4, 1, 1, 2, 7, 5)])
+def test_conv_macs_equal_analytic(cin, cout, k, stride, groups, h, w):
+    conv = nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, groups=groups)
+    x = torch.randn(2, cin, h, w)
+    out = conv(x)
+    expected = 2 * out.shape[-2] * out.shape[-1] * cout * (cin // groups) * k * k  # batch 2, bias not counted
+    assert count_macs(conv, x).total == expected
+
+
+class SDPABlock(nn.Module):
+    """Projections + SDPA: the pieces an attention layer is made of."""
+
+    def __init__(self, dim=32, heads=4):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v)  # (B, h, N, d)
+        return self.proj(y.transpose(1, 2).reshape(b, n, c))
+
+
+def test_sdpa_attention_block_macs_equal_analytic():
+    b, n, c = 2, 50, 32
+    block = SDPABlock(c, 4)
+    macs = count_macs(block, torch.randn(b, n, c)).total
+    linear = b * n * c * 3 * c + b * n * c * c
+    attention = 2 * b * n * n * c  # QKᵀ and AV over all heads: 2·N²·C per image
+    assert macs == linear + attention
+
+
+def test_sdpa_with_different_key_length_and_value_dim():
+    class Cross(nn.Module):
+        def forward(self, q, k, v):
+            return F.scaled_dot_product_attention(q, k, v)
+
+    q, k, v = torch.randn(1, 2, 10, 8), torch.randn(1, 2, 7, 8), torch.randn(1, 2, 7, 5)
+    assert count_macs(Cross(), q, k, v).total == 2 * 10 * 7 * (8 + 5)
+
+
+def test_elementwise_policy_is_explicit():
+    model = nn.Sequential(nn.Conv2d(3, 4, 1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Upsample(scale_factor=2, mode="bilinear"))
+    x = torch.randn(1, 3, 8, 8)
+    default = count_macs(model, x)
+    assert default.total == 3 * 4 * 64 and not default.uncounted
+    assert count_macs(model, x, include_elementwise=True).total > default.total
+
+
+def test_unknown_operator_warns():
+    class Odd(nn.Module):
+        def forward(self, x):
+            return torch.linalg.inv(x)
+
+    with pytest.warns(UserWarning, match="no MAC rule"):
+        count_macs(Odd(), torch.eye(3)[None].repeat(2, 1, 1))
+
+
+def test_count_params_and_trainable():
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+    assert count_params(model) == 4 * 3 + 3 + 2 * 3  # BN running stats are buffers, not counted
+    model[0].weight.requires_grad_(False)
+    assert count_params(model, trainable_only=True) == 3 + 6
+
+
+def test_shape_trace_lists_outputs_in_call_order():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten())
+    trace = shape_trace(model, torch.randn(1, 3, 8, 8))
+    assert [r[0] for r in trace.rows] == ["0", "1", "2"]
+    assert trace.rows[0][2] == "(1, 4, 4, 4)" and trace.rows[2][2] == "(1, 64)"
+    assert "output shape" in repr(trace) and "<table>" in trace._repr_html_()
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="nn.Module"):
+        count_macs(lambda x: x, torch.zeros(1))
+    with pytest.raises(ValueError, match="at least one input"):
+        count_macs(nn.Identity())
+    with pytest.raises(ValueError, match="no submodule"):
+        shape_trace(nn.Sequential(nn.Identity()), torch.zeros(1), names=["nope"])
