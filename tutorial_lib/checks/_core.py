@@ -28,18 +28,27 @@ class Check:
     names: Tuple[str, ...]
     func: Callable[[Any], None]
     description: str
+    points: float = 1.0
 
 
 REGISTRY: Dict[str, Check] = {}
 
 
-def register(name: str, names: Sequence[str], description: str) -> Callable:
-    """Register a check under ``name``; the autograder runs it on a submission symbol in ``names``."""
+def register(name: str, names: Sequence[str], description: str, points: float = 1.0) -> Callable:
+    """Register a check under ``name``; the autograder runs it on a submission symbol in ``names``.
+
+    ``names`` are the top-level functions or classes of a submission the check grades (the first
+    one defined is passed to the check); ``points`` is what the autograder awards when it passes.
+    """
+    if isinstance(names, str) or not names or not all(isinstance(n, str) and n.isidentifier() for n in names):
+        raise ValueError(f"register: expected names a non-empty sequence of identifiers, got {names!r}")
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
+        raise ValueError(f"register: expected points a positive number, got {points!r}")
 
     def deco(func: Callable[[Any], None]) -> Callable[[Any], None]:
         if name in REGISTRY:
             raise ValueError(f"register: a check named {name!r} exists already")
-        REGISTRY[name] = Check(name, tuple(names), func, description)
+        REGISTRY[name] = Check(name, tuple(names), func, description, float(points))
         func.check_name = name  # type: ignore[attr-defined]
         return func
 

@@ -1,0 +1,62 @@
+"""Command line of the checks package.
+
+    python -m tutorial_lib.checks grade SUBMISSION [--json] [--timeout S] [--exercises-only]
+                                                   [--check NAME ...] [--verbose]
+    python -m tutorial_lib.checks list
+
+``grade`` prints a score table (or, with ``--json``, the report in Gradescope's ``results.json``
+shape) and exits 0 whenever grading ran, whatever the score; exit code 2 means the grader itself
+could not run (unreadable file, wrong extension, unknown check). ``list`` prints the registered
+checks and the submission names each one grades.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+from . import REGISTRY
+from .grade import GraderError, format_table, grade_submission
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tutorial_lib.checks",
+                                     description="Run the book's exercise checks on a submission.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    grade = sub.add_parser("grade", help="grade a .py or .ipynb submission")
+    grade.add_argument("submission", help="path of a .py file or .ipynb notebook")
+    grade.add_argument("--json", action="store_true", help="print the report as JSON (for an LMS)")
+    grade.add_argument("--timeout", type=float, default=120.0,
+                       help="seconds allowed to each child process (default 120)")
+    grade.add_argument("--exercises-only", action="store_true",
+                       help="notebooks: run only exercise-stub/exercise-solution cells")
+    grade.add_argument("--check", action="append", metavar="NAME",
+                       help="grade only this check (repeatable; see `list`)")
+    grade.add_argument("--verbose", "-v", action="store_true", help="print every check's full feedback")
+    sub.add_parser("list", help="list the registered checks")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "list":
+        width = max((len(n) for n in REGISTRY), default=5)
+        for name, check in sorted(REGISTRY.items()):
+            print(f"{name:<{width}}  grades {', '.join(check.names)}  ({check.points:g} pt): {check.description}")
+        return 0
+    try:
+        report = grade_submission(args.submission, timeout=args.timeout,
+                                  exercises_only=args.exercises_only, only=args.check)
+    except GraderError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(format_table(report, verbose=args.verbose))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
