@@ -1,0 +1,278 @@
+"""SegFormer (Xie et al., NeurIPS 2021): the Mix Transformer encoder MiT-B0…B5 and the All-MLP decoder.
+
+The configurations follow the released code and weights (NVlabs/SegFormer ``mit_b0``…``mit_b5``):
+MLP ratio 4 in every stage, although the paper's Table 6 lists 8 for stages 1–2 of B0–B4 (the
+chapter explains the mismatch). Block and stage-end LayerNorms use eps 1e-6 as the official code;
+Hugging Face's implementation uses 1e-5 everywhere, so its converted weights get a config with
+``layer_norm_eps=1e-5`` (:func:`tutorial_lib.hub.segformer_from_hf_state_dict`).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from .._validate import check_choice, check_image_batch, check_positive
+from ..layers.all_mlp_decoder import AllMLPDecoder, FoldedAllMLPDecoder
+from ..layers.efficient_attention import EfficientSelfAttention, efficient_attention_macs
+from ..layers.mix_ffn import MixFFN
+from ..layers.overlap_patch_embed import OverlapPatchEmbed, overlap_output_size
+
+__all__ = ["SegFormerConfig", "MIT_VARIANTS", "segformer_config", "DropPath", "SegFormerBlock",
+           "MixTransformerStage", "MixTransformer", "SegFormer", "segformer_macs",
+           "segformer_b0", "segformer_b1", "segformer_b2", "segformer_b3", "segformer_b4", "segformer_b5"]
+
+
+@dataclass(frozen=True)
+class SegFormerConfig:
+    """Hyper-parameters of a SegFormer; the defaults are MiT-B0 with the ADE20K head (150 classes)."""
+
+    embed_dims: Tuple[int, ...] = (32, 64, 160, 256)
+    depths: Tuple[int, ...] = (2, 2, 2, 2)
+    num_heads: Tuple[int, ...] = (1, 2, 5, 8)
+    sr_ratios: Tuple[int, ...] = (8, 4, 2, 1)
+    mlp_ratios: Tuple[int, ...] = (4, 4, 4, 4)
+    patch_sizes: Tuple[int, ...] = (7, 3, 3, 3)
+    strides: Tuple[int, ...] = (4, 2, 2, 2)
+    decoder_dim: int = 256
+    num_classes: int = 150
+    in_chans: int = 3
+    drop_path_rate: float = 0.1
+    decoder_dropout: float = 0.1
+    layer_norm_eps: float = 1e-6  # block norms and stage-end norms (official code); HF: 1e-5
+
+    def __post_init__(self) -> None:
+        stages = len(self.embed_dims)
+        for name in ("embed_dims", "depths", "num_heads", "sr_ratios", "mlp_ratios", "patch_sizes", "strides"):
+            value = tuple(getattr(self, name))
+            object.__setattr__(self, name, value)
+            if len(value) != stages:
+                raise ValueError(f"SegFormerConfig {name}: expected {stages} values (one per stage, like "
+                                 f"embed_dims), got {len(value)}: {value}")
+            for v in value:
+                check_positive(v, f"SegFormerConfig {name}")
+        for dim, heads in zip(self.embed_dims, self.num_heads):
+            if dim % heads:
+                raise ValueError(f"SegFormerConfig: expected each embed dim divisible by its heads, got {dim} and {heads}")
+        for name in ("decoder_dim", "num_classes", "in_chans"):
+            check_positive(getattr(self, name), f"SegFormerConfig {name}")
+        for name in ("drop_path_rate", "decoder_dropout"):
+            if not 0.0 <= float(getattr(self, name)) < 1.0:
+                raise ValueError(f"SegFormerConfig {name}: expected a value in [0, 1), got {getattr(self, name)!r}")
+        if not float(self.layer_norm_eps) > 0:
+            raise ValueError(f"SegFormerConfig layer_norm_eps: expected > 0, got {self.layer_norm_eps!r}")
+
+
+_WIDE = (64, 128, 320, 512)
+#: MiT-B0…B5 as released (papers.md §1.1): widths, depths and the decoder width C.
+MIT_VARIANTS = {
+    "b0": dict(embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2), decoder_dim=256),
+    "b1": dict(embed_dims=_WIDE, depths=(2, 2, 2, 2), decoder_dim=256),
+    "b2": dict(embed_dims=_WIDE, depths=(3, 4, 6, 3), decoder_dim=768),
+    "b3": dict(embed_dims=_WIDE, depths=(3, 4, 18, 3), decoder_dim=768),
+    "b4": dict(embed_dims=_WIDE, depths=(3, 8, 27, 3), decoder_dim=768),
+    "b5": dict(embed_dims=_WIDE, depths=(3, 6, 40, 3), decoder_dim=768),
+}
+
+
+def segformer_config(variant: str, **overrides) -> SegFormerConfig:
+    """The configuration of MiT-``variant`` (``"b0"``…``"b5"``), with field ``overrides``."""
+    check_choice(variant, "segformer_config variant", list(MIT_VARIANTS))
+    return SegFormerConfig(**{**MIT_VARIANTS[variant], **overrides})
+
+
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al., 2016): drop a residual branch per sample while training."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)  # (B, 1, ...)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p:.4f}"
+
+
+class SegFormerBlock(nn.Module):
+    r"""A Mix Transformer block (Xie et al., 2021, §3.1): pre-norm efficient attention and Mix-FFN.
+
+    .. math::
+        x &\leftarrow x + \mathrm{DropPath}(\mathrm{EfficientAttn}(\mathrm{LN}(x)))\\
+        x &\leftarrow x + \mathrm{DropPath}(\mathrm{MixFFN}(\mathrm{LN}(x)))
+
+    Shapes: ``x: (B, N, C), H, W -> (B, N, C)``.
+    """
+
+    def __init__(self, dim: int, num_heads: int, sr_ratio: int, mlp_ratio: int, drop_path: float = 0.0,
+                 layer_norm_eps: float = 1e-6) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=layer_norm_eps)
+        self.attn = EfficientSelfAttention(dim, num_heads=num_heads, sr_ratio=sr_ratio, qkv_bias=True)
+        self.norm2 = nn.LayerNorm(dim, eps=layer_norm_eps)
+        self.mlp = MixFFN(dim, dim * mlp_ratio)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x), H, W))  # (B, N, C)
+        return x + self.drop_path(self.mlp(self.norm2(x), H, W))  # (B, N, C)
+
+
+class MixTransformerStage(nn.Module):
+    """One encoder stage: overlapping patch embedding → blocks → LayerNorm → back to a map.
+
+    Shapes: ``x: (B, C_in, H, W) -> (B, C, H', W')`` with ``H' = ⌈H / stride⌉``.
+    """
+
+    def __init__(self, config: SegFormerConfig, index: int, drop_paths: Sequence[float]) -> None:
+        super().__init__()
+        c = config.embed_dims
+        in_chans = config.in_chans if index == 0 else c[index - 1]
+        self.patch_embed = OverlapPatchEmbed(in_chans, c[index], config.patch_sizes[index], config.strides[index])
+        self.blocks = nn.ModuleList(
+            SegFormerBlock(c[index], config.num_heads[index], config.sr_ratios[index], config.mlp_ratios[index],
+                           p, config.layer_norm_eps) for p in drop_paths)
+        self.norm = nn.LayerNorm(c[index], eps=config.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, h, w = self.patch_embed(x)  # (B, N, C)
+        h, w = int(h), int(w)  # plain ints also under jit tracing (count_macs), where sizes are tensors
+        for block in self.blocks:
+            x = block(x, h, w)  # (B, N, C)
+        x = self.norm(x)
+        return x.transpose(1, 2).reshape(x.shape[0], -1, h, w)  # (B, C, H', W')
+
+
+class MixTransformer(nn.Module):
+    """The hierarchical MiT encoder: four stages at strides 4, 8, 16, 32 (Xie et al., 2021, §3.1).
+
+    Stochastic depth rises linearly from 0 to ``drop_path_rate`` over all blocks of all stages.
+    Shapes: ``x: (B, 3, H, W) -> [(B, C_i, H/s_i, W/s_i)]`` for ``s_i = 4, 8, 16, 32`` (rounded up).
+    """
+
+    def __init__(self, config: SegFormerConfig) -> None:
+        super().__init__()
+        rates = torch.linspace(0, config.drop_path_rate, sum(config.depths)).tolist()
+        starts = [sum(config.depths[:i]) for i in range(len(config.depths))]
+        self.stages = nn.ModuleList(MixTransformerStage(config, i, rates[s:s + d])
+                                    for i, (s, d) in enumerate(zip(starts, config.depths)))
+
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        features = []
+        for stage in self.stages:
+            x = stage(x)  # (B, C_i, H_i, W_i)
+            features.append(x)
+        return features
+
+
+class SegFormer(nn.Module):
+    """SegFormer: MiT encoder + All-MLP decoder; returns logits at 1/4 of the input resolution.
+
+    ``fit``/``evaluate`` upsample the logits to the label size, as mmsegmentation does.
+    :meth:`fold_decoder` returns an inference copy whose decoder is :class:`FoldedAllMLPDecoder`.
+    Shapes: ``x: (B, 3, H, W) -> (B, num_classes, ⌈H/4⌉, ⌈W/4⌉)``.
+    """
+
+    def __init__(self, config: SegFormerConfig = SegFormerConfig()) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = MixTransformer(config)
+        self.decode_head: Union[AllMLPDecoder, FoldedAllMLPDecoder] = AllMLPDecoder(
+            config.embed_dims, config.decoder_dim, config.num_classes, config.decoder_dropout)
+        self.apply(_init_weights)
+
+    @property
+    def min_input_size(self) -> int:
+        """The smallest image side for which every sequence-reduction convolution has a full window."""
+        return next(size for size in range(1, 1 << 16) if all(h >= sr for h, sr in zip(
+            _stage_sizes(self.config, size), self.config.sr_ratios)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_batch(x, "SegFormer input", channels=self.config.in_chans, min_size=self.min_input_size)
+        return self.decode_head(self.encoder(x))  # (B, K, H/4, W/4)
+
+    def fold_decoder(self) -> "SegFormer":
+        """An eval-mode copy with the folded decoder (same logits, fewer MACs); ``self`` is unchanged."""
+        if not isinstance(self.decode_head, AllMLPDecoder):
+            raise ValueError(f"fold_decoder: expected an AllMLPDecoder head, got {type(self.decode_head).__name__} "
+                             f"(already folded?)")
+        folded = copy.deepcopy(self)
+        folded.decode_head = FoldedAllMLPDecoder.from_decoder(self.decode_head)
+        return folded.eval()
+
+
+def _stage_sizes(config: SegFormerConfig, size: int) -> List[int]:
+    sizes = []
+    for k, s in zip(config.patch_sizes, config.strides):
+        size = overlap_output_size(size, k, s)
+        sizes.append(size)
+    return sizes
+
+
+def _init_weights(m: nn.Module) -> None:
+    """The official initialisation: trunc-normal Linear, unit LayerNorm, He-normal (fan-out) convs."""
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.Conv2d):
+        fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+        nn.init.normal_(m.weight, 0.0, (2.0 / fan_out) ** 0.5)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+def segformer_macs(config: SegFormerConfig, height: int, width: int, folded: bool = False) -> int:
+    """Analytic MACs of ``SegFormer(config)`` on one ``height × width`` image.
+
+    The policy of :func:`tutorial_lib.profiling.count_macs` (convolutions, linear layers and the
+    two attention products; biases, norms, activations and upsampling count zero), so the two
+    agree exactly (tested); use this where a forward pass would be slow (B2–B5 at 512² or 640²).
+    """
+    check_positive(height, "segformer_macs height")
+    check_positive(width, "segformer_macs width")
+    total, c_prev, h, w, tokens = 0, config.in_chans, height, width, []
+    for c, k, s, d, sr, e in zip(config.embed_dims, config.patch_sizes, config.strides, config.depths,
+                                 config.sr_ratios, config.mlp_ratios):
+        h, w = overlap_output_size(h, k, s), overlap_output_size(w, k, s)
+        n = h * w
+        total += k * k * c_prev * c * n  # patch embedding conv
+        ffn = n * c * e * c + 9 * e * c * n + n * e * c * c  # fc1, depthwise 3×3, fc2
+        total += d * (efficient_attention_macs(h, w, c, sr) + ffn)
+        tokens.append(n)
+        c_prev = c
+    dec = config.decoder_dim
+    total += sum(n * c * dec for n, c in zip(tokens, config.embed_dims))  # linear_c (folded: merged maps)
+    if not folded:
+        total += tokens[0] * len(tokens) * dec * dec  # linear_fuse at 1/4 resolution
+    return total + tokens[0] * dec * config.num_classes  # linear_pred
+
+
+def _factory(variant: str):
+    def build(num_classes: int = 150, **overrides) -> SegFormer:
+        return SegFormer(segformer_config(variant, num_classes=num_classes, **overrides))
+
+    build.__name__ = f"segformer_{variant}"
+    build.__qualname__ = build.__name__
+    build.__doc__ = (f"SegFormer-{variant.upper()} (MiT-{variant.upper()} encoder, decoder width "
+                     f"{MIT_VARIANTS[variant]['decoder_dim']}); ``overrides`` are SegFormerConfig fields.")
+    return build
+
+
+segformer_b0 = _factory("b0")
+segformer_b1 = _factory("b1")
+segformer_b2 = _factory("b2")
+segformer_b3 = _factory("b3")
+segformer_b4 = _factory("b4")
+segformer_b5 = _factory("b5")
