@@ -13,6 +13,12 @@ NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=3
 $(STAMP): requirements.txt pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@# The browser check (tests/browser) drives Debian's chromium through playwright: no browser download.
+	@command -v chromium >/dev/null || { echo "make install: installing Debian's chromium for the browser check"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || { echo "make install: could not install chromium (apt-get failed); the browser check in make test needs it:" \
+	       "install the 'chromium' package with your package manager" >&2; exit 1; }; }
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -36,6 +42,7 @@ test-notebooks: install
 test-book: install vendor
 	rm -rf _build
 	$(JB) build . -W -n --keep-going
+	$(PY) -m pytest tests/browser -q --run-browser
 
 notebooks: install
 	$(PY) tools/notebooks.py execute $(NB)
