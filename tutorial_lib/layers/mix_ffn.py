@@ -1,0 +1,59 @@
+"""SegFormer's Mix-FFN (chapter 10): an MLP with a 3×3 depthwise convolution inside.
+
+The zero-padded depthwise convolution mixes each token with its eight neighbours and, at the
+image border, sees the padding: that is enough positional information for segmentation, so
+SegFormer uses no positional encoding at all.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._validate import check_positive, check_tokens
+
+__all__ = ["MixFFN"]
+
+
+class MixFFN(nn.Module):
+    r"""Mix-FFN of SegFormer (Xie et al., 2021, §3.1, eq. 3), without the residual.
+
+    .. math:: x_\text{out} = \mathrm{MLP}\big(\mathrm{GELU}(\mathrm{Conv}_{3\times3}(\mathrm{MLP}(x_\text{in})))\big) + x_\text{in}
+
+    This module computes everything but the ``+ x_in``: the transformer block adds the residual
+    (after its pre-norm). ``fc1 = Linear(dim, hidden_dim)`` → depthwise ``Conv2d(hidden, hidden,
+    3, 1, 1, groups=hidden)`` with bias → GELU → dropout → ``fc2 = Linear(hidden_dim, dim)`` →
+    dropout, as the official ``Mlp``. The official code wraps the convolution in a ``DWConv``
+    module (state-dict key ``dwconv.dwconv.weight``); here it is ``dwconv`` directly
+    (``dwconv.weight``), which weight converters account for.
+
+    Shapes: ``x: (B, N, C), H, W -> (B, N, C)`` with ``N = H · W``.
+    """
+
+    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0) -> None:
+        super().__init__()
+        check_positive(dim, "MixFFN dim")
+        check_positive(hidden_dim, "MixFFN hidden_dim")
+        if not 0.0 <= float(drop) < 1.0:
+            raise ValueError(f"MixFFN drop: expected a probability in [0, 1), got {drop!r}")
+        self.dim = dim
+        self.hidden_dim = hidden_dim
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.dwconv = nn.Conv2d(hidden_dim, hidden_dim, 3, 1, 1, groups=hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        check_positive(H, "MixFFN H")
+        check_positive(W, "MixFFN W")
+        check_tokens(x, "MixFFN input", dim=self.dim)
+        b, n, _ = x.shape
+        if n != H * W:
+            raise ValueError(f"MixFFN input: expected N = H·W = {H}·{W} = {H * W} tokens, got N={n}")
+        x = self.fc1(x)  # (B, N, hidden)
+        x = x.transpose(1, 2).reshape(b, self.hidden_dim, H, W)  # (B, hidden, H, W)
+        x = self.dwconv(x)  # (B, hidden, H, W)
+        x = x.flatten(2).transpose(1, 2)  # (B, N, hidden)
+        x = self.drop(self.act(x))  # (B, N, hidden)
+        x = self.drop(self.fc2(x))  # (B, N, C)
+        return x
