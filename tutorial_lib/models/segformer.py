@@ -160,7 +160,7 @@ class MixTransformer(nn.Module):
 
     def __init__(self, config: SegFormerConfig) -> None:
         super().__init__()
-        rates = torch.linspace(0, config.drop_path_rate, sum(config.depths)).tolist()
+        rates = torch.linspace(0, config.drop_path_rate, sum(config.depths), device="cpu").tolist()
         starts = [sum(config.depths[:i]) for i in range(len(config.depths))]
         self.stages = nn.ModuleList(MixTransformerStage(config, i, rates[s:s + d])
                                     for i, (s, d) in enumerate(zip(starts, config.depths)))
@@ -233,16 +233,20 @@ def _init_weights(m: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def segformer_macs(config: SegFormerConfig, height: int, width: int, folded: bool = False) -> int:
+def segformer_macs(config: SegFormerConfig, height: int, width: int, folded: bool = False,
+                   conv_bias: bool = False) -> int:
     """Analytic MACs of ``SegFormer(config)`` on one ``height × width`` image.
 
-    The policy of :func:`tutorial_lib.profiling.count_macs` (convolutions, linear layers and the
-    two attention products; biases, norms, activations and upsampling count zero), so the two
-    agree exactly (tested); use this where a forward pass would be slow (B2–B5 at 512² or 640²).
+    By default the policy of :func:`tutorial_lib.profiling.count_macs` (convolutions, linear layers
+    and the two attention products; biases, norms, activations and upsampling count zero), so the
+    two agree exactly (tested); use this where a forward pass would be slow (B2–B5 at 512² or 640²).
+    ``conv_bias=True`` adds one operation per output element of every biased convolution, as
+    mmcv's ``get_model_complexity_info`` (which produced the paper's Table 1) does; ``folded``
+    counts :class:`~tutorial_lib.layers.all_mlp_decoder.FoldedAllMLPDecoder` instead.
     """
     check_positive(height, "segformer_macs height")
     check_positive(width, "segformer_macs width")
-    total, c_prev, h, w, tokens = 0, config.in_chans, height, width, []
+    total, bias, c_prev, h, w, tokens = 0, 0, config.in_chans, height, width, []
     for c, k, s, d, sr, e in zip(config.embed_dims, config.patch_sizes, config.strides, config.depths,
                                  config.sr_ratios, config.mlp_ratios):
         h, w = overlap_output_size(h, k, s), overlap_output_size(w, k, s)
@@ -250,13 +254,17 @@ def segformer_macs(config: SegFormerConfig, height: int, width: int, folded: boo
         total += k * k * c_prev * c * n  # patch embedding conv
         ffn = n * c * e * c + 9 * e * c * n + n * e * c * c  # fc1, depthwise 3×3, fc2
         total += d * (efficient_attention_macs(h, w, c, sr) + ffn)
+        n_r = (h // sr) * (w // sr) if sr > 1 else 0
+        bias += c * n + d * (e * c * n + c * n_r)  # biases of patch-embed, depthwise and sr convs
         tokens.append(n)
         c_prev = c
     dec = config.decoder_dim
     total += sum(n * c * dec for n, c in zip(tokens, config.embed_dims))  # linear_c (folded: merged maps)
     if not folded:
         total += tokens[0] * len(tokens) * dec * dec  # linear_fuse at 1/4 resolution
-    return total + tokens[0] * dec * config.num_classes  # linear_pred
+    total += tokens[0] * dec * config.num_classes  # linear_pred
+    bias += tokens[0] * config.num_classes
+    return total + bias if conv_bias else total
 
 
 def _factory(variant: str):
