@@ -9,7 +9,9 @@ MATHJAX=mathjax@3.2.2
 HTML_MANAGER=@jupyter-widgets/html-manager@1.0.7
 REQUIREJS=requirejs@2.3.8
 stamp="_vendor/.versions"
-want="$MATHJAX $HTML_MANAGER $REQUIREJS"
+# LAYOUT names the layout of _vendor/ below; bump it when that changes so existing copies refresh.
+LAYOUT=layout2
+want="$MATHJAX $HTML_MANAGER $REQUIREJS $LAYOUT"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
 if ! command -v npm >/dev/null 2>&1; then
   echo "fetch_vendor: npm not found; the book will load MathJax and widgets from their CDNs" >&2
@@ -24,6 +26,16 @@ rm -rf _vendor && mkdir -p _vendor/mathjax _vendor/widgets
 for t in "$tmp"/*.tgz; do mkdir -p "$tmp/x" && tar -xzf "$t" -C "$tmp/x" && mv "$tmp/x/package" "$tmp/$(basename "$t" .tgz)" && rm -rf "$tmp/x"; done
 cp -r "$tmp"/mathjax-*/es5/. _vendor/mathjax/
 cp "$tmp"/jupyter-widgets-html-manager-*/dist/embed-amd.js _vendor/widgets/
+# The widget CSS references icon fonts by webpack's public path, which embed-amd derives from the
+# AMD module URI "@jupyter-widgets/html-manager/dist/libembed-amd" (page-relative by default):
+# ship the fonts beside embed-amd.js and map that module path there, before embed-amd.js runs.
+cp "$tmp"/jupyter-widgets-html-manager-*/dist/*.{woff2,woff,ttf,eot,svg} _vendor/widgets/
+cat > _vendor/widgets/require-paths.js <<'JS'
+(function () {
+  var here = document.currentScript.src.replace(/[?#].*$/, "").replace(/\/[^\/]*$/, "");
+  require.config({paths: {"@jupyter-widgets/html-manager/dist": here}});
+})();
+JS
 cp "$tmp"/requirejs-*/require.js _vendor/widgets/
 echo "$want" > "$stamp"
 echo "fetch_vendor: $want -> _vendor/"
