@@ -8,7 +8,7 @@ JB := $(VENV)/bin/jupyter-book
 STAMP := $(VENV)/.installed
 NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=300
 
-.PHONY: install vendor book test test-lib test-notebooks test-book notebooks serve bench clean
+.PHONY: install vendor book test test-lib test-notebooks test-book notebooks assignments serve bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ test-book: install vendor
 
 notebooks: install
 	$(PY) tools/notebooks.py execute $(NB)
+
+# Student versions of the chapters (solutions removed) in _assignments/ (git-ignored); see
+# book/appendix/assignments.md. COLAB_BASE=https://colab.research.google.com/github/ORG/REPO/blob/BRANCH
+# adds Colab links to the index.
+assignments: install
+	$(PY) tools/assignments.py $(if $(COLAB_BASE),--colab-base $(COLAB_BASE))
 
 serve:
 	@echo "Serving _build/html on http://localhost:8000 (Ctrl-C stops)"

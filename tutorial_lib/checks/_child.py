@@ -1,6 +1,6 @@
 """The autograder's child process: run a submission's code, then (optionally) one check on it.
 
-    python -m tutorial_lib.checks._child PAYLOAD.json RESULT.json
+    python -m tutorial_lib.checks._child PAYLOAD.json RESULT.json READY
 
 The parent (:mod:`tutorial_lib.checks.grade`) writes the payload, starts this module in a fresh
 process with a time limit, and reads the result file. Nothing the submission does here can crash
@@ -70,7 +70,7 @@ def run(payload: Dict[str, Any]) -> Dict[str, Any]:
     if name is None:
         return result
 
-    from tutorial_lib.checks import REGISTRY  # after the submission: its imports cannot shadow ours
+    from tutorial_lib.checks import REGISTRY  # imported before the submission ran (see main)
 
     check = REGISTRY[name]
     symbol = next((n for n in check.names if n in namespace), None)
@@ -94,9 +94,16 @@ def run(payload: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def main(argv: List[str]) -> int:
-    payload_path, result_path = argv
+    payload_path, result_path, ready_path = argv
     with open(payload_path, encoding="utf-8") as fh:
         payload = json.load(fh)
+    # Import torch and every check before the clock starts: the time limit is for the submission,
+    # not for Python's start-up, and the submission's imports cannot shadow the checks' modules.
+    import torch  # noqa: F401
+
+    import tutorial_lib.checks  # noqa: F401
+
+    open(ready_path, "w").close()
     result = run(payload)
     tmp = result_path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:

@@ -142,36 +142,57 @@ def load_submission(path: "str | os.PathLike[str]", exercises_only: bool = False
     return Submission(path, path.suffix[1:], chunks, symbols)
 
 
+#: seconds a child may take to start (import torch and the checks) before its time limit starts
+STARTUP_LIMIT = 300.0
+
+
 def _run_child(payload: Dict[str, Any], timeout: float) -> Dict[str, Any]:
-    """Run ``_child`` on ``payload`` with a time limit; always returns a result dictionary."""
+    """Run ``_child`` on ``payload`` with a time limit; always returns a result dictionary.
+
+    The limit counts from the moment the child has imported torch and the checks (it touches a
+    "ready" file), so a slow start on a loaded machine is not charged to the submission.
+    """
     with tempfile.TemporaryDirectory(prefix="grade_") as tmp:
-        payload_path, result_path = os.path.join(tmp, "payload.json"), os.path.join(tmp, "result.json")
-        with open(payload_path, "w", encoding="utf-8") as fh:
+        paths = {k: os.path.join(tmp, k) for k in ("payload.json", "result.json", "ready", "stderr.txt")}
+        with open(paths["payload.json"], "w", encoding="utf-8") as fh:
             json.dump(payload, fh)
         # The child imports this very tutorial_lib, installed or not (it runs in an empty directory).
         package_root = str(pathlib.Path(__file__).resolve().parents[2])
         pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
         env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0", PYTHONPATH=pythonpath)
-        start = time.perf_counter()
-        # A new session, so that on timeout the whole process group (with any children the
-        # submission started) is killed.
-        proc = subprocess.Popen([sys.executable, "-m", "tutorial_lib.checks._child", payload_path, result_path],
-                                cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                start_new_session=True)
-        try:
-            _, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return {"status": "timeout", "errors": [], "seconds": time.perf_counter() - start,
-                    "feedback": f"time limit of {timeout:g} s exceeded (an endless loop?)"}
-        if not os.path.exists(result_path):
-            last = (stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or [""]
-            return {"status": "crash", "errors": [], "seconds": time.perf_counter() - start,
+        command = [sys.executable, "-m", "tutorial_lib.checks._child",
+                   paths["payload.json"], paths["result.json"], paths["ready"]]
+        start, ready = time.perf_counter(), None
+        with open(paths["stderr.txt"], "wb") as err:
+            # A new session, so that on timeout the whole process group (with any children the
+            # submission started) is killed.
+            proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=err,
+                                    start_new_session=True)
+            while True:
+                try:
+                    proc.wait(timeout=0.05)
+                    break
+                except subprocess.TimeoutExpired:
+                    now = time.perf_counter()
+                    if ready is None and os.path.exists(paths["ready"]):
+                        ready = now
+                    late = (now - ready > timeout) if ready is not None else (now - start > STARTUP_LIMIT)
+                    if late:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        proc.wait()
+                        what = f"time limit of {timeout:g} s exceeded (an endless loop?)" if ready is not None \
+                            else f"the grader's child process did not start within {STARTUP_LIMIT:g} s"
+                        return {"status": "timeout", "errors": [], "seconds": now - (ready or start),
+                                "feedback": what}
+        seconds = time.perf_counter() - (ready or start)
+        if not os.path.exists(paths["result.json"]):
+            with open(paths["stderr.txt"], encoding="utf-8", errors="replace") as fh:
+                last = fh.read().strip().splitlines()[-1:] or [""]
+            return {"status": "crash", "errors": [], "seconds": seconds,
                     "feedback": f"the process died with exit code {proc.returncode} {last[0]}".rstrip()}
-        with open(result_path, encoding="utf-8") as fh:
+        with open(paths["result.json"], encoding="utf-8") as fh:
             result = json.load(fh)
-        result["seconds"] = time.perf_counter() - start
+        result["seconds"] = seconds
         return result
 
 

@@ -1,0 +1,191 @@
+"""The autograder scores sample submissions as expected and never crashes on a bad one."""
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from tutorial_lib.checks import REGISTRY, register
+from tutorial_lib.checks.grade import (GraderError, format_table, grade_submission, load_submission,
+                                       strip_magics)
+
+SUBMISSIONS = pathlib.Path(__file__).parent / "fixtures" / "submissions"
+
+
+def _by_name(report: dict) -> dict:
+    return {t["name"]: t for t in report["tests"]}
+
+
+# -- reading submissions (fast) ---------------------------------------------------------------
+def test_strip_magics_keeps_indentation_and_line_numbers() -> None:
+    source = 'if x:\n    %pip install foo\n!ls\nfiles = !ls\ny = 1 % 2\n'
+    out = strip_magics(source)
+    lines = out.splitlines()
+    assert len(lines) == 5
+    assert lines[1] == "    pass  # removed by the grader"
+    assert lines[2].startswith("pass") and lines[3].startswith("pass")
+    assert lines[4] == "y = 1 % 2"  # the modulo operator is not a magic
+    compile(out, "<test>", "exec")
+
+
+@pytest.mark.parametrize("magic, kept", [("%%time", True), ("%%capture out", True), ("%%bash", False)])
+def test_cell_magics(magic: str, kept: bool) -> None:
+    out = strip_magics(f"{magic}\nx = 1\n")
+    assert ("x = 1" in out) is kept
+
+
+def test_notebook_loading_drops_check_cells_and_check_calls() -> None:
+    sub = load_submission(SUBMISSIONS / "student_notebook.ipynb")
+    code = "\n".join(c["source"] for c in sub.chunks)
+    assert sub.kind == "ipynb"
+    assert "check_mean_iou" not in code  # the exercise-check cell is gone
+    assert "check_confusion_matrix" not in code  # and so is the bare check call in a normal cell
+    assert {"mean_iou", "confusion_matrix", "helper"} <= set(sub.symbols)
+    labels = [c["label"] for c in sub.chunks]
+    assert labels == [f"code cell {n}" for n in (1, 2, 3, 5, 7, 8)]  # cells 4 and 6 are check cells
+    for chunk in sub.chunks:
+        compile(chunk["source"], chunk["label"], "exec")
+
+
+def test_exercises_only_keeps_exercise_cells() -> None:
+    sub = load_submission(SUBMISSIONS / "student_notebook.ipynb", exercises_only=True)
+    assert len(sub.chunks) == 2
+    assert sub.symbols == ["mean_iou", "confusion_matrix"]
+
+
+def test_syntax_error_symbols_found_by_regex(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "broken.py"
+    path.write_text("def mean_iou(pred, target, num_classes, ignore_index=255):\n    return (\n")
+    assert load_submission(path).symbols == ["mean_iou"]
+
+
+@pytest.mark.parametrize("name, text, match", [
+    ("answer.txt", "x", "expected a .py or .ipynb"),
+    ("answer.ipynb", "{not json", "is not a Jupyter notebook"),
+])
+def test_bad_files_are_grader_errors(tmp_path: pathlib.Path, name: str, text: str, match: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(GraderError, match=match):
+        load_submission(path)
+    with pytest.raises(GraderError, match="cannot read"):
+        load_submission(tmp_path / "missing.py")
+
+
+def test_register_validates() -> None:
+    with pytest.raises(ValueError, match="non-empty sequence of identifiers"):
+        register("x_bad", names="mean_iou", description="")
+    with pytest.raises(ValueError, match="points a positive number"):
+        register("x_bad", names=["f"], description="", points=0)
+    with pytest.raises(ValueError, match="exists already"):
+        register("mean_iou", names=["mean_iou"], description="")(lambda fn: None)
+
+
+# -- grading (each check in its own process: a few seconds each) --------------------------------
+@pytest.mark.slow
+def test_correct_submission_scores_full() -> None:
+    report = grade_submission(SUBMISSIONS / "correct.py")
+    tests = _by_name(report)
+    assert report["submission"]["status"] == "ok"
+    assert set(tests) == {"mean_iou", "confusion_matrix"}
+    assert all(t["status"] == "passed" and t["detail"] == "pass" for t in tests.values())
+    assert (report["score"], report["max_score"]) == (2.0, 2.0)
+
+
+@pytest.mark.slow
+def test_partly_wrong_submission_scores_half() -> None:
+    report = grade_submission(SUBMISSIONS / "partly_wrong.py")
+    tests = _by_name(report)
+    assert tests["mean_iou"]["detail"] == "pass"
+    assert tests["confusion_matrix"]["detail"] == "fail"
+    assert "rows and columns are swapped" in tests["confusion_matrix"]["output"]
+    assert (report["score"], report["max_score"]) == (1.0, 2.0)
+    table = format_table(report)
+    assert "rows and columns" in table and table.splitlines()[-1].split()[-1] == "1/2"
+
+
+@pytest.mark.slow
+def test_crashing_submission_scores_zero_without_crashing_the_grader() -> None:
+    report = grade_submission(SUBMISSIONS / "crashing.py")
+    tests = _by_name(report)
+    assert report["submission"]["status"] == "error"
+    assert "RuntimeError" in report["submission"]["errors"][0]["error"]
+    assert "line 13" in report["submission"]["errors"][0]["error"]
+    assert tests["confusion_matrix"]["detail"] == "crash"  # os._exit inside the check process
+    assert "exit code 3" in tests["confusion_matrix"]["output"]
+    assert tests["mean_iou"]["detail"] == "missing"  # defined after the crash
+    assert "RuntimeError" in tests["mean_iou"]["output"]
+    assert report["score"] == 0.0 and report["max_score"] == 2.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, feedback", [
+    ("looping.py", "time limit of 2 s exceeded"),
+    ("looping_top_level.py", "the submission itself exceeded 2 s"),
+])
+def test_endless_loops_time_out(name: str, feedback: str) -> None:
+    report = grade_submission(SUBMISSIONS / name, timeout=2)
+    (test,) = report["tests"]
+    assert test["detail"] == "timeout" and feedback in test["output"]
+    assert report["score"] == 0.0
+
+
+@pytest.mark.slow
+def test_student_notebook_continues_after_an_error_cell() -> None:
+    report = grade_submission(SUBMISSIONS / "student_notebook.ipynb")
+    tests = _by_name(report)
+    errors = report["submission"]["errors"]
+    assert [e["label"] for e in errors] == ["code cell 7"] and "NameError" in errors[0]["error"]
+    assert tests["mean_iou"]["detail"] == "pass"
+    assert tests["confusion_matrix"]["detail"] == "fail"
+    assert "not implemented yet" in tests["confusion_matrix"]["output"]
+    assert report["score"] == 1.0
+
+
+@pytest.mark.slow
+def test_chapter_notebooks_with_solutions_score_full() -> None:
+    """A book chapter (solutions present) is a perfect submission for the checks it exercises."""
+    from test_exercises import CHAPTERS, exercises_of
+
+    graded = 0
+    for chapter in CHAPTERS:
+        exercises = exercises_of(nbformat.read(chapter, as_version=4))
+        if not exercises:
+            continue
+        names = sorted({e.check_name for e in exercises})
+        report = grade_submission(chapter, exercises_only=True, only=names)
+        assert [t["detail"] for t in report["tests"]] == ["pass"] * len(names), (chapter, report["tests"])
+        graded += 1
+    if not graded:
+        pytest.skip("no chapter has exercises yet")
+
+
+def test_cli_exit_codes_and_json(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
+    from tutorial_lib.checks.__main__ import main
+
+    assert main(["grade", str(tmp_path / "missing.py")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["grade", str(SUBMISSIONS / "correct.py"), "--check", "no_such_check"]) == 2
+    assert "unknown check" in capsys.readouterr().err
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in REGISTRY)
+    empty = tmp_path / "nothing.py"
+    empty.write_text("def unrelated():\n    return 1\n")
+    assert main(["grade", str(empty), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tests"] == [] and report["max_score"] == 0
+
+
+@pytest.mark.slow
+def test_cli_grades_partly_wrong_with_exit_zero() -> None:
+    out = subprocess.run([sys.executable, "-m", "tutorial_lib.checks", "grade",
+                          str(SUBMISSIONS / "partly_wrong.py"), "--json", "--check", "confusion_matrix"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert [(t["name"], t["status"]) for t in report["tests"]] == [("confusion_matrix", "failed")]
