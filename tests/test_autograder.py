@@ -189,3 +189,53 @@ def test_cli_grades_partly_wrong_with_exit_zero() -> None:
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert [(t["name"], t["status"]) for t in report["tests"]] == [("confusion_matrix", "failed")]
+
+
+# -- the instructor page's worked example works as printed ------------------------------------
+@pytest.fixture
+def course_checks(tmp_path: pathlib.Path):
+    """The ``course_checks.py`` block of book/appendix/assignments.md, written to a file."""
+    import re
+
+    from tutorial_lib.checks import grade
+
+    page = (pathlib.Path(__file__).parent.parent / "book" / "appendix" / "assignments.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", page, re.S) if b.startswith("# course_checks.py")]
+    path = tmp_path / "course_checks.py"
+    path.write_text(block)
+    before = set(REGISTRY)
+    yield path
+    for name in set(REGISTRY) - before:  # leave the registry as the other tests expect it
+        del REGISTRY[name]
+    grade._LOADED.pop(str(path.resolve()), None)
+
+
+@pytest.mark.slow
+def test_instructor_example_check_grades_with_checks_option(course_checks: pathlib.Path,
+                                                            tmp_path: pathlib.Path) -> None:
+    good = ("def pixel_accuracy(pred, target, ignore_index=255):\n"
+            "    keep = target != ignore_index\n"
+            "    return float((pred[keep] == target[keep]).float().mean())\n")
+    wrong = ("def pixel_accuracy(pred, target, ignore_index=255):\n"
+             "    return float((pred == target).float().mean())\n")
+    scores = {}
+    for name, source in (("good", good), ("wrong", wrong)):
+        path = tmp_path / f"{name}.py"
+        path.write_text(source)
+        report = grade_submission(path, extra_checks=[course_checks])
+        (test,) = report["tests"]
+        scores[name] = (test["name"], report["score"], report["max_score"])
+        if name == "wrong":
+            assert "30% of pixels ignored" in test["output"] and "non-ignored pixels only" in test["output"]
+    assert scores == {"good": ("pixel_accuracy", 2.0, 2.0), "wrong": ("pixel_accuracy", 0.0, 2.0)}
+
+
+def test_broken_checks_file_is_a_grader_error(tmp_path: pathlib.Path) -> None:
+    from tutorial_lib.checks.grade import load_checks
+
+    broken = tmp_path / "broken_checks.py"
+    broken.write_text("raise ImportError('nope')\n")
+    with pytest.raises(GraderError, match="failed to import: ImportError: nope"):
+        load_checks(broken)
+    with pytest.raises(GraderError, match="existing .py file"):
+        load_checks(tmp_path / "absent.py")

@@ -1,13 +1,14 @@
 """Command line of the checks package.
 
     python -m tutorial_lib.checks grade SUBMISSION [--json] [--timeout S] [--exercises-only]
-                                                   [--check NAME ...] [--verbose]
-    python -m tutorial_lib.checks list
+                                                   [--check NAME ...] [--checks FILE.py ...] [--verbose]
+    python -m tutorial_lib.checks list [--checks FILE.py ...]
 
 ``grade`` prints a score table (or, with ``--json``, the report in Gradescope's ``results.json``
 shape) and exits 0 whenever grading ran, whatever the score; exit code 2 means the grader itself
-could not run (unreadable file, wrong extension, unknown check). ``list`` prints the registered
-checks and the submission names each one grades.
+could not run (unreadable file, wrong extension, unknown check, broken checks file). ``list``
+prints the registered checks and the submission names each one grades. ``--checks FILE.py`` loads
+a course's own checks (a file that calls ``register``) into the grader and its child processes.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import sys
 from typing import List, Optional
 
 from . import REGISTRY
-from .grade import GraderError, format_table, grade_submission
+from .grade import GraderError, format_table, grade_submission, load_checks
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,13 +34,23 @@ def _parser() -> argparse.ArgumentParser:
                        help="notebooks: run only exercise-stub/exercise-solution cells")
     grade.add_argument("--check", action="append", metavar="NAME",
                        help="grade only this check (repeatable; see `list`)")
+    grade.add_argument("--checks", action="append", default=[], metavar="FILE.py",
+                       help="a course's own checks file to load (repeatable)")
     grade.add_argument("--verbose", "-v", action="store_true", help="print every check's full feedback")
-    sub.add_parser("list", help="list the registered checks")
+    listing = sub.add_parser("list", help="list the registered checks")
+    listing.add_argument("--checks", action="append", default=[], metavar="FILE.py",
+                         help="also list the checks of this file (repeatable)")
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        for path in args.checks:
+            load_checks(path)
+    except GraderError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.command == "list":
         width = max((len(n) for n in REGISTRY), default=5)
         for name, check in sorted(REGISTRY.items()):
@@ -47,7 +58,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     try:
         report = grade_submission(args.submission, timeout=args.timeout,
-                                  exercises_only=args.exercises_only, only=args.check)
+                                  exercises_only=args.exercises_only, only=args.check,
+                                  extra_checks=args.checks)
     except GraderError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -30,11 +30,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from ._core import REGISTRY
 
-__all__ = ["GraderError", "Submission", "load_submission", "grade_submission", "format_table"]
+__all__ = ["GraderError", "Submission", "load_checks", "load_submission", "grade_submission", "format_table"]
 
 #: cell magics whose body is ordinary Python (kept, only the magic line is dropped)
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
@@ -146,6 +146,32 @@ def load_submission(path: "str | os.PathLike[str]", exercises_only: bool = False
 STARTUP_LIMIT = 300.0
 
 
+_LOADED: Dict[str, Any] = {}
+
+
+def load_checks(path: "str | os.PathLike[str]") -> Any:
+    """Import a course's own checks file (a ``.py`` that calls ``register``) once per process.
+
+    This is how an instructor adds checks without editing ``tutorial_lib``: ``grade --checks FILE``
+    loads it here and in every child process.
+    """
+    path = pathlib.Path(path).resolve()
+    if str(path) in _LOADED:
+        return _LOADED[str(path)]
+    if path.suffix != ".py" or not path.is_file():
+        raise GraderError(f"grade: expected --checks to name an existing .py file, got {path}")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_course_checks_{len(_LOADED)}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as err:
+        raise GraderError(f"grade: the checks file {path} failed to import: {type(err).__name__}: {err}") from None
+    _LOADED[str(path)] = module
+    return module
+
+
 def _run_child(payload: Dict[str, Any], timeout: float) -> Dict[str, Any]:
     """Run ``_child`` on ``payload`` with a time limit; always returns a result dictionary.
 
@@ -197,16 +223,21 @@ def _run_child(payload: Dict[str, Any], timeout: float) -> Dict[str, Any]:
 
 
 def grade_submission(path: "str | os.PathLike[str]", timeout: float = 120.0,
-                     exercises_only: bool = False, only: Optional[List[str]] = None) -> Dict[str, Any]:
+                     exercises_only: bool = False, only: Optional[List[str]] = None,
+                     extra_checks: Sequence["str | os.PathLike[str]"] = ()) -> Dict[str, Any]:
     """Grade one submission; the report is a dictionary in Gradescope's ``results.json`` shape.
 
     ``report["tests"]`` has one entry per matched check (``name``, ``symbol``, ``status`` "passed" or
     "failed", ``detail`` pass/fail/error/missing/timeout/crash, ``score``, ``max_score``, ``output``);
     ``report["submission"]`` says whether the code ran; ``report["score"]`` is the total.
-    ``only`` restricts grading to the named checks.
+    ``only`` restricts grading to the named checks; ``extra_checks`` are course checks files
+    (:func:`load_checks`).
     """
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise GraderError(f"grade: expected timeout a positive number of seconds, got {timeout!r}")
+    extra = [str(pathlib.Path(p).resolve()) for p in extra_checks]
+    for file in extra:
+        load_checks(file)
     sub = load_submission(path, exercises_only=exercises_only)
     stop = sub.kind == "py"
     checks = [c for c in REGISTRY.values() if set(c.names) & set(sub.symbols)]
@@ -215,7 +246,7 @@ def grade_submission(path: "str | os.PathLike[str]", timeout: float = 120.0,
         if unknown:
             raise GraderError(f"grade: unknown check(s) {unknown}; registered: {sorted(REGISTRY)}")
         checks = [c for c in checks if c.name in only]
-    base = {"chunks": sub.chunks, "stop_on_error": stop, "symbols": sub.symbols}
+    base = {"chunks": sub.chunks, "stop_on_error": stop, "symbols": sub.symbols, "extra_checks": extra}
     run = _run_child(dict(base, check=None), timeout)
     run_status = run.get("status") or ("error" if run["errors"] else "ok")
     tests = []
