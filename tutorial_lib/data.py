@@ -211,7 +211,8 @@ class SyntheticScenes(Dataset):
     """
 
     def __init__(self, num_samples: int = 1000, size: Size = 128, seed: int = 0,
-                 transform: Optional[Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]] = None) -> None:
+                 transform: Optional[Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]] = None,
+                 cache: bool = False) -> None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
             raise ValueError(f"SyntheticScenes: expected num_samples a positive int, got {num_samples!r}")
         sizes = (size, size) if isinstance(size, int) else tuple(size)
@@ -220,6 +221,8 @@ class SyntheticScenes(Dataset):
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"SyntheticScenes: expected seed a non-negative int, got {seed!r}")
         self.num_samples, self.size, self.seed, self.transform = num_samples, sizes, seed, transform
+        # cache=True keeps rendered items in memory (training re-reads them every epoch)
+        self._cache: Optional[dict] = {} if cache else None
         self.classes = CLASS_NAMES
         self.num_classes = NUM_CLASSES
 
@@ -237,7 +240,12 @@ class SyntheticScenes(Dataset):
         return render_scene(self.scene(index), size)
 
     def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        image, mask = render_scene(self.scene(index), self.size)
+        if self._cache is not None and index in self._cache:
+            image, mask = self._cache[index]
+        else:
+            image, mask = render_scene(self.scene(index), self.size)
+            if self._cache is not None:
+                self._cache[index] = (image, mask)
         if self.transform is not None:
             image, mask = self.transform(image, mask)
         return image, mask
@@ -254,7 +262,8 @@ def standard_splits(size: Size = 64, num_train: int = 512, num_val: int = 128
     Every chapter that trains on CPU uses these splits with :data:`tutorial_lib.train.RECIPE_SMALL`,
     so results are comparable across chapters (chapter 01's baseline is the reference point).
     """
-    return (SyntheticScenes(num_train, size=size, seed=0), SyntheticScenes(num_val, size=size, seed=1))
+    return (SyntheticScenes(num_train, size=size, seed=0, cache=True),
+            SyntheticScenes(num_val, size=size, seed=1, cache=True))
 
 
 def sample_image(size: Optional[Size] = None) -> torch.Tensor:

@@ -1,0 +1,78 @@
+"""The book's structure: every chapter in _toc.yml exists, starts with the standard setup cell,
+has stored outputs, ends with a summary and exercises; and the package installs outside the repo."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import sysconfig
+
+import nbformat
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import notebooks  # noqa: E402  (tools/notebooks.py)
+
+CHAPTERS = notebooks.chapters()
+
+
+def test_toc_lists_chapters_that_exist():
+    assert CHAPTERS, "no chapter notebooks found in _toc.yml"
+    import yaml
+
+    toc = json.dumps(yaml.safe_load((ROOT / "_toc.yml").read_text()))
+    for path in (ROOT / "book").rglob("*.ipynb"):
+        if ".ipynb_checkpoints" not in path.parts:
+            assert str(path.relative_to(ROOT).with_suffix("")) in toc, f"{path} is not in _toc.yml"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_starts_with_standard_setup_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    first = notebooks.first_code_cell(nb)
+    assert first is not None and first.source == notebooks.setup_source(), (
+        f"{path.name}: the first code cell must be the generated setup cell (run make notebooks)")
+    assert 'git+' + notebooks.repository()["url"] in first.source
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_follows_template(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.get("execution_count") for c in code), f"{path.name}: unexecuted cells (run make notebooks)"
+    assert not any(o.get("output_type") == "error" for c in code for o in c.outputs
+                   if "raises-exception" not in c.metadata.get("tags", [])), f"{path.name}: stored errors"
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert markdown.lstrip().startswith("# "), f"{path.name}: must start with a title"
+    assert "## Summary" in markdown and "## Exercises" in markdown, f"{path.name}: needs Summary and Exercises"
+
+
+def test_setup_cell_installs_from_the_configured_repository_only_on_colab():
+    source = notebooks.setup_source()
+    assert 'if "google.colab" in sys.modules' in source
+    assert "tutorial_lib.setup_notebook(seed=0)" in source
+
+
+@pytest.mark.slow
+def test_pip_install_into_fresh_venv_works_outside_the_repository(tmp_path):
+    """`pip install .` (torch preinstalled) gives a tutorial_lib whose data and sample image work."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    # torch and the other dependencies come from the project's environment ("preinstalled"),
+    # appended after the fresh venv's own site-packages, so the installed copy wins.
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    pathlib.Path(site, "preinstalled.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", site, str(ROOT)], check=True, env=env, cwd=tmp_path)
+    script = ("import tutorial_lib, pathlib; from tutorial_lib.data import SyntheticScenes, sample_image\n"
+              "assert 'venv' in tutorial_lib.__file__, tutorial_lib.__file__\n"
+              "image, mask = SyntheticScenes(2, size=32)[1]; assert mask.shape == (32, 32)\n"
+              "assert sample_image(16).shape == (3, 16, 16)\n"
+              "print('ok', pathlib.Path(tutorial_lib.__file__).parent.name)")
+    out = subprocess.run([str(py), "-c", script], check=True, capture_output=True, text=True, env=env,
+                         cwd=tmp_path)
+    assert out.stdout.strip() == "ok tutorial_lib"
