@@ -162,3 +162,17 @@ def test_confusion_fails_each_mistake(fn, hint) -> None:
 def test_check_rejects_non_callable() -> None:
     with pytest.raises(AssertionError, match="expected a function, got int"):
         checks.check_mean_iou(3)
+
+
+def test_error_is_reported_at_the_students_line() -> None:
+    def calls_torch_wrongly(pred, target, num_classes, ignore_index=255):
+        torch.nn.functional.interpolate(pred, scale_factor=2)  # raises inside torch's Python code
+        return 0.0
+
+    def crash_in_checker(fn):
+        from tutorial_lib.checks import Checker
+        with Checker("demo", verbose=False):
+            fn(torch.zeros(2, 2), torch.zeros(2, 2), 2)
+
+    with pytest.raises(CheckFailed, match=r"your code raised \w+Error: .* \(line \d+ of calls_torch_wrongly\)"):
+        crash_in_checker(calls_torch_wrongly)

@@ -7,6 +7,7 @@ never prints the solution's code.
 """
 from __future__ import annotations
 
+import os
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -14,6 +15,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 __all__ = ["Check", "REGISTRY", "register", "Checker", "CheckFailed"]
+
+
+# Frames in these folders are library code; a student's error is reported at their own line.
+_LIBRARY_PATHS = tuple(os.path.dirname(m.__file__) for m in (torch,)) + (
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),)
 
 
 class CheckFailed(AssertionError):
@@ -76,7 +82,10 @@ class Checker:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         if exc_type is not None and not issubclass(exc_type, CheckFailed):
             frames = traceback.extract_tb(tb)
-            where = f" (line {frames[-1].lineno} of {frames[-1].name})" if frames else ""
+            # Point at the student's code, not at the torch or tutorial_lib function it called.
+            own = [f for f in frames if not any(part in f.filename for part in _LIBRARY_PATHS)]
+            frame = (own or frames or [None])[-1]
+            where = f" (line {frame.lineno} of {frame.name})" if frame is not None else ""
             self.failures.append(f"your code raised {exc_type.__name__}: {exc}{where}")
         total = self.passed + len(self.failures)
         if self.failures:

@@ -106,6 +106,11 @@ def _to_float(value: Any) -> float:
     return float(value)
 
 
+def _is_stub(err: NotImplementedError) -> bool:
+    """A bare ``raise NotImplementedError`` (the stub), not one raised by torch on a bad input."""
+    return not str(err)
+
+
 def _call(fn: Callable, case: _Case) -> Any:
     # Clones, so that a submission which edits its inputs in place cannot corrupt the reference.
     return fn(case.pred.clone(), case.target.clone(), case.num_classes, ignore_index=case.ignore_index)
@@ -129,9 +134,12 @@ def check_mean_iou(fn: Callable[..., Any]) -> None:
                                                              ignore_index=case.ignore_index))
             try:
                 got = _to_float(_call(fn, case))
-            except NotImplementedError:
-                c.true(False, "mean_iou is not implemented yet (it raised NotImplementedError)")
-                break
+            except NotImplementedError as err:
+                if _is_stub(err):
+                    c.true(False, "mean_iou is not implemented yet (it raised NotImplementedError)")
+                    break
+                c.true(False, f"{case.what}: your code raised NotImplementedError: {err}", case.hint)
+                continue
             except TypeError as err:
                 c.true(False, f"{case.what}: {err}", "return float(...) of the mean")
                 continue
@@ -172,9 +180,12 @@ def check_confusion_matrix(fn: Callable[..., Any]) -> None:
                                             ignore_index=case.ignore_index)
             try:
                 got = _call(fn, case)
-            except NotImplementedError:
-                c.true(False, "confusion_matrix is not implemented yet (it raised NotImplementedError)")
-                break
+            except NotImplementedError as err:
+                if _is_stub(err):
+                    c.true(False, "confusion_matrix is not implemented yet (it raised NotImplementedError)")
+                    break
+                c.true(False, f"{case.what}: your code raised NotImplementedError: {err}", case.hint)
+                continue
             except Exception as err:
                 c.true(False, f"{case.what}: your code raised {type(err).__name__}: {err}", case.hint)
                 continue
