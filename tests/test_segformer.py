@@ -213,3 +213,58 @@ def test_bad_inputs_raise_value_errors():
         model.decode_head([torch.randn(1, 32, 8, 8)])
     with pytest.raises(ValueError, match="expected an AllMLPDecoder"):
         FoldedAllMLPDecoder.from_decoder(torch.nn.Linear(2, 2))
+
+
+# -- the chapter-11 exercise check ---------------------------------------------------------------
+def _student_decoder(order="c4..c1", align_corners=False, norm=True):
+    class AllMLPDecoder(torch.nn.Module):
+        def __init__(self, in_dims, embed_dim, num_classes, dropout=0.1):
+            super().__init__()
+            self.linear_c = torch.nn.ModuleList(torch.nn.Linear(c, embed_dim) for c in in_dims)
+            self.linear_fuse = torch.nn.Conv2d(4 * embed_dim, embed_dim, 1, bias=False)
+            self.norm = torch.nn.BatchNorm2d(embed_dim)
+            self.dropout = torch.nn.Dropout2d(dropout)
+            self.linear_pred = torch.nn.Conv2d(embed_dim, num_classes, 1)
+
+        def forward(self, feats):
+            size = feats[0].shape[-2:]
+            maps = [torch.nn.functional.interpolate(lin(f.flatten(2).transpose(1, 2)).transpose(1, 2).reshape(
+                f.shape[0], -1, *f.shape[-2:]), size=size, mode="bilinear", align_corners=align_corners)
+                for f, lin in zip(feats, self.linear_c)]
+            x = self.linear_fuse(torch.cat(maps[::-1] if order == "c4..c1" else maps, 1))
+            x = torch.relu(self.norm(x)) if norm else x
+            return self.linear_pred(self.dropout(x))
+
+    return AllMLPDecoder
+
+
+def test_check_all_mlp_decoder_passes_solution_and_library(capsys):
+    from tutorial_lib import checks
+
+    checks.check_all_mlp_decoder(_student_decoder())
+    checks.check_all_mlp_decoder(AllMLPDecoder)
+    assert "all" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change, hint", [
+    (dict(order="c1..c4"), "[c4, c3, c2, c1]"),
+    (dict(align_corners=True), "align_corners=False"),
+    (dict(norm=False), "BatchNorm2d"),
+])
+def test_check_all_mlp_decoder_names_the_mistake(change, hint):
+    from tutorial_lib import checks
+
+    with pytest.raises(AssertionError) as err:
+        checks.check_all_mlp_decoder(_student_decoder(**change))
+    assert hint in str(err.value)
+
+
+def test_check_all_mlp_decoder_fails_stub():
+    from tutorial_lib import checks
+
+    class AllMLPDecoder(torch.nn.Module):
+        def __init__(self, in_dims, embed_dim, num_classes, dropout=0.1):
+            raise NotImplementedError
+
+    with pytest.raises(AssertionError, match="not implemented"):
+        checks.check_all_mlp_decoder(AllMLPDecoder)
