@@ -109,6 +109,20 @@ def test_partly_wrong_submission_scores_half() -> None:
 
 
 @pytest.mark.slow
+def test_class_submission_graded_with_its_hint() -> None:
+    """A class (SegFormer's All-MLP decoder) is graded like a function; its mistake gets its hint."""
+    if "all_mlp_decoder" not in REGISTRY:
+        pytest.skip("the SegFormer decoder check has not landed")
+    report = grade_submission(SUBMISSIONS / "class_mistake.py")
+    tests = _by_name(report)
+    assert tests["all_mlp_decoder"]["symbol"] == "AllMLPDecoder"
+    assert tests["all_mlp_decoder"]["detail"] == "fail"
+    assert "concatenation order" in tests["all_mlp_decoder"]["output"]
+    assert tests["mean_iou"]["detail"] == "pass"
+    assert (report["score"], report["max_score"]) == (1.0, 2.0)
+
+
+@pytest.mark.slow
 def test_crashing_submission_scores_zero_without_crashing_the_grader() -> None:
     report = grade_submission(SUBMISSIONS / "crashing.py")
     tests = _by_name(report)
