@@ -69,3 +69,14 @@ def test_atrous_conv2d_module_keeps_size():
 def test_bad_inputs_raise_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_footprint_shows_gridding():
+    from tutorial_lib.widgets.deeplab import atrous_footprint
+
+    assert atrous_footprint(3, 1).tolist() == [[1] * 3] * 3
+    one = atrous_footprint(3, 2)
+    assert one.shape == (5, 5) and (one > 0).sum() == 9
+    stacked = atrous_footprint(3, 2, layers=2)  # two rate-2 layers read only every other pixel
+    assert stacked.shape == (9, 9) and (stacked[1::2, :] == 0).all() and stacked.sum() == 81
+    assert (atrous_footprint(3, 1, layers=3) > 0).all()
