@@ -42,9 +42,6 @@ class TinyFCN(nn.Module):
     def __init__(self, config: FCNConfig = FCNConfig()) -> None:
         super().__init__()
         check_positive(config.num_classes, "TinyFCN num_classes")
-        check_positive(config.in_chans, "TinyFCN in_chans")
-        for width in config.widths:
-            check_positive(width, "TinyFCN widths (each stage)")
         self.config = config
         layers, cin = [], config.in_chans
         for width in config.widths:
