@@ -102,7 +102,8 @@ MIT_SHALLOW = dict(num_classes=6, depths=(1, 1, 1, 1))  # the variant's widths, 
 
 MODELS: Dict[str, ModelSpec] = {
     "tiny_fcn": ModelSpec(dict(num_classes=6), "segmentation", cpu_sizes=((1, 1), (31, 47), (97, 131), (513, 513)),
-                          bad_configs=[dict(num_classes=0)]),
+                          bad_configs=[dict(num_classes=0), dict(widths=(32, 0)), dict(widths=(32, -4)),
+                                       dict(widths=())]),
     "deeplabv3plus_small": ModelSpec(dict(num_classes=6), "segmentation", cpu_sizes=((1, 1), (31, 47), (97, 131)),
                                      bad_configs=[dict(num_classes=0), dict(output_stride=7),
                                                   dict(aspp_rates=(0, 2, 3))]),
@@ -134,9 +135,6 @@ MODELS: Dict[str, ModelSpec] = {
 # Validation gaps found by this battery in code owned by other parts; strict xfail: when the gap
 # is closed the test XPASSes and fails, which is the signal to move the case into MODELS above.
 KNOWN_GAPS: Dict[str, List[Dict[str, Any]]] = {
-    # TinyFCN checks num_classes but not its widths (chapter 01 lists its source, so the fix
-    # belongs with a re-execution of that chapter by its owner).
-    "tiny_fcn": [dict(widths=(32, 0)), dict(widths=(32, -4))],
     "vit_base_patch16_224": [dict(mlp_ratio=0)],
     "xception65": [dict(in_chans=0)],
 }

@@ -42,6 +42,11 @@ class TinyFCN(nn.Module):
     def __init__(self, config: FCNConfig = FCNConfig()) -> None:
         super().__init__()
         check_positive(config.num_classes, "TinyFCN num_classes")
+        check_positive(config.in_chans, "TinyFCN in_chans")
+        if len(config.widths) == 0:
+            raise ValueError("TinyFCN widths: expected at least one stage width, got an empty sequence")
+        for i, width in enumerate(config.widths):
+            check_positive(width, f"TinyFCN widths[{i}]")
         self.config = config
         layers, cin = [], config.in_chans
         for width in config.widths:
