@@ -8,7 +8,7 @@ JB := $(VENV)/bin/jupyter-book
 STAMP := $(VENV)/.installed
 NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=300
 
-.PHONY: install vendor book test test-lib test-notebooks test-book notebooks assignments serve bench clean
+.PHONY: install vendor book test test-lib test-notebooks test-book notebooks assignments serve bench checkpoints clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ serve:
 
 bench: install
 	$(PY) benchmarks/run.py
+
+# The capstone's trained weights and metrics (tutorial_lib/checkpoints/, package data; chapters 12-13).
+# Seeded; about 10 minutes on 2 CPU cores. tests/test_checkpoints.py checks the shipped files.
+checkpoints: install
+	$(PY) tools/train_checkpoints.py
 
 clean:
 	rm -rf _build _vendor _assignments _screenshots

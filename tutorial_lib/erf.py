@@ -5,7 +5,8 @@ for a stack of convolutions its side is
 
 .. math:: k_\\text{eff} = 1 + \\sum_i d_i (k_i - 1) \\prod_{j<i} s_j
 
-(kernel ``k_i``, dilation ``d_i``, stride ``s_j`` of the earlier layers). The *effective*
+(kernel ``k_i``, dilation ``d_i``, stride ``s_j`` of the earlier layers;
+:func:`tutorial_lib.layers.atrous.receptive_field` computes it). The *effective*
 receptive field (ERF) is how much each input pixel actually does influence it: Luo et al. (§2)
 put a unit gradient on one output position, backpropagate, and look at the magnitude of the
 gradient that reaches the input, averaged over images:
@@ -21,7 +22,7 @@ ERF's centre of mass that holds a given fraction (90% by default) of the gradien
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -29,34 +30,9 @@ from torch import nn
 
 from ._validate import check_choice, check_image_batch, check_positive
 
-__all__ = ["receptive_field_size", "effective_receptive_field", "erf_mass_curve", "erf_radius", "erf_support"]
+__all__ = ["effective_receptive_field", "erf_mass_curve", "erf_radius", "erf_support"]
 
 OutputFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
-
-
-def receptive_field_size(kernel_sizes: Sequence[int], strides: Optional[Sequence[int]] = None,
-                         dilations: Optional[Sequence[int]] = None) -> int:
-    """Side of the theoretical receptive field of a stack of convolutions (first layer first).
-
-    ``k_eff = 1 + Σ_i d_i (k_i − 1) Π_{j<i} s_j``; strides and dilations default to 1.
-    """
-    kernel_sizes = list(kernel_sizes)
-    n = len(kernel_sizes)
-    if n == 0:
-        raise ValueError("receptive_field_size: expected at least one kernel size, got none")
-    strides = [1] * n if strides is None else list(strides)
-    dilations = [1] * n if dilations is None else list(dilations)
-    if len(strides) != n or len(dilations) != n:
-        raise ValueError(f"receptive_field_size: expected {n} strides and {n} dilations (one per kernel), "
-                         f"got {len(strides)} and {len(dilations)}")
-    for name, values in (("kernel size", kernel_sizes), ("stride", strides), ("dilation", dilations)):
-        for v in values:
-            check_positive(v, f"receptive_field_size {name}")
-    size, jump = 1, 1  # jump = distance in input pixels between neighbouring positions of this layer
-    for k, s, d in zip(kernel_sizes, strides, dilations):
-        size += d * (k - 1) * jump
-        jump *= s
-    return size
 
 
 def _default_output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,137 @@
+"""Checks for Part 5 (comparing the three): a Pareto front, the ERF of uniform layers, the ERF radius.
+
+Each student function is compared with :mod:`tutorial_lib.compare` / :mod:`tutorial_lib.erf` on
+seeded cases chosen so that the classic mistakes fail a case of their own, with a hint:
+
+* ``pareto_front``: treating a model as dominated by an identical one, forgetting ties in cost,
+  returning models in input order instead of cheapest first;
+* ``uniform_erf``: a flat (box) map instead of the n-fold convolution, forgetting to normalise;
+* ``erf_radius``: measuring from the array centre instead of the centre of mass, returning the
+  radius *after* the fraction is reached, normalising by the peak instead of the total mass.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, List, Tuple
+
+import torch
+
+from torch import nn
+
+from .. import compare, erf
+from ._core import Checker, register
+
+__all__ = ["check_pareto_front", "check_uniform_erf", "check_erf_radius"]
+
+
+def _stub(c: Checker, err: NotImplementedError, name: str) -> bool:
+    """Record a bare ``raise NotImplementedError`` (the stub) and tell the caller to stop."""
+    if not str(err):
+        c.true(False, f"{name} is not implemented yet (it raised NotImplementedError)")
+        return True
+    return False
+
+
+@register("pareto_front", names=["pareto_front"],
+          description="pareto_front(costs, scores) -> list of indices, cheapest first")
+def check_pareto_front(fn: Callable[..., Any]) -> None:
+    """Check ``pareto_front(costs, scores) -> list[int]`` against :func:`tutorial_lib.compare.pareto_front`."""
+    gen = torch.Generator().manual_seed(3)
+    cases: List[Tuple[str, list, list, str]] = [
+        ("three models where the middle one is dominated", [1.0, 2.0, 3.0], [0.5, 0.4, 0.7],
+         "model j dominates i when it costs no more and scores no less (one of them strictly)"),
+        ("models given in random cost order", [5.0, 1.0, 3.0, 2.0], [0.9, 0.2, 0.8, 0.3],
+         "return the indices sorted by cost, cheapest first"),
+        ("two models with the same cost", [1.0, 1.0, 2.0], [0.3, 0.5, 0.6],
+         "at equal cost the better score dominates"),
+        ("two identical models", [1.0, 1.0, 2.0], [0.5, 0.5, 0.4],
+         "identical models do not dominate each other: keep both"),
+    ]
+    costs = torch.rand(12, generator=gen).tolist()
+    scores = torch.rand(12, generator=gen).tolist()
+    cases.append(("twelve random models", costs, scores, "compare every pair"))
+    with Checker("Pareto front") as c:
+        for what, cost, score, hint in cases:
+            want = compare.pareto_front(cost, score)
+            try:
+                got = fn(list(cost), list(score))
+            except NotImplementedError as err:
+                if _stub(c, err, "pareto_front"):
+                    break
+                raise
+            got = [int(i) for i in got] if isinstance(got, (list, tuple)) or isinstance(got, torch.Tensor) else got
+            c.equal(got, want, what, hint)
+
+
+def _uniform_stack_erf(n: int) -> torch.Tensor:
+    """The library's measurement: ERF of ``n`` stacked single-channel 3x3 all-ones convolutions."""
+    stack = nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=1, bias=False) for _ in range(n)])
+    for conv in stack:
+        nn.init.ones_(conv.weight)
+    size = 2 * n + 3
+    measured = erf.effective_receptive_field(stack, torch.ones(1, 1, size, size), reduce="sum")
+    window = measured[1:-1, 1:-1]  # the (2n+1) x (2n+1) theoretical field around the centre
+    return window / window.sum()
+
+
+@register("uniform_erf", names=["uniform_erf"],
+          description="uniform_erf(n) -> (2n+1, 2n+1) ERF of n stacked uniform 3x3 convolutions, sum 1")
+def check_uniform_erf(fn: Callable[..., Any]) -> None:
+    """Check ``uniform_erf(n)`` against the ERF measured by backpropagation through ``n`` uniform layers."""
+    hints = {1: "one uniform 3x3 layer spreads the gradient evenly over its 3x3 window",
+             2: "per axis the weights are the coefficients of (1 + z + z^2)^n: convolve [1, 1, 1] with itself",
+             5: "normalise the map so that it sums to 1",
+             12: "the map is the outer product of the 1-D profile with itself"}
+    with Checker("uniform-stack ERF") as c:
+        for n, hint in hints.items():
+            want = _uniform_stack_erf(n)
+            try:
+                got = fn(n)
+            except NotImplementedError as err:
+                if _stub(c, err, "uniform_erf"):
+                    break
+                raise
+            if not isinstance(got, torch.Tensor):
+                c.true(False, f"n={n}: expected a tensor, got {type(got).__name__}")
+                continue
+            c.close(got.double(), want, f"n={n}", hint, atol=1e-9, rtol=1e-6)
+
+
+def _gaussian(size: int, sigma: float, centre: Tuple[float, float]) -> torch.Tensor:
+    r = torch.arange(size, dtype=torch.float64)
+    return torch.exp(-((r[:, None] - centre[0]) ** 2 + (r[None, :] - centre[1]) ** 2) / (2 * sigma ** 2))
+
+
+@register("erf_radius", names=["erf_radius"],
+          description="erf_radius(erf, fraction=0.9) -> float (radius around the centre of mass)")
+def check_erf_radius(fn: Callable[..., Any]) -> None:
+    """Check ``erf_radius(erf, fraction) -> float`` against :func:`tutorial_lib.erf.erf_radius` (to 1e-6)."""
+    gen = torch.Generator().manual_seed(5)
+    point = torch.zeros(9, 9, dtype=torch.float64)
+    point[4, 4] = 1.0
+    ring = point.clone()
+    ring[4, 0] = ring[4, 8] = ring[0, 4] = ring[8, 4] = 1.0
+    cases = [
+        ("all mass on one pixel", point, 0.9, "the centre pixel is at distance 0"),
+        ("a centre pixel and four at distance 4", ring, 0.9,
+         "accumulate the mass of the pixels sorted by distance until the fraction is reached"),
+        ("the same map at fraction 0.2", ring, 0.2, "stop at the first pixel where the share reaches the fraction"),
+        ("a Gaussian (sigma 3) centred in a 33x33 map", _gaussian(33, 3.0, (16.0, 16.0)), 0.9,
+         "normalise by the total mass, not by the peak"),
+        ("a Gaussian off the array centre", _gaussian(33, 2.5, (10.0, 21.0)), 0.9,
+         "measure distances from the centre of mass, not from the middle of the array"),
+        ("random gradient magnitudes", torch.rand(20, 24, generator=gen, dtype=torch.float64), 0.5,
+         "distances between pixel centres, from the centre of mass"),
+    ]
+    with Checker("ERF radius") as c:
+        for what, erf_map, fraction, hint in cases:
+            want = erf.erf_radius(erf_map, fraction)
+            try:
+                got = fn(erf_map.clone(), fraction)
+            except NotImplementedError as err:
+                if _stub(c, err, "erf_radius"):
+                    break
+                raise
+            got = float(got) if isinstance(got, (int, float, torch.Tensor)) and not isinstance(got, bool) else got
+            ok = isinstance(got, float) and math.isfinite(got) and abs(got - want) <= 1e-6
+            c.true(ok, f"{what} (fraction {fraction}): expected {want:.4f}, got {got!r}", hint)
