@@ -120,8 +120,8 @@ def _minus1(template: str) -> Callable[[Match], str]:
 _BLOCK_HF = r"^segformer\.encoder\.block\.(\d+)\.(\d+)\."
 _BLOCK_HF5 = r"^segformer\.stages\.(\d+)\.blocks\.(\d+)\."
 _OURS_BLOCK = r"encoder.stages.\1.blocks.\2."
-#: Hugging Face ``SegformerForSemanticSegmentation``: the Hub layout written by ``save_pretrained``
-#: (and, second, the names transformers 5.x uses in memory). ``|k``/``|v`` mark the halves of ``kv``.
+# Hugging Face ``SegformerForSemanticSegmentation``: the Hub layout written by ``save_pretrained``
+# (and, second, the names transformers 5.x uses in memory). ``|k``/``|v`` mark the halves of ``kv``.
 HF_SEGFORMER_RULES: List[_Rule] = _rules([
     (r"^segformer\.encoder\.patch_embeddings\.(\d+)\.proj\.(weight|bias)$", r"encoder.stages.\1.patch_embed.proj.\2"),
     (r"^segformer\.encoder\.patch_embeddings\.(\d+)\.layer_norm\.(weight|bias)$", r"encoder.stages.\1.patch_embed.norm.\2"),
@@ -160,7 +160,7 @@ HF_SEGFORMER_RULES: List[_Rule] = _rules([
 ])
 
 _BLOCK_NV = r"^backbone\.block(\d)\.(\d+)\."
-#: The official NVlabs/SegFormer (mmseg 0.x) layout; the unused ``decode_head.conv_seg`` is dropped.
+# The official NVlabs/SegFormer (mmseg 0.x) layout; the unused ``decode_head.conv_seg`` is dropped.
 NVLABS_SEGFORMER_RULES: List[_Rule] = _rules([
     (r"^backbone\.patch_embed(\d)\.(proj|norm)\.(weight|bias)$", _minus1("encoder.stages.{}.patch_embed.{}.{}")),
     (_BLOCK_NV + r"(norm1|norm2)\.(weight|bias)$", _minus1("encoder.stages.{}.blocks.{}.{}.{}")),
