@@ -198,3 +198,14 @@ def test_literal_validation() -> None:
         SequenceReductionLiteral(8, 4, grouping="raster").to_conv()
     with pytest.raises(ValueError, match="C_out, C_in, s, s"):
         conv_weight_to_linear(torch.randn(3, 3))
+
+
+def test_stage1_reduction_at_512() -> None:
+    # Chapter 09: MiT-B0 stage 1 at 512² (128×128 tokens, C=32). Without reduction one attention
+    # layer would cost more than the whole SegFormer-B0 (8.4 GMACs, paper Table 1); sr=8 makes it
+    # about 54× cheaper; even so the quadratic term is most of the layer's cost (C is small there).
+    full = efficient_attention_macs(128, 128, 32, 1)
+    reduced = efficient_attention_macs(128, 128, 32, 8)
+    assert full > 8.4e9
+    assert 50 < full / reduced < 60
+    assert 0.8 < 2 * (128 * 128) ** 2 * 32 / 64 / reduced < 0.9

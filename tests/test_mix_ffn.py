@@ -92,3 +92,26 @@ def test_bad_inputs_raise(x: torch.Tensor, H: int, W: int, match: str) -> None:
 def test_bad_configuration_raises(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         MixFFN(**kwargs)
+
+
+def test_without_conv_a_constant_input_carries_no_position() -> None:
+    # Chapter 10's control: the same layer with the depthwise conv removed is token-wise, so a
+    # constant token map stays constant (nothing for a position probe to decode).
+    m = MixFFN(8, 32).eval()
+    m.dwconv = torch.nn.Identity()
+    with torch.no_grad():
+        out = m(torch.ones(1, 36, 8), 6, 6)[0]
+    torch.testing.assert_close(out, out[:1].expand_as(out))
+
+
+def test_tiled_input_changes_only_near_the_seam() -> None:
+    # Chapter 10's resolution experiment: a 2×2 tiling of a map leaves the top-left copy's outputs
+    # unchanged except within one token (the 3×3 reach) of the seam.
+    m = MixFFN(4, 16).eval()
+    x = torch.randn(1, 8, 8, 4)
+    big = x.repeat(1, 2, 2, 1)
+    with torch.no_grad():
+        alone = m(x.reshape(1, 64, 4), 8, 8).reshape(8, 8, 4)
+        tiled = m(big.reshape(1, 256, 4), 16, 16).reshape(16, 16, 4)[:8, :8]
+    torch.testing.assert_close(tiled[:7, :7], alone[:7, :7])
+    assert not torch.allclose(tiled[7], alone[7], atol=1e-4)

@@ -100,6 +100,7 @@ class EfficientSelfAttention(nn.Module):
         return self.proj_drop(self.proj(out))  # (B, N, C)
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        """``x: (B, N, C)`` tokens of an ``H × W`` grid ``-> (B, N, C)``, computed with SDPA."""
         q, k, v = self._heads(x, H, W)
         drop = self.attn_drop if self.training else 0.0
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)  # (B, h, N, d)
@@ -178,6 +179,7 @@ class SequenceReductionLiteral(nn.Module):
         self.linear = nn.Linear(dim * reduction, dim)
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        """``x: (B, N, C)`` tokens of an ``H × W`` grid ``-> (B, N/R, C)``."""
         _check_grid(x, H, W, "SequenceReductionLiteral", self.dim)
         b, n, c = x.shape
         if self.grouping == "raster":

@@ -62,6 +62,7 @@ class OverlapPatchEmbed(nn.Module):
                 overlap_output_size(width, self.patch_size, self.stride))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, int, int]:
+        """``x: (B, C_in, H, W) -> (tokens (B, H_out·W_out, C), H_out, W_out)``."""
         check_image_batch(x, "OverlapPatchEmbed input", channels=self.in_chans)
         x = self.proj(x)  # (B, C, H_out, W_out)
         _, _, h, w = x.shape
