@@ -1,0 +1,58 @@
+"""The colour-attention explorer of chapter 09: the hand-set head attends to similar colours."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+import torch
+
+from tutorial_lib.widgets.segformer import (attention_explorer, colour_attention_head, colour_tokens,
+                                            plot_colour_attention)
+
+
+def two_colour_image() -> torch.Tensor:
+    image = torch.zeros(3, 64, 64)
+    image[0, :, :32] = 0.9  # left half red
+    image[2, :, 32:] = 0.9  # right half blue
+    return image
+
+
+@pytest.mark.parametrize("sr", [2, 4, 8])
+def test_query_attends_to_its_own_colour(sr: int) -> None:
+    tokens, h, w = colour_tokens(two_colour_image())
+    assert (h, w) == (16, 16) and tokens.shape == (1, 256, 16)
+    head = colour_attention_head(16, sr)
+    attn = head.attention_map(tokens, h, w)[0, 0]  # (N, N_r)
+    hr, wr = head.reduced_size(h, w)
+    left = torch.zeros(hr, wr, dtype=torch.bool)
+    left[:, : wr // 2] = True
+    query_left, query_right = 5 * w + 2, 5 * w + 13
+    assert attn[query_left].reshape(hr, wr)[left].sum() > 0.95
+    assert attn[query_right].reshape(hr, wr)[~left].sum() > 0.95
+
+
+def test_sr_conv_averages_windows() -> None:
+    head = colour_attention_head(4, 2)
+    x = torch.randn(1, 16, 4)
+    pooled = torch.nn.functional.avg_pool2d(x.transpose(1, 2).reshape(1, 4, 4, 4), 2).flatten(2).transpose(1, 2)
+    torch.testing.assert_close(head.sr(x.transpose(1, 2).reshape(1, 4, 4, 4)).flatten(2).transpose(1, 2), pooled)
+
+
+def test_static_figure_and_explorer_build() -> None:
+    import matplotlib.pyplot as plt
+
+    fig = plot_colour_attention(two_colour_image(), {"red": (3, 3), "blue": (3, 12)}, ratios=(4, 2))
+    assert len(fig.axes) == 6
+    plt.close(fig)
+    widget = attention_explorer(two_colour_image())
+    assert len(widget.children) == 2
+    plt.close("all")
+
+
+def test_bad_inputs_raise() -> None:
+    with pytest.raises(ValueError, match=r"\(3, H, W\)"):
+        colour_tokens(torch.zeros(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="outside the 16×16 token grid"):
+        plot_colour_attention(two_colour_image(), {"q": (20, 0)})

@@ -1,0 +1,115 @@
+"""Explorers for the SegFormer part: where a query attends when keys are sequence-reduced.
+
+Without trained weights, :func:`colour_attention_head` sets an :class:`EfficientSelfAttention` by
+hand so that it compares *colours*: tokens are the LayerNorm of a fixed random affine map of the
+pixel colours (:func:`colour_tokens`, a stand-in for a trained embedding), q/k/v/proj are identities
+(q scaled by ``sharpness``) and the ``sr`` convolution averages each ``sr × sr`` window. A query then
+attends to similarly coloured regions anywhere in the image, on the coarse key grid.
+:func:`plot_colour_attention` is the static figure of chapter 09; :func:`attention_explorer` redraws it
+for a query and a reduction ratio chosen with sliders.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from ..layers.efficient_attention import EfficientSelfAttention
+
+__all__ = ["colour_tokens", "colour_attention_head", "plot_colour_attention", "attention_explorer"]
+
+
+def colour_tokens(image: torch.Tensor, stride: int = 4, dim: int = 16, seed: int = 0) -> Tuple[torch.Tensor, int, int]:
+    """``image (3, H, W)`` → ``(tokens (1, N, dim), H/stride, W/stride)``: LN of a random affine colour map."""
+    if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 3:
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ValueError(f"colour_tokens: expected an image tensor of shape (3, H, W), got {shape}")
+    pixels = F.avg_pool2d(image[None], stride)  # (1, 3, H/s, W/s)
+    h, w = pixels.shape[-2:]
+    gen = torch.Generator().manual_seed(seed)
+    embed, offset = torch.randn(3, dim, generator=gen), torch.randn(dim, generator=gen)
+    tokens = F.layer_norm((pixels.flatten(2).transpose(1, 2) - 0.5) @ embed + offset, (dim,))  # (1, N, C)
+    return tokens, h, w
+
+
+def colour_attention_head(dim: int, sr: int, sharpness: float = 3.0) -> EfficientSelfAttention:
+    """An :class:`EfficientSelfAttention` whose weights compare colours (see the module docstring)."""
+    m = EfficientSelfAttention(dim, num_heads=1, sr_ratio=sr).eval()
+    with torch.no_grad():
+        eye = torch.eye(dim)
+        m.q.weight.copy_(sharpness * eye)
+        m.q.bias.zero_()
+        m.kv.weight.copy_(torch.cat([eye, eye]))
+        m.kv.bias.zero_()
+        m.proj.weight.copy_(eye)
+        m.proj.bias.zero_()
+        if sr > 1:
+            m.sr.weight.zero_()
+            m.sr.bias.zero_()
+            for c in range(dim):
+                m.sr.weight[c, c] = 1.0 / sr ** 2  # average pooling, channel by channel
+    return m
+
+
+def plot_colour_attention(image: torch.Tensor, queries: Dict[str, Tuple[int, int]],
+                          ratios: Sequence[int] = (8, 4), stride: int = 4, sharpness: float = 3.0):
+    """One row per ``sr`` ratio: the image with the queries, then each query's attention weights.
+
+    ``queries`` maps a name to a ``(row, col)`` on the token grid (image size / ``stride``).
+    Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    tokens, h, w = colour_tokens(image, stride)
+    for name, (r, c) in queries.items():
+        if not (0 <= r < h and 0 <= c < w):
+            raise ValueError(f"plot_colour_attention: query {name!r} at {(r, c)} is outside the {h}×{w} token grid")
+    fig, axes = plt.subplots(len(ratios), len(queries) + 1, figsize=(2.5 * (len(queries) + 1), 2.8 * len(ratios)),
+                             squeeze=False)
+    for row, sr in enumerate(ratios):
+        head = colour_attention_head(tokens.shape[-1], sr, sharpness)
+        with torch.no_grad():
+            maps = head.attention_map(tokens, h, w)[0, 0]  # (N, N_r)
+        hr, wr = head.reduced_size(h, w)
+        axes[row, 0].imshow(image.permute(1, 2, 0).numpy())
+        for name, (r, c) in queries.items():
+            axes[row, 0].plot(stride * c, stride * r, "o", ms=7, mec="k", label=name)
+        axes[row, 0].set_title(f"queries (sr = {sr})", fontsize=9)
+        for ax, (name, (r, c)) in zip(axes[row, 1:], queries.items()):
+            ax.imshow(maps[r * w + c].reshape(hr, wr).numpy(), cmap="viridis")
+            ax.set_title(f"{name}: weights over {hr}×{wr} keys", fontsize=9)
+    axes[0, 0].legend(fontsize=7, loc="lower right")
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def attention_explorer(image: Optional[torch.Tensor] = None, stride: int = 4):
+    """Sliders for the query position, ``sr`` and sharpness → the query's attention weights."""
+    import ipywidgets as wd
+    import matplotlib.pyplot as plt
+
+    from ..data import sample_image
+
+    image = sample_image() if image is None else image
+    h, w = image.shape[1] // stride, image.shape[2] // stride
+    row = wd.IntSlider(value=h // 2, min=0, max=h - 1, description="query row")
+    col = wd.IntSlider(value=w // 2, min=0, max=w - 1, description="query col")
+    sr = wd.SelectionSlider(options=[2, 4, 8, 16], value=8, description="sr")
+    sharp = wd.FloatSlider(value=3.0, min=0.5, max=6.0, step=0.5, description="sharpness")
+    out = wd.Output()
+
+    def redraw(_: Optional[dict] = None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            plot_colour_attention(image, {"query": (row.value, col.value)}, ratios=(sr.value,),
+                                  stride=stride, sharpness=sharp.value)
+            plt.show()
+
+    for slider in (row, col, sr, sharp):
+        slider.observe(redraw, names="value")
+    redraw()
+    return wd.HBox([wd.VBox([row, col, sr, sharp]), out])
