@@ -10,7 +10,7 @@ HTML_MANAGER=@jupyter-widgets/html-manager@1.0.7
 REQUIREJS=requirejs@2.3.8
 stamp="_vendor/.versions"
 # LAYOUT names the layout of _vendor/ below; bump it when that changes so existing copies refresh.
-LAYOUT=layout2
+LAYOUT=layout3
 want="$MATHJAX $HTML_MANAGER $REQUIREJS $LAYOUT"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
 if ! command -v npm >/dev/null 2>&1; then
@@ -26,14 +26,39 @@ rm -rf _vendor && mkdir -p _vendor/mathjax _vendor/widgets
 for t in "$tmp"/*.tgz; do mkdir -p "$tmp/x" && tar -xzf "$t" -C "$tmp/x" && mv "$tmp/x/package" "$tmp/$(basename "$t" .tgz)" && rm -rf "$tmp/x"; done
 cp -r "$tmp"/mathjax-*/es5/. _vendor/mathjax/
 cp "$tmp"/jupyter-widgets-html-manager-*/dist/embed-amd.js _vendor/widgets/
-# The widget CSS references icon fonts by webpack's public path, which embed-amd derives from the
-# AMD module URI "@jupyter-widgets/html-manager/dist/libembed-amd" (page-relative by default):
-# ship the fonts beside embed-amd.js and map that module path there, before embed-amd.js runs.
+# Two fixes for the offline widget manager, loaded after require.js and before embed-amd.js
+# (book/_ext/offline_assets.py):
+# 1. The widget CSS references icon fonts by webpack's public path, which embed-amd derives from
+#    the AMD module URI "@jupyter-widgets/html-manager/dist/libembed-amd" (page-relative by
+#    default): ship the fonts beside embed-amd.js and map that module path there.
+# 2. @jupyter-widgets/base typesets labels with the MathJax 2 API (MathJax.Hub.Queue), but the
+#    book loads MathJax 3, which has no Hub: every widget with a description then throws. A small
+#    Hub.Queue that forwards to MathJax 3's typesetPromise stays on whatever object window.MathJax
+#    becomes (MathJax 3 replaces its configuration object when it starts).
 cp "$tmp"/jupyter-widgets-html-manager-*/dist/*.{woff2,woff,ttf,eot,svg} _vendor/widgets/
-cat > _vendor/widgets/require-paths.js <<'JS'
+cat > _vendor/widgets/widgets-compat.js <<'JS'
 (function () {
   var here = document.currentScript.src.replace(/[?#].*$/, "").replace(/\/[^\/]*$/, "");
   require.config({paths: {"@jupyter-widgets/html-manager/dist": here}});
+
+  var current = window.MathJax;
+  function addHub(mj) {
+    if (!mj || typeof mj !== "object" || mj.Hub) return;
+    Object.defineProperty(mj, "Hub", {configurable: true, enumerable: false, value: {
+      Queue: function () {
+        for (var i = 0; i < arguments.length; i++) {
+          var job = arguments[i];
+          if (Array.isArray(job) && job[0] === "Typeset" && job[2] && window.MathJax.typesetPromise) {
+            window.MathJax.typesetPromise([job[2]]).catch(function () {});
+          }
+        }
+      }
+    }});
+  }
+  addHub(current);
+  Object.defineProperty(window, "MathJax", {configurable: true, enumerable: true,
+    get: function () { return current; },
+    set: function (value) { current = value; addHub(value); }});
 })();
 JS
 cp "$tmp"/requirejs-*/require.js _vendor/widgets/

@@ -19,7 +19,8 @@ def _configure(app, config) -> None:
     config.mathjax_path = "mathjax/tex-chtml.js"
     config.nb_ipywidgets_js = {
         "widgets/require.js": {},
-        "widgets/require-paths.js": {},  # icon fonts load from _static/widgets, not the page folder
+        # icon fonts from _static/widgets; MathJax 2's Hub.Queue (used by widget labels) on MathJax 3
+        "widgets/widgets-compat.js": {},
         "widgets/embed-amd.js": {"data-jupyter-widgets-cdn": "https://cdn.jsdelivr.net/npm/",
                                  "data-jupyter-widgets-cdn-only": "false"},
     }
