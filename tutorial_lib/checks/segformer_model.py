@@ -62,8 +62,8 @@ _MISTAKES = [
 def check_all_mlp_decoder(cls: Any) -> None:
     """Check a student's ``AllMLPDecoder(in_dims, embed_dim, num_classes, dropout=0.1)`` class.
 
-    Its state dict must have the keys and shapes of :class:`tutorial_lib.layers.all_mlp_decoder.
-    AllMLPDecoder` (``linear_c.i``, ``linear_fuse``, ``norm``, ``linear_pred``); with the same
+    Its state dict must have the keys and shapes of
+    :class:`tutorial_lib.layers.all_mlp_decoder.AllMLPDecoder` (``linear_c.i``, ``linear_fuse``, ``norm``, ``linear_pred``); with the same
     seeded weights its eval-mode logits must match (to 1e-5) on three width settings and two
     pyramid sizes (one odd). Raises ``AssertionError`` (``CheckFailed``) on failure.
     """

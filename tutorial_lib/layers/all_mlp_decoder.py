@@ -73,6 +73,7 @@ class AllMLPDecoder(nn.Module):
         self.linear_pred = nn.Conv2d(embed_dim, num_classes, 1)
 
     def forward(self, features: List[torch.Tensor]) -> torch.Tensor:
+        """Logits ``(B, K, H_1, W_1)`` from the four stage maps (stage 1 first)."""
         _check_features(features, self.in_dims, "AllMLPDecoder")
         size = features[0].shape[-2:]  # H/4 × W/4
         upsampled = []
@@ -142,6 +143,7 @@ class FoldedAllMLPDecoder(nn.Module):
         return folded.to(decoder.linear_fuse.weight.device).eval()
 
     def forward(self, features: List[torch.Tensor]) -> torch.Tensor:
+        """Logits ``(B, K, H_1, W_1)``: merged maps at each stage's resolution, upsampled and summed."""
         _check_features(features, self.in_dims, "FoldedAllMLPDecoder")
         size = features[0].shape[-2:]
         x = F.conv2d(features[0], self.weights[0], self.bias)  # (B, C, H/4, W/4)

@@ -67,7 +67,7 @@ class SegFormerConfig:
 
 
 _WIDE = (64, 128, 320, 512)
-#: MiT-B0…B5 as released (papers.md §1.1): widths, depths and the decoder width C.
+#: Widths, depths and decoder width C of MiT-B0…B5 as released (NVlabs ``mit_b0``…``mit_b5``).
 MIT_VARIANTS = {
     "b0": dict(embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2), decoder_dim=256),
     "b1": dict(embed_dims=_WIDE, depths=(2, 2, 2, 2), decoder_dim=256),
@@ -92,6 +92,7 @@ class DropPath(nn.Module):
         self.p = float(p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with each sample's branch zeroed with probability ``p`` (rescaled), in training only."""
         if self.p == 0.0 or not self.training:
             return x
         keep = 1.0 - self.p
@@ -122,6 +123,7 @@ class SegFormerBlock(nn.Module):
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        """``(B, N, C) -> (B, N, C)`` on an ``H × W`` token grid."""
         x = x + self.drop_path(self.attn(self.norm1(x), H, W))  # (B, N, C)
         return x + self.drop_path(self.mlp(self.norm2(x), H, W))  # (B, N, C)
 
@@ -143,6 +145,7 @@ class MixTransformerStage(nn.Module):
         self.norm = nn.LayerNorm(c[index], eps=config.layer_norm_eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C_in, H, W) -> (B, C, H', W')``."""
         x, h, w = self.patch_embed(x)  # (B, N, C)
         h, w = int(h), int(w)  # plain ints also under jit tracing (count_macs), where sizes are tensors
         for block in self.blocks:
@@ -166,6 +169,7 @@ class MixTransformer(nn.Module):
                                     for i, (s, d) in enumerate(zip(starts, config.depths)))
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """The four stage maps, stride 4 first."""
         features = []
         for stage in self.stages:
             x = stage(x)  # (B, C_i, H_i, W_i)
@@ -177,7 +181,8 @@ class SegFormer(nn.Module):
     """SegFormer: MiT encoder + All-MLP decoder; returns logits at 1/4 of the input resolution.
 
     ``fit``/``evaluate`` upsample the logits to the label size, as mmsegmentation does.
-    :meth:`fold_decoder` returns an inference copy whose decoder is :class:`FoldedAllMLPDecoder`.
+    :meth:`fold_decoder` returns an inference copy whose decoder is
+    :class:`~tutorial_lib.layers.all_mlp_decoder.FoldedAllMLPDecoder`.
     Shapes: ``x: (B, 3, H, W) -> (B, num_classes, ⌈H/4⌉, ⌈W/4⌉)``.
     """
 
@@ -196,6 +201,7 @@ class SegFormer(nn.Module):
             _stage_sizes(self.config, size), self.config.sr_ratios)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, K, ⌈H/4⌉, ⌈W/4⌉)``."""
         check_image_batch(x, "SegFormer input", channels=self.config.in_chans, min_size=self.min_input_size)
         return self.decode_head(self.encoder(x))  # (B, K, H/4, W/4)
 
