@@ -66,8 +66,8 @@ def test_feature_shapes_at_odd_size(os):
     model = Xception(XCEPTION_SMALL, output_stride=os).eval()
     features, low = model(torch.randn(1, 3, 97, 131))
     size = lambda n, s: -(-n // s)  # noqa: E731
-    assert features.shape == (1, 160, size(97, os), size(131, os))
-    assert low.shape == (1, 48, size(97, 4), size(131, 4))
+    assert features.shape == (1, 96, size(97, os), size(131, os))
+    assert low.shape == (1, 24, size(97, 4), size(131, 4))
 
 
 def test_xception65_real_forward_odd_size():
