@@ -90,13 +90,21 @@ def patch_grid_explorer(image: Optional[torch.Tensor] = None):
     out = widgets.Output()
 
     def redraw(*_: object) -> None:
+        import io
+
+        from IPython.display import Image
+
         img = torch.nn.functional.interpolate(base[None], size=(side.value, side.value), mode="bilinear",
                                               align_corners=False, antialias=True)[0]
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(4, 4.3))
-            plot_patch_grid(img, patch.value, ax=ax)
-            plt.show()
+        fig, ax = plt.subplots(figsize=(4, 4.3))
+        plot_patch_grid(img, patch.value, ax=ax)
+        # Write the PNG into the Output widget's state (``with out: plt.show()`` needs a front end,
+        # which nbval and nbclient do not have: the capture would block or leak into the cell).
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        plt.close(fig)
+        out.outputs = ()
+        out.append_display_data(Image(data=buffer.getvalue(), format="png"))
 
     patch.observe(redraw, names="value")
     side.observe(redraw, names="value")
