@@ -48,6 +48,10 @@ def test_static_figure_and_explorer_build() -> None:
     plt.close(fig)
     widget = attention_explorer(two_colour_image())
     assert len(widget.children) == 2
+    out = widget.children[1]
+    assert len(out.outputs) == 1 and "image/png" in out.outputs[0]["data"]  # drawn without a front end
+    widget.children[0].children[2].value = 4  # moving the sr slider redraws in place
+    assert len(out.outputs) == 1
     plt.close("all")
 
 

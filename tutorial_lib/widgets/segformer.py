@@ -1,6 +1,6 @@
 """Explorers for the SegFormer part: where a query attends when keys are sequence-reduced.
 
-Without trained weights, :func:`colour_attention_head` sets an :class:`EfficientSelfAttention` by
+Without trained weights, :func:`colour_attention_head` sets an :class:`~tutorial_lib.layers.efficient_attention.EfficientSelfAttention` by
 hand so that it compares *colours*: tokens are the LayerNorm of a fixed random affine map of the
 pixel colours (:func:`colour_tokens`, a stand-in for a trained embedding), q/k/v/proj are identities
 (q scaled by ``sharpness``) and the ``sr`` convolution averages each ``sr × sr`` window. A query then
@@ -34,7 +34,7 @@ def colour_tokens(image: torch.Tensor, stride: int = 4, dim: int = 16, seed: int
 
 
 def colour_attention_head(dim: int, sr: int, sharpness: float = 3.0) -> EfficientSelfAttention:
-    """An :class:`EfficientSelfAttention` whose weights compare colours (see the module docstring)."""
+    """An :class:`~tutorial_lib.layers.efficient_attention.EfficientSelfAttention` whose weights compare colours (see the module docstring)."""
     m = EfficientSelfAttention(dim, num_heads=1, sr_ratio=sr).eval()
     with torch.no_grad():
         eye = torch.eye(dim)
@@ -89,8 +89,11 @@ def plot_colour_attention(image: torch.Tensor, queries: Dict[str, Tuple[int, int
 
 def attention_explorer(image: Optional[torch.Tensor] = None, stride: int = 4):
     """Sliders for the query position, ``sr`` and sharpness → the query's attention weights."""
+    import io
+
     import ipywidgets as wd
     import matplotlib.pyplot as plt
+    from IPython.display import Image
 
     from ..data import sample_image
 
@@ -103,11 +106,15 @@ def attention_explorer(image: Optional[torch.Tensor] = None, stride: int = 4):
     out = wd.Output()
 
     def redraw(_: Optional[dict] = None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            plot_colour_attention(image, {"query": (row.value, col.value)}, ratios=(sr.value,),
-                                  stride=stride, sharpness=sharp.value)
-            plt.show()
+        # Write the figure into the Output widget's state directly (not ``with out: plt.show()``):
+        # that routing needs a front end, and nbval has none, so the figure would leak to the cell.
+        fig = plot_colour_attention(image, {"query": (row.value, col.value)}, ratios=(sr.value,),
+                                    stride=stride, sharpness=sharp.value)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        plt.close(fig)
+        out.outputs = ()
+        out.append_display_data(Image(data=buffer.getvalue(), format="png"))
 
     for slider in (row, col, sr, sharp):
         slider.observe(redraw, names="value")
