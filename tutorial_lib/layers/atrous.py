@@ -150,10 +150,13 @@ def space_to_batch_extra_macs(model: nn.Module, *input_shapes: Sequence[int]) ->
             extra[0] += (padded - h * w) * per_position
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    was_training = model.training
+    model.eval()  # BatchNorm in training mode refuses a batch of one 1×1 map (image pooling)
     try:
         with torch.no_grad():
             model(*[torch.empty(tuple(s), device=device) for s in input_shapes])
     finally:
+        model.train(was_training)
         for h in handles:
             h.remove()
     return extra[0]
