@@ -68,8 +68,11 @@ def plot_atrous_grid(kernel_size: int = 3, rates: Sequence[int] = (1, 2, 4), lay
 
 def atrous_explorer(kernel_size: int = 3, rate: int = 2, layers: int = 1, max_rate: int = 8):
     """Sliders for kernel size, rate and number of stacked layers → the sampled positions."""
+    import io
+
     import ipywidgets as w
     import matplotlib.pyplot as plt
+    from IPython.display import Image
 
     k = w.SelectionSlider(options=[1, 3, 5, 7], value=kernel_size, description="kernel k")
     r = w.IntSlider(value=rate, min=1, max=max_rate, description="rate r")
@@ -77,11 +80,15 @@ def atrous_explorer(kernel_size: int = 3, rate: int = 2, layers: int = 1, max_ra
     out = w.Output()
 
     def redraw(_: Optional[dict] = None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(3.6, 3.6))
-            plot_atrous(k.value, r.value, n.value, ax=ax)
-            plt.show()
+        # Write the PNG into the Output widget's state (``with out: plt.show()`` needs a front end;
+        # without one, e.g. under nbval, the figure would leak into the cell's own output).
+        fig, ax = plt.subplots(figsize=(3.6, 3.6))
+        plot_atrous(k.value, r.value, n.value, ax=ax)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        plt.close(fig)
+        out.outputs = ()
+        out.append_display_data(Image(data=buffer.getvalue(), format="png"))
 
     for slider in (k, r, n):
         slider.observe(redraw, names="value")
