@@ -1,7 +1,7 @@
 """Checks for the DeepLabV3+ part: atrous convolution, separable convolution and its cost, ASPP's
 image-level branch, and the DeepLabV3+ decoder.
 
-Each check compares the student's object with :mod:`tutorial_lib`'s own component on seeded inputs
+Each check compares the student's object with ``tutorial_lib``'s own component on seeded inputs
 (odd sizes, several rates and kernel sizes), and names the usual mistake in its hint.
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ multiply-accumulates are
    \\underbrace{G^2 K^2 M}_{\\text{depthwise}} + \\underbrace{N G^2 M}_{\\text{pointwise}},
    \\qquad \\frac{G^2 K^2 M + N G^2 M}{N G^2 K^2 M} = \\frac{1}{N} + \\frac{1}{K^2}.
 
-The cost functions return exact integers (and the ratio an exact :class:`fractions.Fraction`), so
+The cost functions return exact integers (and the ratio an exact ``fractions.Fraction``), so
 they can be compared with a MAC count of real layers without rounding.
 """
 from __future__ import annotations
@@ -50,8 +50,8 @@ def pointwise_conv_macs(in_chans: int, out_chans: int, size: int) -> int:
     return out_chans * size ** 2 * in_chans
 
 
-def separable_cost_ratio(out_chans: int, kernel_size: int) -> Fraction:
-    """Cost of depthwise separable over standard convolution, exactly: ``1/N + 1/K²``."""
+def separable_cost_ratio(out_chans: int, kernel_size: int):  # -> fractions.Fraction
+    """Cost of depthwise separable over standard convolution as an exact ``Fraction``: ``1/N + 1/K²``."""
     _check(out_chans=out_chans, kernel_size=kernel_size)
     return Fraction(1, out_chans) + Fraction(1, kernel_size ** 2)
 

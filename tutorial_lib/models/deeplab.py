@@ -108,7 +108,7 @@ def deeplabv3plus_xception65(num_classes: int = 21, output_stride: int = 16, sep
     return DeepLabV3Plus(DeepLabConfig(num_classes=num_classes, output_stride=output_stride, separable=separable))
 
 
-#: A slim aligned Xception for CPU training on 64×64 scenes: the same flows and units, widths cut
+#: A slim aligned Xception for CPU training on 64×64 scenes, with the same flows and units, widths cut
 #: 8- to 45-fold and one middle unit instead of 16 (CPU time per training step is dominated by the
 #: number of depthwise channels, so this is as large as a 60-second chapter allows).
 XCEPTION_SMALL = XceptionConfig(stem=(16, 16), entry=((16, 16, 16), (24, 24, 24), (32, 32, 32)),

@@ -32,19 +32,16 @@ from ..layers.separable import SeparableConv2d
 
 __all__ = ["XceptionConfig", "XCEPTION65", "XceptionBlock", "Xception", "plan_strides", "xception65"]
 
-Widths = Tuple[int, int, int]
-
-
 @dataclass(frozen=True)
 class XceptionConfig:
     """Widths of the aligned Xception; the defaults are Xception-65."""
 
     in_chans: int = 3
     stem: Tuple[int, int] = (32, 64)
-    entry: Tuple[Widths, ...] = ((128, 128, 128), (256, 256, 256), (728, 728, 728))
-    middle: Widths = (728, 728, 728)
+    entry: Tuple[Tuple[int, int, int], ...] = ((128, 128, 128), (256, 256, 256), (728, 728, 728))
+    middle: Tuple[int, int, int] = (728, 728, 728)
     middle_units: int = 16
-    exit: Tuple[Widths, Widths] = ((728, 1024, 1024), (1536, 1536, 2048))
+    exit: Tuple[Tuple[int, int, int], Tuple[int, int, int]] = ((728, 1024, 1024), (1536, 1536, 2048))
     #: which entry-flow unit gives the stride-4 low-level feature (the output of its 2nd conv)
     low_level_unit: int = 1
 
@@ -81,7 +78,7 @@ class XceptionBlock(nn.Module):
     ``x: (B, C_in, H, W) -> (B, widths[-1], ceil(H/s), ceil(W/s))``.
     """
 
-    def __init__(self, in_chans: int, widths: Widths, stride: int = 1, rate: int = 1, skip: str = "conv",
+    def __init__(self, in_chans: int, widths: Tuple[int, int, int], stride: int = 1, rate: int = 1, skip: str = "conv",
                  activation_inside: bool = False) -> None:
         super().__init__()
         check_choice(skip, "XceptionBlock skip", ("conv", "sum", "none"))
