@@ -122,6 +122,21 @@ def test_per_channel_equals_sum_of_single_channel_erfs():
     torch.testing.assert_close(total, parts)
 
 
+def test_predicted_takes_the_winning_channel_of_each_image():
+    torch.manual_seed(2)
+    conv = nn.Conv2d(1, 3, 3, padding=1, bias=False)
+    images = torch.rand(4, 1, 9, 9)
+    images[2:] *= -1  # channel 0 wins on positive images, channel 1 on negative ones
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0] = torch.rand(1, 3, 3) + 0.1
+        conv.weight[1] = -(torch.rand(1, 3, 3) + 0.1)
+        conv.weight[2, 0, 0, 0] = 0.01
+    got = effective_receptive_field(conv, images, reduce="predicted")
+    one = lambda c, x: effective_receptive_field(conv, x, output=lambda m, z: m(z)[:, c:c + 1], reduce="sum")
+    torch.testing.assert_close(got, (one(0, images[:2]) + one(1, images[2:])) / 2)
+
+
 def test_bad_inputs_raise_value_errors():
     conv = nn.Conv2d(1, 1, 3, padding=1)
     with pytest.raises(ValueError, match="expected an nn.Module"):

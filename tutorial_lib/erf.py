@@ -56,13 +56,15 @@ def effective_receptive_field(model: nn.Module, images: torch.Tensor, output: Op
     ``reduce="sum"`` is Luo et al.'s unit gradient on every channel at once (one backward pass:
     the gradient of ``Σ_c y_c``); ``"per_channel"`` sums the magnitudes ``Σ_c |∂y_c/∂x|`` (one
     pass per channel), which cannot cancel between channels — logits are defined only up to a
-    shared constant, so their plain sum is an arbitrary direction. The model runs in eval mode
+    shared constant, so their plain sum is an arbitrary direction; ``"predicted"`` takes, per
+    image, the gradient of the channel with the largest value at ``position`` (for logits: the
+    class the model predicts there), in one backward pass. The model runs in eval mode
     (batch-norm statistics frozen, so images do not interact); its parameters get no gradients.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"effective_receptive_field: expected an nn.Module, got {type(model).__name__}")
     check_image_batch(images, "effective_receptive_field images")
-    check_choice(reduce, "effective_receptive_field reduce", ("sum", "per_channel"))
+    check_choice(reduce, "effective_receptive_field reduce", ("sum", "per_channel", "predicted"))
     check_positive(batch_size, "effective_receptive_field batch_size")
     output = _default_output if output is None else output
     height, width = images.shape[-2:]
@@ -86,7 +88,9 @@ def effective_receptive_field(model: nn.Module, images: torch.Tensor, output: Op
                                      f"got {(py, px)}")
                 centre = y[:, :, py, px]  # (B, C)
                 # each image's output depends only on that image, so one backward pass serves the batch
-                if reduce == "sum":
+                if reduce in ("sum", "predicted"):
+                    if reduce == "predicted":
+                        centre = centre.gather(1, centre.detach().argmax(1, keepdim=True))  # (B, 1)
                     (grad,) = torch.autograd.grad(centre.sum(), x)
                     total += grad.abs().sum(dim=1).sum(dim=0).double()  # (H, W)
                 else:
