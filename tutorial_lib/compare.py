@@ -3,7 +3,7 @@
 * :data:`CAPSTONE_MODELS` names the small configurations that chapters 12–13 compare (the chapter-01
   baseline, DeepLabV3+, SETR with each decoder, SegFormer); :func:`build_model` builds one untrained.
 * ``tools/train_checkpoints.py`` (``make checkpoints``) trains each with
-  :data:`tutorial_lib.train.RECIPE_SMALL` on :func:`tutorial_lib.data.standard_splits` and ships
+  :data:`tutorial_lib.train.RECIPE_SMALL` on ``tutorial_lib.data.standard_splits()`` and ships
   the weights (float16 safetensors, auxiliary heads dropped) and a JSON of their metrics as package
   data; :func:`load_trained` and :func:`training_record` read them back, so they work after
   ``pip install``.
