@@ -90,7 +90,7 @@ class PatchEmbed(nn.Module):
     layer on :func:`patchify`'s output with weight ``proj.weight.reshape(D, -1)``.
 
     ``x: (B, C, H, W) -> (B, N, D)`` with ``N = HW/P²``; H and W must be multiples of P
-    (``ValueError`` otherwise). ``img_size`` fixes :attr:`grid_size` and :attr:`num_patches`,
+    (``ValueError`` otherwise). ``img_size`` fixes ``grid_size`` and ``num_patches``,
     which the model's position embedding is built for; other divisible sizes still embed.
     """
 

@@ -288,7 +288,7 @@ class SETR(nn.Module):
         return parts
 
 
-#: Encoder sizes: paper Table 1 (T-Large, T-Base) and the book's CPU-sized "tiny" encoder, with the
+#: The encoder sizes of paper Table 1 (T-Large, T-Base) and the book's CPU-sized "tiny" encoder, with the
 #: auxiliary layers of the official configs (Base: ``SETR_*_Base``/``*_DeiT`` ADE20K configs).
 SETR_SIZES: Dict[str, dict] = {
     "large": dict(embed_dim=1024, depth=24, num_heads=16, patch_size=16,
