@@ -8,20 +8,23 @@ JB := $(VENV)/bin/jupyter-book
 STAMP := $(VENV)/.installed
 NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=300
 
-.PHONY: install vendor book test test-lib test-notebooks test-book notebooks assignments serve bench checkpoints clean
+.PHONY: install chromium vendor book test test-lib test-notebooks test-book notebooks assignments serve bench checkpoints clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	@# The browser check (tests/browser) drives Debian's chromium through playwright: no browser download.
-	@command -v chromium >/dev/null || { echo "make install: installing Debian's chromium for the browser check"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
-	  || { echo "make install: could not install chromium (apt-get failed); the browser check in make test needs it:" \
-	       "install the 'chromium' package with your package manager" >&2; exit 1; }; }
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Debian's chromium for the browser check (tests/browser), installed only when absent.
+chromium:
+	@# playwright drives the system chromium: no browser download.
+	@command -v chromium >/dev/null || { echo "make chromium: installing Debian's chromium for the browser check"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || { echo "make chromium: could not install chromium (apt-get failed); the browser check in make test needs it:" \
+	       "install the 'chromium' package with your package manager" >&2; exit 1; }; }
 
 vendor:
 	@bash tools/fetch_vendor.sh
@@ -39,7 +42,7 @@ test-notebooks: install
 	$(PY) tools/notebooks.py check
 	$(PY) -m pytest $(NBVAL) -q $$($(PY) tools/notebooks.py list)
 
-test-book: install vendor
+test-book: install vendor chromium
 	rm -rf _build
 	$(JB) build . -W -n --keep-going
 	$(PY) -m pytest tests/browser -q --run-browser
