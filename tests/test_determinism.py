@@ -62,7 +62,18 @@ def comparable(nb: nbformat.NotebookNode) -> Dict[int, List[Dict[str, object]]]:
         if cell.cell_type != "code" or SKIP_TAGS & set(cell.metadata.get("tags", [])):
             continue
         outputs = []
+        # like nbval, merge stream chunks of the same name: how text is split into messages
+        # depends on timing, not on what the cell printed
+        streams: Dict[str, Dict[str, object]] = {}
         for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                name = output.get("name", "stdout")
+                if name in streams:
+                    streams[name]["text"] = str(streams[name]["text"]) + output.get("text", "")
+                    continue
+                streams[name] = {"name": name, "text": output.get("text", "")}
+                outputs.append(streams[name])
+                continue
             reduced: Dict[str, object] = {}
             for key, value in output.items():
                 if key in SKIP_KEYS:
@@ -74,6 +85,10 @@ def comparable(nb: nbformat.NotebookNode) -> Dict[int, List[Dict[str, object]]]:
                 else:
                     reduced[key] = sanitize(value)
             outputs.append(reduced)
+        for output in outputs:
+            if "text" in output and set(output) == {"name", "text"}:
+                output["text"] = sanitize(output["text"])
+                del output["name"]  # nbval skips the stream name too
         result[index] = outputs
     return result
 
