@@ -125,19 +125,17 @@ MODELS: Dict[str, ModelSpec] = {
                           bad_configs=[dict(size="tiny", mla_indices=(1, 2, 3))]),
     "vit_base_patch16_224": ModelSpec(dict(num_classes=10), "classifier", num_classes=10, fixed_size=(224, 224),
                                       nominal=(224, 224),
-                                      bad_configs=[dict(num_classes=-1), dict(img_size=100), dict(patch_size=0)]),
+                                      bad_configs=[dict(num_classes=-1), dict(img_size=100), dict(patch_size=0),
+                                                   dict(mlp_ratio=0)]),
     "vit_large_patch16_224": ModelSpec(dict(num_classes=10, img_size=256, dynamic_img_size=True), "classifier",
                                        num_classes=10, patch=16, nominal=(256, 256)),
     # Xception-65 returns (features at output stride 16, low-level features at stride 4).
-    "xception65": ModelSpec(dict(), "backbone", stride=16, bad_configs=[dict(output_stride=12)]),
+    "xception65": ModelSpec(dict(), "backbone", stride=16, bad_configs=[dict(output_stride=12), dict(in_chans=0)]),
 }
 
 # Validation gaps found by this battery in code owned by other parts; strict xfail: when the gap
 # is closed the test XPASSes and fails, which is the signal to move the case into MODELS above.
-KNOWN_GAPS: Dict[str, List[Dict[str, Any]]] = {
-    "vit_base_patch16_224": [dict(mlp_ratio=0)],
-    "xception65": [dict(in_chans=0)],
-}
+KNOWN_GAPS: Dict[str, List[Dict[str, Any]]] = {}
 
 
 def build(name: str, device: str = "meta", **extra) -> nn.Module:
@@ -396,10 +394,9 @@ def test_layers_work_on_a_regular_size() -> None:
         assert tuple(out.shape) == spec.out_size(8, 12), name
 
 
-# Validation gaps in other parts' layers (strict xfail, as KNOWN_GAPS for models): ImagePooling
-# is public but does not check its input, so a 5-D tensor or the wrong channel count fails deep in
-# torch (or not at all) instead of with a ValueError.
-LAYER_GAPS = {("ImagePooling", "rank 5"), ("ImagePooling", "wrong channels"), ("ImagePooling", "a NumPy array")}
+# Validation gaps in layers (strict xfail, as KNOWN_GAPS for models): a case listed here must fail
+# to raise a clear ValueError; when the gap is closed the case XPASSes and must be moved out.
+LAYER_GAPS: set = set()
 LAYER_BAD_CASES = [pytest.param(n, k, id=f"{n}-{k}", marks=[pytest.mark.xfail(
     strict=True, reason=f"validation gap: {n} given {k}")] if (n, k) in LAYER_GAPS else [])
     for n in sorted(LAYERS) for k in LAYERS[n].bad]

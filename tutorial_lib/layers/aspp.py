@@ -59,6 +59,7 @@ class ImagePooling(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_batch(x, "ImagePooling input", channels=self.conv.in_channels)
         h, w = x.shape[-2:]
         x = self.act(self.norm(self.conv(self.pool(x))))  # (B, out, 1, 1)
         return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)  # (B, out, H, W)

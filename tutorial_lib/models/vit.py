@@ -133,6 +133,8 @@ class VisionTransformer(nn.Module):
         for name in ("patch_size", "embed_dim", "depth", "num_heads"):
             check_positive(getattr(config, name), f"ViTConfig {name}")
         check_choice(config.pos_interp_mode, "ViTConfig pos_interp_mode", ("bilinear", "bicubic"))
+        if not config.mlp_ratio > 0:
+            raise ValueError(f"ViTConfig mlp_ratio: expected a positive number, got {config.mlp_ratio!r}")
         if config.num_classes < 0:
             raise ValueError(f"ViTConfig num_classes: expected >= 0 (0 = no head), got {config.num_classes}")
         self.config = config

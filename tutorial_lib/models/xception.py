@@ -123,6 +123,7 @@ class Xception(nn.Module):
         super().__init__()
         check_choice(output_stride, "Xception output_stride", (8, 16, 32))
         check_positive(config.middle_units, "XceptionConfig middle_units")
+        check_positive(config.in_chans, "XceptionConfig in_chans")
         if not 0 <= config.low_level_unit < len(config.entry):
             raise ValueError(f"XceptionConfig low_level_unit: expected an index into entry "
                              f"(0..{len(config.entry) - 1}), got {config.low_level_unit}")
