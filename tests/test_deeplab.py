@@ -4,7 +4,7 @@ import inspect
 import pytest
 import torch
 
-from tutorial_lib.layers.atrous import space_to_batch_extra_macs
+from tutorial_lib.profiling import space_to_batch_extra_macs
 from tutorial_lib.models.deeplab import (DeepLabConfig, DeepLabV3Plus, Decoder, deeplabv3plus_small,
                                          deeplabv3plus_xception65)
 from tutorial_lib.profiling import count_macs, count_macs_meta, count_params

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-__all__ = ["count_params", "count_macs", "count_macs_meta", "MacCount", "shape_trace", "ShapeTrace", "sdpa_mac_handle"]
+__all__ = ["count_params", "count_macs", "count_macs_meta", "space_to_batch_extra_macs", "MacCount", "shape_trace", "ShapeTrace", "sdpa_mac_handle"]
 
 # Operators that cost no MACs by this project's policy (elementwise, activation, data movement).
 ZERO_COST_OPS: Tuple[str, ...] = (
@@ -153,6 +153,24 @@ def count_macs(model: nn.Module, *inputs: Any, include_elementwise: bool = False
     return MacCount(total, by_module, by_operator, uncounted)
 
 
+def _forward_with_hooks(model: nn.Module, input_shapes: Sequence[Sequence[int]], hooks: Dict[str, Any]) -> None:
+    """Run ``model`` once on empty inputs of ``input_shapes`` (on the device of its parameters, e.g.
+    ``meta``) with forward ``hooks`` (module name → hook) attached, in eval mode, without gradients."""
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    modules = dict(model.named_modules())
+    handles = [modules[name].register_forward_hook(hook) for name, hook in hooks.items()]
+    was_training = model.training
+    model.eval()  # BatchNorm in training mode refuses a batch of one 1×1 map (image pooling)
+    try:
+        with torch.no_grad():
+            model(*[torch.empty(tuple(s), device=device) for s in input_shapes])
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+
+
 def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
     """Count the MACs of a convolutional model from module shapes, fast, e.g. on the ``meta`` device.
 
@@ -173,11 +191,8 @@ def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
     bad = sorted({type(m).__name__ for m in model.modules() if isinstance(m, refused)})
     if bad:
         raise ValueError(f"count_macs_meta: cannot count {bad} from module shapes; use count_macs")
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
     by_module: Dict[str, int] = {}
     by_operator: Dict[str, int] = {"conv": 0, "linear": 0}
-    handles = []
 
     def hook(mod: nn.Module, args: Any, out: torch.Tensor, name: str = "") -> None:
         if isinstance(mod, nn.modules.conv._ConvNd):
@@ -191,19 +206,33 @@ def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
             key = ".".join(parts[:i])
             by_module[key] = by_module.get(key, 0) + macs
 
-    for name, mod in model.named_modules():
-        if isinstance(mod, (nn.modules.conv._ConvNd, nn.Linear)):
-            handles.append(mod.register_forward_hook(lambda m, a, o, name=name: hook(m, a, o, name)))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(*[torch.empty(tuple(s), device=device) for s in input_shapes])
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
+    hooks = {name: (lambda m, a, o, name=name: hook(m, a, o, name)) for name, mod in model.named_modules()
+             if isinstance(mod, (nn.modules.conv._ConvNd, nn.Linear))}
+    _forward_with_hooks(model, input_shapes, hooks)
     return MacCount(by_module.get("", 0), by_module, {k: v for k, v in by_operator.items() if v}, {})
+
+
+def space_to_batch_extra_macs(model: nn.Module, *input_shapes: Sequence[int]) -> int:
+    """MACs that TensorFlow's atrous convolution computes beyond the output, summed over ``model``.
+
+    TensorFlow runs a convolution with rate ``r > 1`` as ``space_to_batch`` → ordinary convolution
+    → ``batch_to_space``, and pads the map to a multiple of ``r`` first; a profiler of that graph
+    counts ``⌈H/r⌉r × ⌈W/r⌉r`` output positions instead of ``H × W`` (a 33×33 map at rate 6 is
+    computed as 36×36). Run it on a ``meta`` model like :func:`count_macs_meta`.
+    """
+    extra = [0]
+
+    def hook(conv: nn.Conv2d, args: object, out: torch.Tensor) -> None:
+        r = conv.dilation[0]
+        if r > 1:
+            h, w = out.shape[-2:]
+            padded = -(-h // r) * r * (-(-w // r) * r)
+            per_position = out.shape[0] * out.shape[1] * (conv.in_channels // conv.groups) * conv.kernel_size[0] ** 2
+            extra[0] += (padded - h * w) * per_position
+
+    _forward_with_hooks(model, input_shapes,
+                        {name: hook for name, m in model.named_modules() if isinstance(m, nn.Conv2d)})
+    return extra[0]
 
 
 @dataclass

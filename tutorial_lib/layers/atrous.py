@@ -21,7 +21,7 @@ from torch import nn
 from .._validate import check_image_batch, check_positive
 
 __all__ = ["effective_kernel_size", "same_padding", "conv_output_size", "sampled_offsets",
-           "receptive_field", "atrous_conv2d", "AtrousConv2d", "space_to_batch_extra_macs"]
+           "receptive_field", "atrous_conv2d", "AtrousConv2d"]
 
 
 def effective_kernel_size(kernel_size: int, rate: int) -> int:
@@ -127,36 +127,3 @@ class AtrousConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, "AtrousConv2d input", channels=self.in_channels)
         return super().forward(x)  # (B, C_out, H', W')
-
-
-def space_to_batch_extra_macs(model: nn.Module, *input_shapes: Sequence[int]) -> int:
-    """MACs that TensorFlow's atrous convolution computes beyond the output, summed over ``model``.
-
-    TensorFlow runs a convolution with rate ``r > 1`` as ``space_to_batch`` → ordinary convolution
-    → ``batch_to_space``, and pads the map to a multiple of ``r`` first; a profiler of that graph
-    counts ``⌈H/r⌉r × ⌈W/r⌉r`` output positions instead of ``H × W`` (a 33×33 map at rate 6 is
-    computed as 36×36). Run it on a ``meta`` model like :func:`tutorial_lib.profiling.count_macs_meta`.
-    """
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    extra = [0]
-
-    def hook(conv: nn.Conv2d, args: object, out: torch.Tensor) -> None:
-        r = conv.dilation[0]
-        if r > 1:
-            h, w = out.shape[-2:]
-            padded = -(-h // r) * r * (-(-w // r) * r)
-            per_position = out.shape[0] * out.shape[1] * (conv.in_channels // conv.groups) * conv.kernel_size[0] ** 2
-            extra[0] += (padded - h * w) * per_position
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    was_training = model.training
-    model.eval()  # BatchNorm in training mode refuses a batch of one 1×1 map (image pooling)
-    try:
-        with torch.no_grad():
-            model(*[torch.empty(tuple(s), device=device) for s in input_shapes])
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-    return extra[0]
