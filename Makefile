@@ -6,9 +6,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 JB := $(VENV)/bin/jupyter-book
 STAMP := $(VENV)/.installed
-NBVAL := --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=300
+# nbval with numbers compared at the precision their claim needs (tests/nbval_numeric.py; CONTRIBUTING §7).
+NBVAL := -p tests.nbval_numeric --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=600
+# Another machine's kernels on this one: no SIMD in ATen, oneDNN at SSE4.1, one thread.
+EMULATE := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 OMP_NUM_THREADS=1
 
-.PHONY: install chromium vendor book test test-lib test-notebooks test-book notebooks assignments serve bench checkpoints clean
+.PHONY: install chromium vendor book test test-lib test-notebooks test-notebooks-emulated test-colab test-book notebooks assignments serve bench checkpoints clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +36,7 @@ book: install vendor
 	$(JB) build . -W -n --keep-going
 	@echo "The book is in $(CURDIR)/_build/html/index.html"
 
-test: install vendor test-lib test-notebooks test-book
+test: install vendor test-lib test-notebooks test-colab test-book
 
 test-lib: install
 	$(PY) -m pytest tests -q
@@ -41,6 +44,16 @@ test-lib: install
 test-notebooks: install
 	$(PY) tools/notebooks.py check
 	$(PY) -m pytest $(NBVAL) -q $$($(PY) tools/notebooks.py list)
+
+# The same notebook checks as another CPU would run them (not part of make test: test-colab runs
+# every chapter emulated, from the wheel). NB=path/to/chapter.ipynb for one chapter.
+test-notebooks-emulated: install
+	$(EMULATE) $(PY) -m pytest $(NBVAL) -q $(or $(NB),$$($(PY) tools/notebooks.py list))
+
+# Every chapter from the built wheel, in a fresh Colab-like environment (.venv-colab), copied to a
+# folder outside the repository, outputs compared, kernels emulating another CPU (tools/colab_check.py).
+test-colab: install
+	$(PY) tools/colab_check.py --emulate $(NB)
 
 test-book: install vendor chromium
 	rm -rf _build
@@ -69,4 +82,4 @@ checkpoints: install
 	$(PY) tools/train_checkpoints.py
 
 clean:
-	rm -rf _build _vendor _assignments _screenshots
+	rm -rf _build _vendor _assignments _screenshots dist .venv-colab

@@ -33,7 +33,51 @@ def test_chapter_starts_with_standard_setup_cell(path):
     first = notebooks.first_code_cell(nb)
     assert first is not None and first.source == notebooks.setup_source(), (
         f"{path.name}: the first code cell must be the generated setup cell (run make notebooks)")
-    assert 'git+' + notebooks.repository()["url"] in first.source
+
+
+def test_setup_cell_pins_the_package_version():
+    """The setup cell installs the release the chapters were executed with: v<__version__>."""
+    import importlib.metadata
+
+    import tutorial_lib
+
+    source = notebooks.setup_source()
+    assert f'VERSION = "{tutorial_lib.__version__}"' in source
+    assert notebooks.package_version() == tutorial_lib.__version__
+    # the installed distribution's metadata comes from the same attribute (pyproject: dynamic version)
+    assert importlib.metadata.version("tutorial_lib") == tutorial_lib.__version__
+    assert "tutorial_lib.setup_notebook(seed=0, version=VERSION)" in source
+
+
+def test_setup_cell_pip_line_expands_to_the_pinned_tag():
+    """On Colab, IPython expands {URL} and {VERSION} in the %pip line: check what pip receives."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    import tutorial_lib
+
+    source = notebooks.setup_source()
+    assert 'if "google.colab" in sys.modules' in source
+    pip_line = next(line.strip() for line in source.splitlines() if "%pip install" in line)
+    shell = InteractiveShell.instance()
+    namespace = {}
+    exec("\n".join(line for line in source.splitlines()
+                   if line.startswith(("URL =", "VERSION ="))), namespace)
+    shell.user_ns.update(URL=namespace["URL"], VERSION=namespace["VERSION"])
+    url = notebooks.repository()["url"].rstrip("/")
+    expected = f'%pip install --quiet "tutorial_lib @ git+{url}.git@v{tutorial_lib.__version__}"'
+    assert shell.var_expand(pip_line) == expected
+
+
+def test_setup_notebook_warns_on_another_version():
+    import warnings
+
+    import tutorial_lib
+
+    with pytest.warns(UserWarning, match="executed with tutorial_lib 0.0.0"):
+        tutorial_lib.setup_notebook(seed=0, version="0.0.0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tutorial_lib.setup_notebook(seed=0, version=tutorial_lib.__version__)
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
@@ -46,12 +90,6 @@ def test_chapter_follows_template(path):
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert markdown.lstrip().startswith("# "), f"{path.name}: must start with a title"
     assert "## Summary" in markdown and "## Exercises" in markdown, f"{path.name}: needs Summary and Exercises"
-
-
-def test_setup_cell_installs_from_the_configured_repository_only_on_colab():
-    source = notebooks.setup_source()
-    assert 'if "google.colab" in sys.modules' in source
-    assert "tutorial_lib.setup_notebook(seed=0)" in source
 
 
 @pytest.mark.slow

@@ -115,3 +115,18 @@ def test_tiled_input_changes_only_near_the_seam() -> None:
         tiled = m(big.reshape(1, 256, 4), 16, 16).reshape(16, 16, 4)[:8, :8]
     torch.testing.assert_close(tiled[:7, :7], alone[:7, :7])
     assert not torch.allclose(tiled[7], alone[7], atol=1e-4)
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_border_leak_gives_2d_plus_1_squared_kinds_of_position(depth: int) -> None:
+    """Chapter 10: on a constant token map, d residual Mix-FFN blocks distinguish (2d+1)² positions
+    (rows and columns within d tokens of a border, plus the interior), counted with exact distances."""
+    torch.manual_seed(0)
+    dim, side = 64, 16
+    x = torch.randn(dim).expand(1, side * side, dim).contiguous()
+    with torch.no_grad():
+        for _ in range(depth):
+            x = x + MixFFN(dim, 4 * dim).eval()(torch.nn.LayerNorm(dim)(x), side, side)
+    dist = torch.cdist(x[0], x[0], compute_mode="donot_use_mm_for_euclid_dist")
+    kinds = {tuple(row.nonzero().flatten().tolist()) for row in dist < 1e-4}
+    assert len(kinds) == (2 * depth + 1) ** 2

@@ -7,11 +7,15 @@ import os
 import random
 import textwrap
 import warnings
+from typing import Any, Optional
 
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "setup_notebook", "show_source", "SourceListing", "in_colab"]
+__all__ = ["seed_everything", "setup_notebook", "show_source", "SourceListing", "in_colab", "glue"]
+
+#: MIME-type prefix of a glued value that is stored but not shown (myst-nb's ``glue(..., display=False)``).
+GLUE_PREFIX = "application/papermill.record/"
 
 
 def in_colab() -> bool:
@@ -28,13 +32,21 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
 
 
-def setup_notebook(seed: int = 0) -> None:
+def setup_notebook(seed: int = 0, version: Optional[str] = None) -> None:
     """The standard first call of every chapter.
 
     Seeds every generator, sets short print options for tensors and arrays, silences
     fvcore's per-op log lines (``profiling.count_macs`` decides explicitly what it counts),
     and sets matplotlib defaults that read well both in Jupyter and in the rendered book.
+
+    ``version`` is the ``tutorial_lib`` version the chapter was executed with (the setup cell
+    passes it); a different installed version gets a warning, because the chapter's stored
+    outputs may then differ from what the reader sees.
     """
+    if version is not None and version != __import__("tutorial_lib").__version__:
+        warnings.warn(f"this chapter was executed with tutorial_lib {version}, but tutorial_lib "
+                      f"{__import__('tutorial_lib').__version__} is installed: numbers and listings may differ "
+                      f"from the book's (pip install the {version} release to match)", stacklevel=2)
     seed_everything(seed)
     torch.set_printoptions(precision=4, sci_mode=False, linewidth=100)
     np.set_printoptions(precision=4, suppress=True, linewidth=100)
@@ -85,3 +97,28 @@ def show_source(obj: object) -> SourceListing:
         raise ValueError(f"show_source: expected a class, function or method with Python source, "
                          f"got {obj!r} ({err})") from None
     return SourceListing(textwrap.dedent(source), getattr(obj, "__qualname__", repr(obj)))
+
+
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """Store ``value`` under ``name`` for the book's ``{glue:text}`name``` roles; harmless elsewhere.
+
+    Writes the same output as ``myst_nb.glue`` (a display message whose MIME types carry the
+    ``application/papermill.record/`` prefix and whose metadata names the value), which the book
+    build reads from the stored notebook — without importing ``myst_nb``, so a chapter runs
+    wherever ``tutorial_lib`` is installed (Colab, a plain Jupyter). Outside IPython it does
+    nothing; in Jupyter or Colab the output is invisible unless ``display=True``.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"glue: expected a name that is a Python identifier, got {name!r}")
+    try:
+        import IPython
+        import IPython.display
+        from IPython.core.formatters import format_display_data
+    except ImportError:  # no IPython: not in a notebook, nothing to store
+        return
+    if IPython.get_ipython() is None:
+        return
+    bundle, metadata = format_display_data(value)
+    prefix = "" if display else GLUE_PREFIX
+    metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
+    IPython.display.display({prefix + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
