@@ -1,7 +1,9 @@
-"""Safe checkpoint loading and the cached download (tested with a local file:// URL)."""
+"""Safe checkpoint loading and the pinned, cached download (tested with local file:// URLs)."""
 import hashlib
+import io
 import os
 import pickle
+import urllib.request
 
 import pytest
 import torch
@@ -45,16 +47,80 @@ def test_missing_file_and_non_tensor_content(tmp_path):
         load_state_dict(tmp_path / "list.pth")
 
 
-def test_download_cached_with_file_url(tmp_path):
+def _source(tmp_path):
     src = tmp_path / "weights.safetensors"
     save_state_dict({"w": torch.ones(2)}, src)
-    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    return src, hashlib.sha256(src.read_bytes()).hexdigest()
+
+
+def test_download_cached_with_file_url(tmp_path):
+    src, digest = _source(tmp_path)
     cache = tmp_path / "cache"
     path = download_cached(src.as_uri(), cache_dir=cache, sha256=digest)
     assert path.parent == cache and path.read_bytes() == src.read_bytes()
-    src.unlink()  # the second call must not touch the source again
-    assert download_cached(src.as_uri(), cache_dir=cache) == path
-    with pytest.raises(ValueError, match="sha256"):
-        download_cached(src.as_uri(), cache_dir=cache, sha256="0" * 64)
+    assert sorted(p.name for p in cache.iterdir()) == ["weights.safetensors"]  # no temporary file left
+    src.unlink()  # later calls must not touch the source again
+    assert download_cached(src.as_uri(), cache_dir=cache, sha256=digest.upper()) == path  # re-verified, reused
+    assert download_cached(src.as_uri(), cache_dir=cache) == path  # file:// without a digest: reused as is
+
+
+def test_download_cached_wrong_hash_caches_nothing(tmp_path):
+    src, digest = _source(tmp_path)
+    cache = tmp_path / "cache"
+    wrong = "0" * 64
+    with pytest.raises(ValueError) as err:
+        download_cached(src.as_uri(), cache_dir=cache, sha256=wrong)
+    message = str(err.value)
+    assert "weights.safetensors" in message and f"expected sha256 {wrong}, got {digest}" in message
+    assert "nothing was cached" in message
+    assert list(cache.iterdir()) == []  # neither the file nor the temporary download
+    assert download_cached(src.as_uri(), cache_dir=cache, sha256=digest).exists()  # the right digest still works
+
+
+def test_download_cached_detects_a_corrupted_cache(tmp_path):
+    src, digest = _source(tmp_path)
+    cache = tmp_path / "cache"
+    path = download_cached(src.as_uri(), cache_dir=cache, sha256=digest)
+    path.write_bytes(path.read_bytes()[:-3])  # truncated on disk
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(ValueError) as err:
+        download_cached(src.as_uri(), cache_dir=cache, sha256=digest)
+    message = str(err.value)
+    assert str(path) in message and f"expected sha256 {digest}, got {actual}" in message and "Delete it" in message
+    assert path.exists()  # never deleted silently
+    path.unlink()
+    assert download_cached(src.as_uri(), cache_dir=cache, sha256=digest).read_bytes() == src.read_bytes()
+
+
+def test_download_cached_interrupted_download_leaves_nothing(tmp_path, monkeypatch):
+    src, digest = _source(tmp_path)
+    cache = tmp_path / "cache"
+
+    class Broken(io.BytesIO):
+        def read(self, n=-1):
+            if self.tell():
+                raise OSError("connection reset")
+            return super().read(4)
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url: Broken(src.read_bytes()))
+    with pytest.raises(OSError, match="connection reset"):
+        download_cached("https://example.invalid/weights.safetensors", cache_dir=cache, sha256=digest)
+    assert list(cache.iterdir()) == []
+
+
+def test_download_cached_refuses_unpinned_and_malformed_requests(tmp_path, monkeypatch):
+    def no_network(url):
+        raise AssertionError("no request may be made")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    cache = tmp_path / "cache"
+    for url in ("https://example.invalid/model.safetensors", "http://example.invalid/model.safetensors"):
+        with pytest.raises(ValueError, match=r"expected sha256= .* got none"):
+            download_cached(url, cache_dir=cache)
+    with pytest.raises(ValueError, match="64 hexadecimal digits, got 'abc'"):
+        download_cached("https://example.invalid/m.bin", cache_dir=cache, sha256="abc")
+    with pytest.raises(ValueError, match="plain file name"):
+        download_cached("https://example.invalid/m.bin", cache_dir=cache, filename="../m.bin", sha256="0" * 64)
     with pytest.raises(ValueError, match="URL"):
         download_cached("ftp://example.invalid/x", cache_dir=cache)
+    assert not cache.exists()

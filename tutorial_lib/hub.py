@@ -1,10 +1,10 @@
-"""Checkpoints: safe loading (no pickled code is executed), a cached download for Colab, and the
-SegFormer checkpoint conversions.
+"""Checkpoints: safe loading (no pickled code is executed), a pinned cached download for Colab, and
+the SegFormer checkpoint conversions.
 
 ``load_state_dict`` reads ``.safetensors`` files with :mod:`safetensors`, and anything else with
 ``torch.load(..., weights_only=True)``, which refuses pickles that would run code.
-``download_cached`` fetches a URL once into a cache folder; it is meant for Colab paths only and
-is tested here with a local ``file://`` URL.
+``download_cached`` fetches a URL once into a cache folder and checks its SHA-256 before the file
+enters the cache; it is meant for Colab paths only and is tested here with local ``file://`` URLs.
 ``segformer_from_hf_state_dict`` and ``segformer_from_nvlabs_state_dict`` convert released SegFormer
 checkpoints (Hugging Face Hub layout, official NVlabs layout) into
 :class:`tutorial_lib.models.segformer.SegFormer`; ``segformer_to_hf_state_dict``,
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
-import shutil
+import re
 import tempfile
 import urllib.parse
 import urllib.request
@@ -77,27 +77,71 @@ def default_cache_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("TUTORIAL_LIB_CACHE", pathlib.Path.home() / ".cache" / "tutorial_lib"))
 
 
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_CHUNK = 1 << 20
+
+
+def _sha256_of(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def download_cached(url: str, cache_dir: Optional[PathLike] = None, filename: Optional[str] = None,
                     sha256: Optional[str] = None) -> pathlib.Path:
-    """Download ``url`` into ``cache_dir`` once and return the local path.
+    """Download ``url`` into ``cache_dir`` once, verified against ``sha256``, and return the local path.
 
-    An existing file is reused. ``sha256`` (hex), when given, is verified and a mismatch raises
-    ``ValueError``. The download goes to a temporary file first, so an interrupted download never
-    leaves a truncated file in the cache.
+    ``sha256`` (64 hex digits) is **required for http(s) URLs**: what a URL serves can change or be
+    tampered with, and the digest pins the exact bytes the book was checked with. It is optional for
+    ``file://`` URLs, a local file the user already controls (tests, offline copies).
+
+    The download streams into a temporary file in ``cache_dir`` and is hashed as it is written;
+    only a file whose digest matches is moved into the cache (atomically), so a wrong or
+    interrupted download leaves nothing behind, and a mismatch raises ``ValueError`` naming the
+    file, the expected and the actual digest. A cached file is re-hashed on every call that gives
+    ``sha256``; if it no longer matches (a damaged file, or another file under the same name),
+    ``ValueError`` gives its path and asks you to delete it — it is never deleted or replaced
+    silently, because the mismatch may also be a wrong digest in the calling code.
     """
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme not in {"http", "https", "file"}:
         raise ValueError(f"download_cached: expected an http(s):// or file:// URL, got {url!r}")
+    if sha256 is None and parsed.scheme != "file":
+        raise ValueError(f"download_cached: expected sha256= (64 hex digits) for the {parsed.scheme} URL {url!r}, "
+                         f"got none; a download is cached only when its content is pinned (what a URL serves can "
+                         f"change), so pass the published SHA-256 of the file")
+    if sha256 is not None and not (isinstance(sha256, str) and _SHA256.fullmatch(sha256)):
+        raise ValueError(f"download_cached: expected sha256 as 64 hexadecimal digits, got {sha256!r}")
+    expected = sha256.lower() if sha256 is not None else None
+    name = filename if filename is not None else (pathlib.PurePosixPath(parsed.path).name or "download")
+    if name in {"", ".", ".."} or "/" in name or "\\" in name:
+        raise ValueError(f"download_cached: expected a plain file name for the cache, got {name!r}")
     cache = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    target = cache / name
+    if target.exists():
+        if expected is not None:
+            actual = _sha256_of(target)
+            if actual != expected:
+                raise ValueError(f"download_cached: the cached file {str(target)!r} does not match: expected sha256 "
+                                 f"{expected}, got {actual}; it is damaged or another file has the same name. "
+                                 f"Delete it and call again to download it afresh")
+        return target
     cache.mkdir(parents=True, exist_ok=True)
-    target = cache / (filename or pathlib.PurePosixPath(parsed.path).name or "download")
-    if not target.exists():
-        with tempfile.NamedTemporaryFile(dir=cache, delete=False) as tmp:
-            with urllib.request.urlopen(url) as response:  # noqa: S310 - scheme checked above
-                shutil.copyfileobj(response, tmp)
+    tmp = tempfile.NamedTemporaryFile(dir=cache, prefix=f".{name}.", suffix=".part", delete=False)
+    try:
+        digest = hashlib.sha256()
+        with tmp, urllib.request.urlopen(url) as response:  # noqa: S310 - scheme checked above
+            for chunk in iter(lambda: response.read(_CHUNK), b""):
+                digest.update(chunk)
+                tmp.write(chunk)
+        actual = digest.hexdigest()
+        if expected is not None and actual != expected:
+            raise ValueError(f"download_cached: {name} from {url} does not match: expected sha256 {expected}, got "
+                             f"{actual}; nothing was cached (a changed or wrong file, or a wrong digest)")
         os.replace(tmp.name, target)
-    if sha256 is not None:
-        digest = hashlib.sha256(target.read_bytes()).hexdigest()
-        if digest != sha256.lower():
-            raise ValueError(f"download_cached: {target.name} has sha256 {digest}, expected {sha256}")
+    finally:
+        if os.path.exists(tmp.name):
+            os.unlink(tmp.name)
     return target
