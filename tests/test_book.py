@@ -114,3 +114,45 @@ def test_pip_install_into_fresh_venv_works_outside_the_repository(tmp_path):
     out = subprocess.run([str(py), "-c", script], check=True, capture_output=True, text=True, env=env,
                          cwd=tmp_path)
     assert out.stdout.strip() == "ok tutorial_lib"
+
+
+# What a chapter may import: the standard library, tutorial_lib and what its wheel installs (the
+# names pyproject.toml's dependencies import as), plus IPython (every Jupyter kernel has it).
+_IMPORT_NAMES = {"torch": "torch", "numpy": "numpy", "matplotlib": "matplotlib", "fvcore": "fvcore",
+                 "tqdm": "tqdm", "ipywidgets": "ipywidgets", "safetensors": "safetensors"}
+
+
+def _declared_dependencies() -> set:
+    import re
+
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    return {re.split(r"[<>=!~ \[;]", d, maxsplit=1)[0].strip().lower() for d in deps}
+
+
+def test_import_allowlist_matches_the_declared_dependencies():
+    assert _declared_dependencies() == set(_IMPORT_NAMES), "update _IMPORT_NAMES with pyproject's dependencies"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_imports_only_what_the_package_installs(path):
+    """Colab or a plain `pip install tutorial_lib`: anything else sits in a cell tagged needs-<module>."""
+    import ast
+
+    allowed = set(sys.stdlib_module_names) | set(_IMPORT_NAMES.values()) | {"tutorial_lib", "IPython"}
+    for index, cell in enumerate(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"):
+        source = "\n".join(line[:len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!"))
+                           else line for line in cell.source.splitlines())  # IPython magics
+        modules = set()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules.add(node.module.split(".")[0])
+        tags = set(cell.metadata.get("tags", []))
+        extra = {m for m in modules - allowed if f"needs-{m}" not in tags}
+        assert not extra, (f"{path.name} code cell {index} imports {sorted(extra)}, which `pip install tutorial_lib` "
+                           f"does not bring: guard it and tag the cell needs-<module>")
