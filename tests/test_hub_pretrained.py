@@ -17,7 +17,7 @@ import torch
 transformers = pytest.importorskip("transformers")
 from transformers import SegformerConfig, SegformerForSemanticSegmentation  # noqa: E402
 
-from tutorial_lib import hub_segformer  # noqa: E402
+from tutorial_lib import hub_pretrained  # noqa: E402
 from tutorial_lib.hub import PRETRAINED_SEGFORMER, PinnedCheckpoint, load_pretrained_segformer  # noqa: E402
 from tutorial_lib.models.segformer import SegFormer  # noqa: E402
 
@@ -147,5 +147,6 @@ def test_labels_must_name_every_class(fake_hub, monkeypatch, tmp_path):
 
 
 def test_module_registry_is_the_reexported_one():
-    assert hub_segformer.PRETRAINED_SEGFORMER is PRETRAINED_SEGFORMER
-    assert hub_segformer.load_pretrained_segformer is load_pretrained_segformer
+    assert hub_pretrained.PRETRAINED_SEGFORMER is PRETRAINED_SEGFORMER
+    assert hub_pretrained.load_pretrained_segformer is load_pretrained_segformer
+    assert hub_pretrained.PinnedCheckpoint is PinnedCheckpoint

@@ -8,9 +8,10 @@ enters the cache; it is meant for Colab paths only and is tested here with local
 ``segformer_from_hf_state_dict`` and ``segformer_from_nvlabs_state_dict`` convert released SegFormer
 checkpoints (Hugging Face Hub layout, official NVlabs layout) into
 :class:`tutorial_lib.models.segformer.SegFormer`; ``segformer_to_hf_state_dict``,
-``segformer_hf_config`` and ``save_hf_pretrained`` export ours to the Hugging Face layout;
-``load_pretrained_segformer`` downloads a pretrained SegFormer pinned in ``PRETRAINED_SEGFORMER``
-(Colab only). Those live in :mod:`tutorial_lib.hub_segformer` and are re-exported here.
+``segformer_hf_config`` and ``save_hf_pretrained`` export ours to the Hugging Face layout (they
+live in :mod:`tutorial_lib.hub_segformer`); ``load_pretrained_segformer`` downloads a pretrained
+SegFormer pinned in ``PRETRAINED_SEGFORMER`` (Colab only; it lives in
+:mod:`tutorial_lib.hub_pretrained`). Every one of them is re-exported here.
 """
 from __future__ import annotations
 
@@ -25,10 +26,10 @@ from typing import Dict, Optional, Union
 
 import torch
 
-from .hub_segformer import (HF_LAYER_NORM_EPS, HF_SEGFORMER_RULES, NVLABS_SEGFORMER_RULES, PRETRAINED_SEGFORMER,
-                            PinnedCheckpoint, convert_state_dict, load_pretrained_segformer, save_hf_pretrained,
-                            segformer_from_hf_state_dict, segformer_from_nvlabs_state_dict, segformer_hf_config,
-                            segformer_to_hf_state_dict)
+from .hub_pretrained import PRETRAINED_SEGFORMER, PinnedCheckpoint, load_pretrained_segformer
+from .hub_segformer import (HF_LAYER_NORM_EPS, HF_SEGFORMER_RULES, NVLABS_SEGFORMER_RULES, convert_state_dict,
+                            save_hf_pretrained, segformer_from_hf_state_dict, segformer_from_nvlabs_state_dict,
+                            segformer_hf_config, segformer_to_hf_state_dict)
 
 __all__ = ["load_state_dict", "save_state_dict", "download_cached", "default_cache_dir", "convert_state_dict",
            "segformer_from_hf_state_dict", "segformer_from_nvlabs_state_dict", "segformer_to_hf_state_dict",

@@ -6,8 +6,7 @@ Import: :func:`~tutorial_lib.hub.segformer_from_hf_state_dict` and
 :func:`~tutorial_lib.hub.segformer_to_hf_state_dict`, :func:`~tutorial_lib.hub.segformer_hf_config`
 and :func:`~tutorial_lib.hub.save_hf_pretrained` write ours in the Hub layout that
 ``SegformerForSemanticSegmentation.from_pretrained`` loads; transformers is never imported here.
-Pretrained: :func:`~tutorial_lib.hub.load_pretrained_segformer` downloads a checkpoint pinned in
-``PRETRAINED_SEGFORMER`` (a :class:`~tutorial_lib.hub.PinnedCheckpoint`).
+The pinned pretrained download built on these converters is :mod:`tutorial_lib.hub_pretrained`.
 :mod:`tutorial_lib.hub` re-exports every public name and is where they are documented.
 """
 from __future__ import annotations
@@ -16,19 +15,14 @@ import json
 import os
 import pathlib
 import re
-import types
-from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, Match, Optional, Pattern, Tuple, Union
 
 import torch
 from torch import nn
 
-from .models.segformer import SegFormer
-
 __all__ = ["convert_state_dict", "segformer_from_hf_state_dict", "segformer_from_nvlabs_state_dict",
            "segformer_to_hf_state_dict", "segformer_hf_config", "save_hf_pretrained", "HF_SEGFORMER_RULES",
-           "NVLABS_SEGFORMER_RULES", "HF_LAYER_NORM_EPS", "PinnedCheckpoint", "PRETRAINED_SEGFORMER",
-           "load_pretrained_segformer"]
+           "NVLABS_SEGFORMER_RULES", "HF_LAYER_NORM_EPS"]
 
 
 _Rule = Tuple[Pattern, Callable[[Match], Optional[str]]]
@@ -328,103 +322,3 @@ def save_hf_pretrained(model: nn.Module, folder: Union[str, os.PathLike],
               metadata={"format": "pt"})
     (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return folder
-
-
-_HEX40, _HEX64 = re.compile(r"[0-9a-f]{40}"), re.compile(r"[0-9a-f]{64}")
-
-
-@dataclass(frozen=True)
-class PinnedCheckpoint:
-    """A Hugging Face Hub checkpoint pinned to a commit and to the SHA-256 of each file.
-
-    ``repo`` (``"owner/name"``), ``revision`` (the 40-hex commit, never a branch such as ``main``,
-    whose content can change), ``variant`` (``"b0"``…``"b5"`` for
-    :func:`segformer_from_hf_state_dict`) and ``files`` (file name -> 64-hex SHA-256, read-only).
-    """
-
-    repo: str
-    revision: str
-    variant: str
-    files: Mapping[str, str]
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.repo, str) or self.repo.count("/") != 1 or not all(self.repo.split("/")):
-            raise ValueError(f"PinnedCheckpoint repo: expected 'owner/name', got {self.repo!r}")
-        if not isinstance(self.revision, str) or not _HEX40.fullmatch(self.revision):
-            raise ValueError(f"PinnedCheckpoint revision: expected a commit as 40 lowercase hex digits, "
-                             f"got {self.revision!r}")
-        bad = {f: h for f, h in dict(self.files).items()
-               if not (isinstance(h, str) and _HEX64.fullmatch(h))
-               or not (isinstance(f, str) and f and "/" not in f and "\\" not in f and f not in {".", ".."})}
-        if not self.files or bad:
-            raise ValueError(f"PinnedCheckpoint files: expected plain file names -> sha256 as 64 lowercase hex "
-                             f"digits, got {dict(bad) if bad else 'no files'}")
-        object.__setattr__(self, "files", types.MappingProxyType(dict(self.files)))
-
-    @property
-    def base_url(self) -> str:
-        """``https://huggingface.co/<repo>/resolve/<revision>/``."""
-        return f"https://huggingface.co/{self.repo}/resolve/{self.revision}/"
-
-    def url(self, filename: str) -> str:
-        """The pinned download URL of one of ``files``."""
-        if filename not in self.files:
-            raise ValueError(f"PinnedCheckpoint.url: expected one of {sorted(self.files)}, got {filename!r}")
-        return self.base_url + filename
-
-    def cache_name(self, filename: str) -> str:
-        """``<owner>--<name>--<revision>--<file>``: two repos or revisions never share a cache file."""
-        return f"{self.repo.replace('/', '--')}--{self.revision}--{filename}"
-
-
-#: The checkpoints :func:`load_pretrained_segformer` knows: the bytes the book was checked with.
-PRETRAINED_SEGFORMER: Dict[str, PinnedCheckpoint] = {
-    "b0-ade": PinnedCheckpoint(
-        repo="nvidia/segformer-b0-finetuned-ade-512-512", revision="489d5cd81a0b59fab9b7ea758d3548ebe99677da",
-        variant="b0", files={
-            "model.safetensors": "6ae39addd01de6b1b8bde2cf677d43a5cd733424b8d186de3f95d1c51fee23f9",  # 15,036,944 B
-            "config.json": "209caa9091e4632f7c8883c11170cd08ad29af68b23c09590aa4a5befb1a2a7f",  # 6,884 B
-        }),
-}
-
-
-def load_pretrained_segformer(name: str = "b0-ade", *, cache_dir: Optional[Union[str, os.PathLike]] = None,
-                              base_url: Optional[str] = None) -> Tuple[SegFormer, Dict[int, str]]:
-    """The pretrained SegFormer ``name`` of ``PRETRAINED_SEGFORMER`` (eval mode) and its ``id2label``.
-
-    ``"b0-ade"`` is ``nvidia/segformer-b0-finetuned-ade-512-512`` (150 ADE20K classes, 512×512
-    crops). Its ``model.safetensors`` and ``config.json`` are fetched with
-    :func:`~tutorial_lib.hub.download_cached` from the pinned commit and checked against the pinned
-    SHA-256 before they are cached (in ``cache_dir``, default
-    :func:`~tutorial_lib.hub.default_cache_dir`, under names that include the revision): the
-    revision and hashes pin exactly the bytes the book was checked with, so a changed or tampered
-    file raises ``ValueError`` instead of loading. The weights are read with
-    :func:`~tutorial_lib.hub.load_state_dict` (safetensors, no pickle) and converted by
-    :func:`segformer_from_hf_state_dict`, so the model reproduces transformers' logits.
-
-    ``base_url`` replaces ``https://huggingface.co/<repo>/resolve/<revision>/`` (an offline mirror,
-    or a ``file://`` folder URL as in the tests); the SHA-256 pins still apply. Meant for Colab:
-    the book never downloads while it is built. Returns ``(model, {class index: class name})``.
-    """
-    from .hub import download_cached, load_state_dict
-
-    if name not in PRETRAINED_SEGFORMER:
-        raise ValueError(f"load_pretrained_segformer name: expected one of {sorted(PRETRAINED_SEGFORMER)}, "
-                         f"got {name!r}")
-    pin = PRETRAINED_SEGFORMER[name]
-    missing = {"model.safetensors", "config.json"} - set(pin.files)
-    if missing:
-        raise ValueError(f"load_pretrained_segformer: expected {name!r} to pin model.safetensors and config.json, "
-                         f"got files {sorted(pin.files)}")
-    if base_url is not None and not isinstance(base_url, str):
-        raise ValueError(f"load_pretrained_segformer base_url: expected a URL string, got {type(base_url).__name__}")
-    root = pin.base_url if base_url is None else base_url.rstrip("/") + "/"
-    paths = {f: download_cached(root + f, cache_dir=cache_dir, filename=pin.cache_name(f), sha256=pin.files[f])
-             for f in ("model.safetensors", "config.json")}
-    model = segformer_from_hf_state_dict(load_state_dict(paths["model.safetensors"]), pin.variant)
-    raw = json.loads(paths["config.json"].read_text(encoding="utf-8")).get("id2label", {})
-    id2label = {int(k): str(v) for k, v in raw.items()}
-    if sorted(id2label) != list(range(model.config.num_classes)):
-        raise ValueError(f"load_pretrained_segformer: expected config.json id2label to name classes "
-                         f"0…{model.config.num_classes - 1}, got {len(id2label)} entries")
-    return model, dict(sorted(id2label.items()))
