@@ -33,10 +33,12 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 #: name -> (rtol, atol). A cell opts into a kind with the tag ``nbval-<name>``.
 KINDS: Dict[str, Tuple[float, float]] = {
-    # Deterministic float computations (forward passes, metrics of fixed inputs, analytic formulas):
-    # kernels and thread counts move float32 results by ~1e-6 relative; 1e-4 leaves room for deep
-    # stacks and still fails any real change.
-    "default": (1e-4, 0.0),
+    # Deterministic float computations (forward and backward passes, metrics of fixed inputs,
+    # analytic formulas): kernels and thread counts move float32 results by 1e-7..1e-6 relative in
+    # one layer and up to ~5e-4 through a deep network or a linear solve (measured: effective
+    # receptive fields of the shipped models 2e-4, a ridge probe 7e-4); 1e-3 still fails any change
+    # of a formula, a weight or a data set.
+    "default": (1e-3, 0.0),
     # Results of training (losses, mIoU, IoU per class, accuracies, anything computed from a trained
     # model): tiny per-step differences grow over hundreds of optimiser steps. Measured across
     # AVX2 vs. no-SIMD kernels and 1 vs. 2 threads; a 10 % change still fails (tests/test_nbval_numeric.py).

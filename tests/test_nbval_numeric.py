@@ -34,6 +34,7 @@ def test_split_finds_numbers_but_not_names() -> None:
     ("mIoU=0.2341", "mIoU=0.2342"),                          # a rounding boundary: 1 unit
     ("background:  9.9 %", "background: 10.0 %"),           # a column that widens by a digit
     ("loss 0.6030", "loss 0.6031"),
+    ("erf radius 32.41170451216945", "erf radius 32.405928881806574"),  # deep backward pass, 2e-4
 ])
 def test_default_kind_accepts_rounding_and_kernel_noise(ref: str, test: str) -> None:
     assert compare_text(ref, test, *DEFAULT) is None
