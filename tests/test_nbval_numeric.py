@@ -160,3 +160,9 @@ def test_perturbed_chapter_outputs_fail_exactly_where_perturbed(tmp_path: pathli
     nbformat.write(nb, path)
     result = _nbval([path])
     assert _failed_cells(result) == expected, result.stdout[-4000:]
+
+
+def test_per_class_kind_allows_a_class_near_its_boundary_only() -> None:
+    per_class = KINDS["per-class"]
+    assert compare_text("DeepLabV3+ small 0.835 0.223", "DeepLabV3+ small 0.828 0.177", *per_class) is None
+    assert compare_text("DeepLabV3+ small 0.835 0.223", "DeepLabV3+ small 0.835 0.100", *per_class) is not None

@@ -61,6 +61,7 @@ def ensure_venv() -> pathlib.Path:
 
 
 def build_wheel(out: pathlib.Path) -> pathlib.Path:
+    out.mkdir(parents=True, exist_ok=True)
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
         "--no-build-isolation", "--wheel-dir", out, ROOT, cwd=out)
     wheels = sorted(out.glob("tutorial_lib-*.whl"))
