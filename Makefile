@@ -8,6 +8,8 @@ JB := $(VENV)/bin/jupyter-book
 STAMP := $(VENV)/.installed
 # nbval with numbers compared at the precision their claim needs (tests/nbval_numeric.py; CONTRIBUTING §7).
 NBVAL := -p tests.nbval_numeric --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=600
+# The stored outputs are the CPU's: chapters train on the CPU in the checks even where a GPU is.
+CPU := TUTORIAL_LIB_DEVICE=cpu
 # Another machine's kernels on this one: no SIMD in ATen, oneDNN at SSE4.1, one thread.
 EMULATE := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 OMP_NUM_THREADS=1
 
@@ -43,12 +45,12 @@ test-lib: install
 
 test-notebooks: install
 	$(PY) tools/notebooks.py check
-	$(PY) -m pytest $(NBVAL) -q $$($(PY) tools/notebooks.py list)
+	$(CPU) $(PY) -m pytest $(NBVAL) -q $$($(PY) tools/notebooks.py list)
 
 # The same notebook checks as another CPU would run them (not part of make test: test-colab runs
 # every chapter emulated, from the wheel). NB=path/to/chapter.ipynb for one chapter.
 test-notebooks-emulated: install
-	$(EMULATE) $(PY) -m pytest $(NBVAL) -q $(or $(NB),$$($(PY) tools/notebooks.py list))
+	$(CPU) $(EMULATE) $(PY) -m pytest $(NBVAL) -q $(or $(NB),$$($(PY) tools/notebooks.py list))
 
 # Every chapter from the built wheel, in a fresh Colab-like environment (.venv-colab), copied to a
 # folder outside the repository, outputs compared, kernels emulating another CPU (tools/colab_check.py).

@@ -7,16 +7,21 @@ mIoU in its 4th. This plugin keeps nbval's execution, sanitising and reporting a
 the comparison of two output strings:
 
 * The text is split into numbers and the text between them. The text between them must be equal
-  (runs of white space count as one space, so a column that widens by a digit still matches).
+  (runs of spaces and tabs count as one space, so a column that widens by a digit still matches;
+  line breaks count).
 * **Integers** (no decimal point, no exponent: shapes, parameter and MAC counts, step counts,
   anything counted) must be equal, digit for digit.
-* **Floats** match when ``|a - b| <= atol + rtol * max(|a|, |b|) + unit``, where ``unit`` is one unit
-  in the last printed digit of the coarser of the two (``0.2343`` → 1e-4): a value printed at 3
-  decimals is compared at 3 decimals, whichever way it rounded. ``rtol``/``atol`` come from the
-  cell's *kind*, a cell tag (table ``KINDS``); untagged cells are ``default``.
-* ``text/html`` is not compared where the same output has a ``text/plain`` twin (a source listing's
-  HTML is its text, highlighted by whichever pygments is installed); everything else nbval compares
-  is compared.
+* **Floats** match when ``|a - b| <= atol + rtol * max(|a|, |b|) + unit``. ``unit`` is one unit in
+  the last printed digit of the finer of the two (``0.2343`` → 1e-4), so a value printed at 3
+  decimals is compared at 3 decimals whichever way it rounded — but only for numbers printed with
+  at least two significant digits (unit <= 10 % of the value): a one-digit number (``0.1``,
+  ``1e-06``, ``3.``) is a constant or a label, and one unit would be a real change.
+  ``rtol``/``atol`` come from the cell's *kind*, a cell tag (table ``KINDS``); untagged cells are
+  ``default``.
+* **Source listings** (``show_source``: a ``text/plain`` with a pygments-highlighted ``text/html``
+  twin) are compared exactly, through their ``text/plain`` (the HTML depends on the installed
+  pygments). Any other ``text/html`` is compared exactly; everything else nbval compares is
+  compared.
 
 Cells tagged ``needs-<module>`` (e.g. ``needs-transformers``) run everywhere, but their outputs are
 compared only where that optional module is installed: ``--nbval-without transformers`` says it is
@@ -41,8 +46,15 @@ KINDS: Dict[str, Tuple[float, float]] = {
     "default": (1e-3, 0.0),
     # Results of training (losses, mIoU, IoU per class, accuracies, anything computed from a trained
     # model): tiny per-step differences grow over hundreds of optimiser steps. Measured across
-    # AVX2 vs. no-SIMD kernels and 1 vs. 2 threads; a 10 % change still fails (tests/test_nbval_numeric.py).
-    "training": (0.03, 0.01),
+    # AVX2 vs. no-SIMD kernels and 1 vs. 2 threads: up to 6 % (an intermediate epoch's mIoU, 0.221
+    # vs 0.208), final metrics up to 5 %. A 10 % change of a value above 0.13 still fails
+    # (tests/test_nbval_numeric.py).
+    "training": (0.05, 0.005),
+    # The score of one class (its IoU) from a model trained for seconds: a class the model has
+    # barely learnt sits near a decision boundary, and another CPU's rounding moves it across.
+    # Measured up to 0.046 (chapter 05, DeepLabV3+ small, "box": 0.223 vs 0.177 with no SIMD).
+    # Aggregates of the same model (mIoU, accuracy, loss) belong in a `training` cell.
+    "per-class": (0.0, 0.06),
     # Floating-point noise itself (the max |difference| between two implementations of one
     # function): the claim is "equal up to rounding", so any value below atol matches any other.
     "noise": (0.0, 1e-4),
@@ -50,7 +62,7 @@ KINDS: Dict[str, Tuple[float, float]] = {
 
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?![\w])"
                      r"|(?<![\w.])[-+]?(?:nan|inf)(?![\w])")
-_SPACE = re.compile(r"\s+")
+_SPACE = re.compile(r"[ \t]+")
 
 
 @dataclass(frozen=True)
@@ -98,7 +110,10 @@ def numbers_match(ref: Number, test: Number, rtol: float, atol: float) -> bool:
         return math.isnan(a) and math.isnan(b)
     if math.isinf(a) or math.isinf(b):
         return a == b
-    return abs(a - b) <= atol + rtol * max(abs(a), abs(b)) + max(ref.unit, test.unit)
+    scale = max(abs(a), abs(b))
+    unit = min(ref.unit, test.unit)
+    rounding = unit if unit <= 0.1 * scale else 0.0  # two or more significant digits printed
+    return abs(a - b) <= atol + rtol * scale + rounding
 
 
 def compare_text(ref: str, test: str, rtol: float, atol: float) -> Optional[str]:
@@ -132,20 +147,28 @@ def tolerance_for(tags: Iterable[str]) -> Tuple[str, float, float]:
 # The pytest plugin: nbval's IPyNbCell.compare_outputs, with compare_text for each value.
 # ----------------------------------------------------------------------------------------------
 
-def _flatten(outputs: Sequence[dict], skip: Sequence[str], sanitize) -> Dict[str, List[str]]:
-    flat: Dict[str, List[str]] = {}
+def _is_listing(data: dict) -> bool:
+    html = _as_text(data.get("text/html", ""))
+    return "text/plain" in data and 'class="highlight"' in html
+
+
+def _flatten(outputs: Sequence[dict], skip: Sequence[str], sanitize) -> Dict[str, List[Tuple[str, bool]]]:
+    """nbval's flattening (MIME type -> values, in order), each value with "compare exactly"."""
+    flat: Dict[str, List[Tuple[str, bool]]] = {}
     for output in outputs:
         data = output.get("data", {})
+        listing = _is_listing(data)
         for key, value in output.items():
             if key in skip:
                 continue
             if key == "data":
                 for mime, payload in value.items():
-                    if mime in skip or (mime == "text/html" and "text/plain" in data):
+                    if mime in skip or (mime == "text/html" and listing):
                         continue
-                    flat.setdefault(mime, []).append(sanitize(payload))
+                    exact = listing or mime == "text/html"
+                    flat.setdefault(mime, []).append((sanitize(_as_text(payload)), exact))
             else:
-                flat.setdefault(key, []).append(sanitize(value))
+                flat.setdefault(key, []).append((sanitize(_as_text(value)), False))
     return flat
 
 
@@ -175,8 +198,8 @@ def compare_outputs(self, test, ref, skip_compare=None) -> bool:  # replaces IPy
             self.comparison_traceback.append(
                 f"{key}: {len(ref_values)} stored outputs, {len(test_values)} computed")
             return False
-        for r, t in zip(ref_values, test_values):
-            reason = compare_text(_as_text(r), _as_text(t), rtol, atol)
+        for (r, exact), (t, _) in zip(ref_values, test_values):
+            reason = ("text differs (compared exactly)" if r != t else None) if exact else compare_text(r, t, rtol, atol)
             if reason is not None:
                 self.comparison_traceback.append(f"{key} (comparison kind {kind!r}): {reason}")
                 self.format_output_compare(key, r, t)

@@ -2,10 +2,13 @@
 
     python tools/colab_check.py [--emulate] [--keep] [NOTEBOOK ...]
 
-1. Builds the wheel of ``tutorial_lib`` (``pip wheel``), as a reader's ``pip install`` would get it.
-2. Creates (once; refreshed when ``tools/colab-requirements.txt`` changes) the virtual environment
-   ``.venv-colab`` with only what Colab ships that the chapters rely on (that file says which), and
-   installs the wheel into it — its declared dependencies included, nothing from the repository.
+1. Builds the wheel of ``tutorial_lib`` (``pip wheel``) from a clean copy of the working tree (the
+   files git tracks or would track: no stale ``build/``), as a reader's ``pip install`` would get it.
+2. Creates (once; refreshed when ``tools/colab-requirements.txt``, the package's dependencies or the
+   Python version change) the virtual environment ``.venv-colab`` with only what Colab ships that the
+   chapters rely on (that file says which), and installs the wheel into it — its declared
+   dependencies included, nothing from the repository. Versions come from ``requirements.txt``
+   (as pip constraints), the pinned working set of the repository's own ``.venv``.
 3. Copies every chapter (or the NOTEBOOKs given) into an empty temporary folder, alone.
 4. Runs nbval (with ``tests/nbval_numeric.py``) on the copies in a kernel of that environment, so
    each chapter must run there *and* reproduce its stored outputs. Cells tagged
@@ -14,7 +17,10 @@
 ``--emulate`` runs the kernels as another machine would: no SIMD in ATen's kernels
 (``ATEN_CPU_CAPABILITY=default``), oneDNN limited to SSE4.1 (``ONEDNN_MAX_CPU_ISA=SSE41``) and one
 thread instead of the native count (``OMP_NUM_THREADS=1``; 2 when the native count is already 1).
-``make test`` uses it, so one run proves both portability promises.
+The kernels train on the CPU (``TUTORIAL_LIB_DEVICE=cpu``): the stored outputs are the CPU's, also
+on a machine with a GPU. Before running, the script asks that environment what it runs with (the
+import location of ``tutorial_lib``, torch's CPU capability and thread count) and stops if it is not
+what was asked for. ``make test`` uses ``--emulate``, so one run proves both portability promises.
 """
 from __future__ import annotations
 
@@ -48,22 +54,48 @@ def run(*args: object, **kwargs) -> None:
     subprocess.run([str(a) for a in args], check=True, **kwargs)
 
 
-def ensure_venv() -> pathlib.Path:
+def constraints(folder: pathlib.Path) -> pathlib.Path:
+    """The ``name==version`` pins of ``requirements.txt`` as a pip constraints file."""
+    pins = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    path = folder / "constraints.txt"
+    path.write_text("\n".join(p for p in pins if "==" in p and not p.startswith("-")) + "\n")
+    return path
+
+
+def ensure_venv(constraint_file: pathlib.Path) -> pathlib.Path:
+    """``.venv-colab``, rebuilt when what it was built from changes."""
     python = VENV / "bin" / "python"
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    stamp = VENV / ".requirements-sha256"
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    digest = hashlib.sha256("\n".join([REQUIREMENTS.read_text(), constraint_file.read_text(), *declared,
+                                       sys.version]).encode()).hexdigest()
+    stamp = VENV / ".built-from-sha256"
     if not python.exists() or not stamp.exists() or stamp.read_text() != digest:
         shutil.rmtree(VENV, ignore_errors=True)
         run(sys.executable, "-m", "venv", VENV)
-        run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", REQUIREMENTS)
+        run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", REQUIREMENTS,
+            "-c", constraint_file)
         stamp.write_text(digest)
     return python
 
 
-def build_wheel(out: pathlib.Path) -> pathlib.Path:
+def clean_copy(folder: pathlib.Path) -> pathlib.Path:
+    """The files git tracks or would track (uncommitted work included; ignored build output not)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, check=True, capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, folder / name)
+    return folder
+
+
+def build_wheel(source: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
     out.mkdir(parents=True, exist_ok=True)
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
-        "--no-build-isolation", "--wheel-dir", out, ROOT, cwd=out)
+        "--no-build-isolation", "--wheel-dir", out, source, cwd=out)
     wheels = sorted(out.glob("tutorial_lib-*.whl"))
     if len(wheels) != 1:
         raise SystemExit(f"expected one tutorial_lib wheel in {out}, found {wheels}")
@@ -80,11 +112,12 @@ def main(argv: List[str]) -> int:
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="tutorial-lib-colab-"))
     try:
-        python = ensure_venv()
-        wheel = build_wheel(work / "dist")
+        pins = constraints(work)
+        python = ensure_venv(pins)
+        wheel = build_wheel(clean_copy(work / "source"), work / "dist")
         # The wheel's dependencies from the registry (skipped when present), then the wheel itself,
         # reinstalled every time: the chapters must run against exactly this build.
-        run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c", REQUIREMENTS, wheel)
+        run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c", pins, wheel)
         run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--force-reinstall",
             "--no-deps", wheel)
         # A kernel of that environment, with no PYTHONPATH: it sees the wheel, not the repository.
@@ -94,17 +127,23 @@ def main(argv: List[str]) -> int:
         folder.mkdir()
         for path in chapters:
             shutil.copy2(path, folder / path.name)
-        where = subprocess.run([str(python), "-c", "import tutorial_lib; print(tutorial_lib.__file__)"],
-                               cwd=folder, check=True, capture_output=True, text=True).stdout.strip()
-        if not where.startswith(str(VENV)):
-            raise SystemExit(f"the Colab-like environment imports tutorial_lib from {where}, not from its wheel")
-        print(f"chapters in {folder}; tutorial_lib from {where}", flush=True)
-
         env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
         env["JUPYTER_PATH"] = str(work / "jupyter" / "share" / "jupyter")
+        env["TUTORIAL_LIB_DEVICE"] = "cpu"  # the stored outputs are the CPU's, GPU or not
         if args.emulate:
             env.update(emulated_environment())
             print("emulating another CPU:", " ".join(f"{k}={v}" for k, v in emulated_environment().items()))
+        # What the kernels will run with (same interpreter, same environment, same folder).
+        probe = ("import torch, tutorial_lib; print(tutorial_lib.__file__); "
+                 "print(torch.backends.cpu.get_cpu_capability()); print(torch.get_num_threads())")
+        where, capability, threads = subprocess.run([str(python), "-c", probe], cwd=folder, env=env, check=True,
+                                                    capture_output=True, text=True).stdout.split()
+        if not where.startswith(str(VENV)):
+            raise SystemExit(f"the Colab-like environment imports tutorial_lib from {where}, not from its wheel")
+        if args.emulate and (capability != "DEFAULT" or threads != env["OMP_NUM_THREADS"]):
+            raise SystemExit(f"emulation did not take: torch runs with {capability} kernels and {threads} threads")
+        print(f"chapters in {folder}; tutorial_lib from {where}; torch kernels {capability}, {threads} threads",
+              flush=True)
         # pytest runs from the repository (for the plugin and the sanitize file); the notebooks and
         # the kernels live in the temporary folder.
         command = [sys.executable, "-m", "pytest", "-p", "tests.nbval_numeric", "--nbval",

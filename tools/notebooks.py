@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import pathlib
 import sys
 import time
@@ -114,6 +115,10 @@ def clean_metadata(nb: nbformat.NotebookNode) -> None:
 
 def execute(path: pathlib.Path, timeout: int = 600) -> float:
     from nbclient import NotebookClient
+
+    # The stored outputs are the CPU's (what nbval and the readers' CPUs compare with), GPU or not;
+    # the kernel inherits this process's environment.
+    os.environ["TUTORIAL_LIB_DEVICE"] = "cpu"
 
     nb = nbformat.read(path, as_version=4)
     apply_setup(nb)

@@ -220,8 +220,8 @@ def predict(model: nn.Module, images: torch.Tensor, amp: Union[bool, torch.dtype
     """
     check_image_batch(images, "predict")
     device = _model_device(model, "predict", allow_meta=True)
-    labels = _predict(model, images.to(device, non_blocking=True), _amp_dtype(amp, device, "predict"))
-    # a blocking copy back: a non_blocking device-to-host copy could be read before it lands
+    # non_blocking only towards a GPU: a non_blocking copy to the host could be read before it lands
+    labels = _predict(model, images.to(device, non_blocking=device.type == "cuda"), _amp_dtype(amp, device, "predict"))
     return labels if device.type == "meta" else labels.to(images.device)
 
 
@@ -237,8 +237,8 @@ def evaluate(model: nn.Module, data: Dataset, num_classes: int, batch_size: int 
     dtype = _amp_dtype(amp, device, "evaluate")
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
     for images, masks in DataLoader(data, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda"):
-        pred = _predict(model, images.to(device, non_blocking=True), dtype)
-        confusion += confusion_matrix(pred, masks.to(device, non_blocking=True), num_classes, ignore_index)
+        pred = _predict(model, images.to(device, non_blocking=device.type == "cuda"), dtype)
+        confusion += confusion_matrix(pred, masks.to(device, non_blocking=device.type == "cuda"), num_classes, ignore_index)
     confusion = confusion.cpu()
     return EvalResult(mean_iou(confusion), pixel_accuracy(confusion), iou_per_class(confusion), confusion)
 
@@ -288,7 +288,8 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Optional[Dataset] = Non
             # lr set as LambdaLR would (lr * factor); a scheduler would warn at steps the scaler skips
             for group in optimizer.param_groups:
                 group["lr"] = lr * poly_lr_factor(step, total, warmup, power)
-            images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
+            async_copy = device.type == "cuda"  # host-to-GPU copies from pinned memory may overlap
+            images, masks = images.to(device, non_blocking=async_copy), masks.to(device, non_blocking=async_copy)
             with _autocast(device, dtype):
                 out = model(images)
             loss = segmentation_loss(out, masks, ignore_index, aux_weight)
