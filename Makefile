@@ -15,7 +15,8 @@ EMULATE := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 OMP_NUM_THREADS=
 
 .PHONY: install chromium vendor book test test-lib test-notebooks test-notebooks-emulated test-colab test-book notebooks assignments serve bench checkpoints clean
 
-$(STAMP): requirements.txt pyproject.toml
+# tutorial_lib/__init__.py holds the version: a bump must refresh the installed metadata too.
+$(STAMP): requirements.txt pyproject.toml tutorial_lib/__init__.py
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $(STAMP)

@@ -23,7 +23,6 @@ import importlib
 import inspect
 import math
 import pkgutil
-import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -52,14 +51,9 @@ def _public(package, predicate) -> Dict[str, Any]:
     return found
 
 
-def _returns_module(obj: object) -> bool:
-    if not inspect.isfunction(obj):
-        return False
-    try:
-        ret = typing.get_type_hints(obj).get("return")
-    except Exception:  # noqa: BLE001 - an unresolvable annotation is not a factory
-        return False
-    return inspect.isclass(ret) and issubclass(ret, nn.Module)
+# A factory is a function annotated to return an nn.Module: the same rule the registry
+# (tutorial_lib.models.create_model / list_models) uses, so both see the same factories.
+_returns_module = models_pkg._is_factory
 
 
 FACTORIES = _public(models_pkg, _returns_module)

@@ -11,7 +11,6 @@ homes), so a fork or a release changes them there and reruns ``make notebooks``.
 """
 from __future__ import annotations
 
-import ast
 import json
 import os
 import pathlib
@@ -21,6 +20,8 @@ from typing import List
 
 import nbformat
 import yaml
+
+from release import package_version  # tools/release.py: the version's one reader
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SETUP_MARK = "# Standard setup cell"
@@ -42,15 +43,6 @@ tutorial_lib.setup_notebook(seed=0, version=VERSION)'''
 def repository() -> dict:
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     return config["repository"]
-
-
-def package_version() -> str:
-    """``tutorial_lib.__version__``, read from the source (its only home) without importing it."""
-    tree = ast.parse((ROOT / "tutorial_lib" / "__init__.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__version__" for t in node.targets):
-            return ast.literal_eval(node.value)
-    raise RuntimeError("tutorial_lib/__init__.py defines no __version__")
 
 
 def setup_source() -> str:

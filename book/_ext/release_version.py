@@ -12,21 +12,15 @@ The version is read from the source (as ``tools/notebooks.py`` does), not from w
 """
 from __future__ import annotations
 
-import ast
 import pathlib
+import sys
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+from release import package_version  # noqa: E402  (tools/release.py: the version's one reader)
+
 SUBSTITUTION = "tutorial_lib_version"
-
-
-def package_version(root: pathlib.Path = ROOT) -> str:
-    """``tutorial_lib.__version__``, read from ``tutorial_lib/__init__.py`` without importing it."""
-    tree = ast.parse((root / "tutorial_lib" / "__init__.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__version__" for t in node.targets):
-            return ast.literal_eval(node.value)
-    raise RuntimeError("tutorial_lib/__init__.py defines no __version__")
 
 
 def footer_text(version: str) -> str:
