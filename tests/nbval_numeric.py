@@ -27,7 +27,8 @@ Cells tagged ``needs-<module>`` (e.g. ``needs-transformers``) run everywhere, bu
 compared only where that optional module is installed: ``--nbval-without transformers`` says it is
 not (the Colab-like check, whose environment has only what the package itself installs).
 
-Use: ``pytest -p nbval_numeric --nbval ...`` with ``tests/`` on ``PYTHONPATH`` (the Makefile does).
+Use: ``python -m pytest -p tests.nbval_numeric --nbval ...`` from the repository root (as the Makefile
+and ``tools/colab_check.py`` do).
 """
 from __future__ import annotations
 
@@ -44,8 +45,8 @@ KINDS: Dict[str, Tuple[float, float]] = {
     # receptive fields of the shipped models 2e-4, a ridge probe 7e-4); 1e-3 still fails any change
     # of a formula, a weight or a data set.
     "default": (1e-3, 0.0),
-    # Results of training (losses, mIoU, IoU per class, accuracies, anything computed from a trained
-    # model): tiny per-step differences grow over hundreds of optimiser steps. Measured across
+    # Aggregate results of training (losses, mIoU, pixel accuracy, anything computed from a whole
+    # trained model): tiny per-step differences grow over hundreds of optimiser steps. Measured across
     # AVX2 vs. no-SIMD kernels and 1 vs. 2 threads: up to 6 % (an intermediate epoch's mIoU, 0.221
     # vs 0.208), final metrics up to 5 %. A 10 % change of a value above 0.13 still fails
     # (tests/test_nbval_numeric.py).
