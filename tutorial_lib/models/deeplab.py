@@ -117,7 +117,7 @@ XCEPTION_SMALL = XceptionConfig(stem=(16, 16), entry=((16, 16, 16), (24, 24, 24)
 
 def deeplabv3plus_small(num_classes: int = 6, output_stride: int = 8, separable: bool = True,
                         aspp_rates: Tuple[int, int, int] = (1, 2, 3)) -> DeepLabV3Plus:
-    """A small DeepLabV3+ that trains on CPU in seconds (chapter 05).
+    """A small DeepLabV3+ for CPU training (chapter 05): minutes, not GPU-days.
 
     :data:`XCEPTION_SMALL` backbone; ASPP and decoder with 48 channels, a 16-channel low-level
     projection, separable convolutions. The ASPP rates are scaled to the feature map: 64×64 inputs
