@@ -61,3 +61,21 @@ def test_without_image_pooling():
 def test_bad_inputs_raise_value_error(x, match):
     with pytest.raises(ValueError, match=match):
         ASPP(64, 32)(x)
+
+
+def test_one_by_one_convolutions_are_plain_conv2d_in_shape_traces() -> None:
+    """Issue 14: the 1×1 branch and projection have no rate; shape_trace must not call them atrous."""
+    from torch import nn
+
+    from tutorial_lib.layers.aspp import ASPP, conv_bn_relu
+    from tutorial_lib.layers.atrous import AtrousConv2d
+    from tutorial_lib.profiling import shape_trace
+
+    aspp = ASPP(16, 8, rates=(1, 2, 3))
+    assert type(aspp.proj[0]) is nn.Conv2d and type(aspp.branches[0][0]) is nn.Conv2d
+    assert all(isinstance(b[0], AtrousConv2d) for b in aspp.branches[1:])
+    rows = [line for line in str(shape_trace(aspp.eval(), torch.randn(1, 16, 9, 9), depth=2)).splitlines()
+            if line.startswith("proj.0")]
+    assert rows and "Conv2d" in rows[0] and "AtrousConv2d" not in rows[0]
+    with pytest.raises(ValueError, match="rate 1 for a 1×1"):
+        conv_bn_relu(4, 4, 1, rate=2)

@@ -36,12 +36,17 @@ def conv_bn_relu(in_chans: int, out_chans: int, kernel_size: int = 1, rate: int 
     """Convolution (atrous, or depthwise separable if ``separable`` and ``kernel_size > 1``) + BN + ReLU.
 
     The separable form follows DeepLab's code: BN and ReLU after the depthwise *and* the pointwise
-    convolution.
+    convolution. A 1×1 convolution has no rate: it is a plain ``nn.Conv2d`` (same weights).
     """
-    if separable and kernel_size > 1:
+    if kernel_size == 1:
+        if rate != 1:
+            raise ValueError(f"conv_bn_relu: expected rate 1 for a 1×1 convolution, got rate {rate}")
+        conv: nn.Module = nn.Conv2d(in_chans, out_chans, 1, bias=False)
+    elif separable:
         return SeparableConv2d(in_chans, out_chans, kernel_size, rate=rate, norm=True, activation=True)
-    return nn.Sequential(AtrousConv2d(in_chans, out_chans, kernel_size, rate=rate),
-                         nn.BatchNorm2d(out_chans), nn.ReLU(inplace=True))
+    else:
+        conv = AtrousConv2d(in_chans, out_chans, kernel_size, rate=rate)
+    return nn.Sequential(conv, nn.BatchNorm2d(out_chans), nn.ReLU(inplace=True))
 
 
 class ImagePooling(nn.Module):
