@@ -91,3 +91,18 @@ def test_bad_inputs():
         count_macs(nn.Identity())
     with pytest.raises(ValueError, match="no submodule"):
         shape_trace(nn.Sequential(nn.Identity()), torch.zeros(1), names=["nope"])
+
+
+def test_shape_trace_lists_the_children_of_an_iterated_container():
+    """ViT iterates ``encoder.blocks`` instead of calling it: its blocks are listed in its place,
+    while a container that is called keeps one row (its children are not added)."""
+    from tutorial_lib.models.setr import setr_naive
+
+    model = setr_naive("tiny", num_classes=3, img_size=32, aux=False).eval()
+    rows = shape_trace(model, torch.randn(1, 3, 32, 32), depth=2).rows
+    names = [r[0] for r in rows]
+    assert [n for n in names if n.startswith("encoder.blocks")] == [f"encoder.blocks.{i}" for i in range(4)]
+    assert all(r[2] == "(1, 17, 64)" for r in rows if r[0].startswith("encoder.blocks."))
+    called = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU())
+    wrapper = nn.Sequential(called)
+    assert [r[0] for r in shape_trace(wrapper, torch.randn(1, 3, 4, 4), depth=1).rows] == ["0"]

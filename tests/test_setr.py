@@ -116,3 +116,33 @@ def test_errors() -> None:
         setr_naive("tiny", num_classes=6, img_size=64, aux_indices=(3, 4))
     dynamic = setr_naive("tiny", num_classes=6, img_size=64, dynamic_img_size=True).eval()
     assert dynamic(torch.randn(1, 3, 96, 80)).shape == (1, 6, 96, 80)
+
+
+def _block_token_counts(model, x):
+    counts = []
+    hooks = [b.register_forward_hook(lambda m, a, out: counts.append(out.shape[1]))
+             for b in model.encoder.blocks]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return counts
+
+
+@pytest.mark.parametrize("decoder, enters", [("naive", True), ("pup", True), ("mla", False)])
+def test_class_token_enters_the_blocks_as_the_official_code_does(decoder, enters):
+    """Official VIT (Naive/PUP) keeps the class token through the blocks; VIT_MLA drops it
+    after the position embeddings (``x = x[:, 1:]``), so changing it cannot change MLA's output."""
+    torch.manual_seed(0)
+    model = {"naive": setr_naive, "pup": setr_pup, "mla": setr_mla}[decoder](
+        "tiny", num_classes=3, img_size=32, aux=False).eval()
+    x = torch.randn(1, 3, 32, 32)
+    n = (32 // 8) ** 2
+    assert _block_token_counts(model, x) == [n + 1 if enters else n] * 4
+    with torch.no_grad():
+        before = model(x)
+        model.encoder.cls_token.add_(1.0)
+        after = model(x)
+    assert torch.equal(before, after) is (not enters)

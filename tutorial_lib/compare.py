@@ -10,6 +10,7 @@
 * :func:`evaluate_at_resolutions` evaluates a model on the *same* scenes rendered at other sizes
   (:class:`~tutorial_lib.data.SyntheticScenes` draws scenes in resolution-free units).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,9 +33,20 @@ from .models.segformer import SegFormer, segformer_config
 from .models.setr import setr_mla, setr_naive, setr_pup
 from .train import EvalResult, evaluate
 
-__all__ = ["ModelSpec", "CAPSTONE_MODELS", "TRAIN_SIZE", "build_model", "inference_state_dict", "checkpoint_path",
-           "load_trained", "training_record", "scenes_at", "evaluate_at_resolutions", "measure_latency",
-           "pareto_front"]
+__all__ = [
+    "ModelSpec",
+    "CAPSTONE_MODELS",
+    "TRAIN_SIZE",
+    "build_model",
+    "inference_state_dict",
+    "checkpoint_path",
+    "load_trained",
+    "training_record",
+    "scenes_at",
+    "evaluate_at_resolutions",
+    "measure_latency",
+    "pareto_front",
+]
 
 #: The resolution the capstone models are trained at (``standard_splits()`` renders 64×64 scenes).
 TRAIN_SIZE = 64
@@ -44,13 +56,22 @@ def _setr(factory: Callable[..., nn.Module]) -> Callable[[bool], nn.Module]:
     # chapter 07's "tiny" SETR. dynamic_img_size=True makes the encoder interpolate its position
     # embeddings (bilinearly, as SETR's loader does) for inputs other than 64x64; at 64x64 it
     # computes exactly as a fixed-size model.
-    return lambda aux: factory("tiny", num_classes=6, img_size=TRAIN_SIZE, aux=aux, dynamic_img_size=True)
+    return lambda aux: factory(
+        "tiny", num_classes=6, img_size=TRAIN_SIZE, aux=aux, dynamic_img_size=True
+    )
 
 
 def _segformer(aux: bool) -> nn.Module:
     # MiT-B0 with every width halved (stages 16/32/80/128 wide, decoder 128), heads keeping 16 channels
-    return SegFormer(segformer_config("b0", embed_dims=(16, 32, 80, 128), num_heads=(1, 2, 5, 8),
-                                      decoder_dim=128, num_classes=6))
+    return SegFormer(
+        segformer_config(
+            "b0",
+            embed_dims=(16, 32, 80, 128),
+            num_heads=(1, 2, 5, 8),
+            decoder_dim=128,
+            num_classes=6,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -65,14 +86,42 @@ class ModelSpec:
 
 #: The capstone's models, in table order.
 CAPSTONE_MODELS: Dict[str, ModelSpec] = {
-    "fcn": ModelSpec("FCN (baseline)", "CNN", "chapter 01's tiny FCN, output stride 8",
-                     lambda aux: tiny_fcn(num_classes=6)),
-    "deeplabv3plus": ModelSpec("DeepLabV3+", "CNN", "small aligned Xception, OS 8, separable ASPP (1, 2, 3) + decoder",
-                               lambda aux: deeplabv3plus_small(num_classes=6)),
-    "setr_naive": ModelSpec("SETR-Naive", "ViT", "ViT D=64, 4 layers, patch 8; 1x1 conv head", _setr(setr_naive)),
-    "setr_pup": ModelSpec("SETR-PUP", "ViT", "ViT D=64, 4 layers, patch 8; progressive upsampling", _setr(setr_pup)),
-    "setr_mla": ModelSpec("SETR-MLA", "ViT", "ViT D=64, 4 layers, patch 8; multi-level aggregation", _setr(setr_mla)),
-    "segformer": ModelSpec("SegFormer", "MiT", "MiT-B0 at half width + All-MLP decoder (C=128)", _segformer),
+    "fcn": ModelSpec(
+        "FCN (baseline)",
+        "CNN",
+        "chapter 01's tiny FCN, output stride 8",
+        lambda aux: tiny_fcn(num_classes=6),
+    ),
+    "deeplabv3plus": ModelSpec(
+        "DeepLabV3+",
+        "CNN",
+        "small aligned Xception, OS 8, separable ASPP (1, 2, 3) + decoder",
+        lambda aux: deeplabv3plus_small(num_classes=6),
+    ),
+    "setr_naive": ModelSpec(
+        "SETR-Naive",
+        "ViT",
+        "ViT D=64, 4 layers, patch 8; 1x1 conv head",
+        _setr(setr_naive),
+    ),
+    "setr_pup": ModelSpec(
+        "SETR-PUP",
+        "ViT",
+        "ViT D=64, 4 layers, patch 8; progressive upsampling",
+        _setr(setr_pup),
+    ),
+    "setr_mla": ModelSpec(
+        "SETR-MLA",
+        "ViT",
+        "ViT D=64, 4 layers, patch 8; multi-level aggregation",
+        _setr(setr_mla),
+    ),
+    "segformer": ModelSpec(
+        "SegFormer",
+        "MiT",
+        "MiT-B0 at half width + All-MLP decoder (C=128)",
+        _segformer,
+    ),
 }
 
 
@@ -82,10 +131,15 @@ def build_model(name: str, aux: bool = False) -> nn.Module:
     return CAPSTONE_MODELS[name].factory(bool(aux))
 
 
-def inference_state_dict(model: nn.Module, dtype: torch.dtype = torch.float16) -> Dict[str, torch.Tensor]:
+def inference_state_dict(
+    model: nn.Module, dtype: torch.dtype = torch.float16
+) -> Dict[str, torch.Tensor]:
     """The weights an inference model needs: auxiliary heads dropped, floating tensors cast to ``dtype``."""
-    return {k: (v.to(dtype) if v.is_floating_point() else v).detach().clone()
-            for k, v in model.state_dict().items() if not k.startswith("auxiliary_heads.")}
+    return {
+        k: (v.to(dtype) if v.is_floating_point() else v).detach().clone()
+        for k, v in model.state_dict().items()
+        if not k.startswith("auxiliary_heads.")
+    }
 
 
 @contextlib.contextmanager
@@ -93,8 +147,10 @@ def checkpoint_path(filename: str) -> Iterator[Any]:
     """A real file path for ``tutorial_lib/checkpoints/<filename>`` (package data), as a context manager."""
     resource = importlib.resources.files("tutorial_lib") / "checkpoints" / filename
     if not resource.is_file():
-        raise ValueError(f"checkpoint_path: expected a shipped file tutorial_lib/checkpoints/{filename}, "
-                         f"got none (run `make checkpoints`)")
+        raise ValueError(
+            f"checkpoint_path: expected a shipped file tutorial_lib/checkpoints/{filename}, "
+            f"got none (run `make checkpoints`)"
+        )
     with importlib.resources.as_file(resource) as path:
         yield path
 
@@ -117,13 +173,20 @@ def training_record() -> Dict[str, Any]:
 def scenes_at(dataset: SyntheticScenes, size: int) -> SyntheticScenes:
     """The same scenes as ``dataset`` (same seed and count), rendered at ``size`` × ``size``."""
     if not isinstance(dataset, SyntheticScenes):
-        raise ValueError(f"scenes_at: expected a SyntheticScenes dataset, got {type(dataset).__name__}")
+        raise ValueError(
+            f"scenes_at: expected a SyntheticScenes dataset, got {type(dataset).__name__}"
+        )
     check_positive(size, "scenes_at size")
     return SyntheticScenes(dataset.num_samples, size=size, seed=dataset.seed)
 
 
-def evaluate_at_resolutions(model: nn.Module, dataset: SyntheticScenes, sizes: Sequence[int],
-                            num_classes: int = 6, batch_size: int = 16) -> Dict[int, EvalResult]:
+def evaluate_at_resolutions(
+    model: nn.Module,
+    dataset: SyntheticScenes,
+    sizes: Sequence[int],
+    num_classes: int = 6,
+    batch_size: int = 16,
+) -> Dict[int, EvalResult]:
     """Evaluate ``model`` on ``dataset``'s scenes rendered at each of ``sizes`` (no fine-tuning).
 
     The labels are rendered at the same size as the images, so every size is scored against its
@@ -131,17 +194,28 @@ def evaluate_at_resolutions(model: nn.Module, dataset: SyntheticScenes, sizes: S
     """
     sizes = list(sizes)
     if not sizes:
-        raise ValueError("evaluate_at_resolutions: expected at least one size, got none")
-    return {size: evaluate(model, scenes_at(dataset, size), num_classes, batch_size=batch_size) for size in sizes}
+        raise ValueError(
+            "evaluate_at_resolutions: expected at least one size, got none"
+        )
+    return {
+        size: evaluate(
+            model, scenes_at(dataset, size), num_classes, batch_size=batch_size
+        )
+        for size in sizes
+    }
 
 
 @torch.no_grad()
-def measure_latency(model: nn.Module, images: torch.Tensor, repeats: int = 5, warmup: int = 1) -> float:
+def measure_latency(
+    model: nn.Module, images: torch.Tensor, repeats: int = 5, warmup: int = 1
+) -> float:
     """Median wall-clock seconds of one eval-mode forward pass of ``images`` (after ``warmup`` passes)."""
     check_image_batch(images, "measure_latency images")
     check_positive(repeats, "measure_latency repeats")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"measure_latency: expected warmup a non-negative int, got {warmup!r}")
+        raise ValueError(
+            f"measure_latency: expected warmup a non-negative int, got {warmup!r}"
+        )
     was_training = model.training
     model.eval()
     times: List[float] = []
@@ -165,8 +239,17 @@ def pareto_front(costs: Sequence[float], scores: Sequence[float]) -> List[int]:
     """
     costs, scores = [float(c) for c in costs], [float(s) for s in scores]
     if len(costs) != len(scores):
-        raise ValueError(f"pareto_front: expected as many costs as scores, got {len(costs)} and {len(scores)}")
-    front = [i for i in range(len(costs))
-             if not any(costs[j] <= costs[i] and scores[j] >= scores[i] and (costs[j], scores[j]) != (costs[i], scores[i])
-                        for j in range(len(costs)))]
+        raise ValueError(
+            f"pareto_front: expected as many costs as scores, got {len(costs)} and {len(scores)}"
+        )
+    front = [
+        i
+        for i in range(len(costs))
+        if not any(
+            costs[j] <= costs[i]
+            and scores[j] >= scores[i]
+            and (costs[j], scores[j]) != (costs[i], scores[i])
+            for j in range(len(costs))
+        )
+    ]
     return sorted(front, key=lambda i: (costs[i], i))

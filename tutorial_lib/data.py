@@ -7,6 +7,7 @@
 * :class:`SegmentationFolder` reads the common "images + PNG masks" layouts (Pascal VOC,
   ADE20K), so assignments can train on real data in Colab.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,20 +19,47 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["CLASS_NAMES", "NUM_CLASSES", "IGNORE_INDEX", "SceneObject", "Scene", "make_scene",
-           "render_scene", "SyntheticScenes", "standard_splits", "sample_image", "SegmentationFolder"]
+__all__ = [
+    "CLASS_NAMES",
+    "NUM_CLASSES",
+    "IGNORE_INDEX",
+    "SceneObject",
+    "Scene",
+    "make_scene",
+    "render_scene",
+    "SyntheticScenes",
+    "standard_splits",
+    "sample_image",
+    "SegmentationFolder",
+]
 
 #: Class names of :class:`SyntheticScenes`; index = class id.
-CLASS_NAMES: Tuple[str, ...] = ("background", "disc", "box", "triangle", "ring", "wire")
+CLASS_NAMES: Tuple[str, ...] = (
+    "background",
+    "disc",
+    "box",
+    "triangle",
+    "ring",
+    "wire",
+)
 NUM_CLASSES = len(CLASS_NAMES)
 IGNORE_INDEX = 255
 
 # Colours are shared by every class (and by the background), so that shape and context,
 # not colour alone, decide the class.
-_PALETTE = np.array([
-    [0.85, 0.25, 0.20], [0.20, 0.55, 0.85], [0.95, 0.75, 0.20], [0.30, 0.70, 0.35],
-    [0.60, 0.35, 0.75], [0.90, 0.55, 0.15], [0.25, 0.25, 0.30], [0.80, 0.80, 0.80],
-], dtype=np.float32)
+_PALETTE = np.array(
+    [
+        [0.85, 0.25, 0.20],
+        [0.20, 0.55, 0.85],
+        [0.95, 0.75, 0.20],
+        [0.30, 0.70, 0.35],
+        [0.60, 0.35, 0.75],
+        [0.90, 0.55, 0.15],
+        [0.25, 0.25, 0.30],
+        [0.80, 0.80, 0.80],
+    ],
+    dtype=np.float32,
+)
 _TEXTURES = ("solid", "stripes", "checker", "gradient")
 
 Size = Union[int, Tuple[int, int]]
@@ -78,16 +106,32 @@ def make_scene(rng: np.random.Generator) -> Scene:
     objects: List[SceneObject] = []
     for label in labels:
         kind = CLASS_NAMES[label]
-        scale = float(rng.choice([0.07, 0.14, 0.25], p=[0.35, 0.4, 0.25]) * rng.uniform(0.8, 1.25))
+        scale = float(
+            rng.choice([0.07, 0.14, 0.25], p=[0.35, 0.4, 0.25])
+            * rng.uniform(0.8, 1.25)
+        )
         cx, cy = (float(v) for v in rng.uniform(0.1, 0.9, size=2))
         if kind == "disc":
             params: Tuple[float, ...] = (cx, cy, scale)
         elif kind == "box":
             aspect = float(rng.uniform(0.5, 1.6))
-            params = (cx, cy, scale * aspect, scale / aspect, float(rng.uniform(0, math.pi)))
+            params = (
+                cx,
+                cy,
+                scale * aspect,
+                scale / aspect,
+                float(rng.uniform(0, math.pi)),
+            )
         elif kind == "triangle":
-            angles = rng.uniform(0, 2 * math.pi) + np.array([0, 2.1, 4.2]) + rng.uniform(-0.3, 0.3, 3)
-            pts = [(cx + 1.3 * scale * math.cos(a), cy + 1.3 * scale * math.sin(a)) for a in angles]
+            angles = (
+                rng.uniform(0, 2 * math.pi)
+                + np.array([0, 2.1, 4.2])
+                + rng.uniform(-0.3, 0.3, 3)
+            )
+            pts = [
+                (cx + 1.3 * scale * math.cos(a), cy + 1.3 * scale * math.sin(a))
+                for a in angles
+            ]
             params = tuple(v for p in pts for v in p)
         elif kind == "ring":
             r_outer = max(scale, 0.08)
@@ -96,11 +140,25 @@ def make_scene(rng: np.random.Generator) -> Scene:
             angle = float(rng.uniform(0, math.pi))
             half_len = float(rng.uniform(0.2, 0.45))
             dx, dy = half_len * math.cos(angle), half_len * math.sin(angle)
-            params = (cx - dx, cy - dy, cx + dx, cy + dy, float(rng.uniform(0.008, 0.014)),
-                      float(rng.uniform(-0.15, 0.15)))
+            params = (
+                cx - dx,
+                cy - dy,
+                cx + dx,
+                cy + dy,
+                float(rng.uniform(0.008, 0.014)),
+                float(rng.uniform(-0.15, 0.15)),
+            )
         texture = _TEXTURES[int(rng.integers(len(_TEXTURES)))]
-        texture_params = (float(rng.uniform(12, 30)), float(rng.uniform(0, math.pi)), float(rng.uniform(0.5, 0.8)))
-        objects.append(SceneObject(int(label), kind, params, _colour(rng), texture, texture_params))
+        texture_params = (
+            float(rng.uniform(12, 30)),
+            float(rng.uniform(0, math.pi)),
+            float(rng.uniform(0.5, 0.8)),
+        )
+        objects.append(
+            SceneObject(
+                int(label), kind, params, _colour(rng), texture, texture_params
+            )
+        )
     return Scene(background, tuple(objects))
 
 
@@ -127,18 +185,20 @@ def _inside(obj: SceneObject, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         e0 = (x1 - x0) * (y - y0) - (y1 - y0) * (x - x0)
         e1 = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
         e2 = (x0 - x2) * (y - y2) - (y0 - y2) * (x - x2)
-        return ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
+        return ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | (
+            (e0 <= 0) & (e1 <= 0) & (e2 <= 0)
+        )
     # wire: distance to a quadratic Bezier curve, approximated by 24 straight segments
     x0, y0, x1, y1, half_width, bend = p
     mx, my = (x0 + x1) / 2 - bend * (y1 - y0), (y0 + y1) / 2 + bend * (x1 - x0)
     t = torch.linspace(0, 1, 25)
-    cxs = (1 - t) ** 2 * x0 + 2 * (1 - t) * t * mx + t ** 2 * x1
-    cys = (1 - t) ** 2 * y0 + 2 * (1 - t) * t * my + t ** 2 * y1
+    cxs = (1 - t) ** 2 * x0 + 2 * (1 - t) * t * mx + t**2 * x1
+    cys = (1 - t) ** 2 * y0 + 2 * (1 - t) * t * my + t**2 * y1
     ax, ay = cxs[:-1, None, None], cys[:-1, None, None]  # (S, 1, 1) segment starts
     vx, vy = cxs[1:, None, None] - ax, cys[1:, None, None] - ay
     tt = (((x - ax) * vx + (y - ay) * vy) / (vx * vx + vy * vy + 1e-12)).clamp(0, 1)
     d2 = (x - ax - tt * vx) ** 2 + (y - ay - tt * vy) ** 2  # (S, h, w)
-    return d2.amin(dim=0) <= half_width ** 2
+    return d2.amin(dim=0) <= half_width**2
 
 
 def _bbox(obj: SceneObject) -> Tuple[float, float, float, float]:
@@ -153,11 +213,17 @@ def _bbox(obj: SceneObject) -> Tuple[float, float, float, float]:
         return min(p[0::2]), min(p[1::2]), max(p[0::2]), max(p[1::2])
     x0, y0, x1, y1, half_width, bend = p
     mx, my = (x0 + x1) / 2 - bend * (y1 - y0), (y0 + y1) / 2 + bend * (x1 - x0)
-    return (min(x0, x1, mx) - half_width, min(y0, y1, my) - half_width,
-            max(x0, x1, mx) + half_width, max(y0, y1, my) + half_width)
+    return (
+        min(x0, x1, mx) - half_width,
+        min(y0, y1, my) - half_width,
+        max(x0, x1, mx) + half_width,
+        max(y0, y1, my) + half_width,
+    )
 
 
-def _texture(kind: str, params: Tuple[float, float, float], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _texture(
+    kind: str, params: Tuple[float, float, float], x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
     freq, angle, contrast = params
     u = x * math.cos(angle) + y * math.sin(angle)
     if kind == "solid":
@@ -166,7 +232,9 @@ def _texture(kind: str, params: Tuple[float, float, float], x: torch.Tensor, y: 
         return 1 - contrast * 0.5 * (1 + torch.sin(2 * math.pi * freq * u))
     if kind == "checker":
         v = -x * math.sin(angle) + y * math.cos(angle)
-        return 1 - contrast * ((torch.floor(freq * u / 2) + torch.floor(freq * v / 2)) % 2)
+        return 1 - contrast * (
+            (torch.floor(freq * u / 2) + torch.floor(freq * v / 2)) % 2
+        )
     return 1 - contrast * u.remainder(1.0)  # gradient
 
 
@@ -178,25 +246,33 @@ def render_scene(scene: Scene, size: Size) -> Tuple[torch.Tensor, torch.Tensor]:
     """
     h, w = (size, size) if isinstance(size, int) else size
     if isinstance(h, bool) or not all(isinstance(v, int) and v > 0 for v in (h, w)):
-        raise ValueError(f"render_scene: expected size as a positive int or (H, W), got {size!r}")
+        raise ValueError(
+            f"render_scene: expected size as a positive int or (H, W), got {size!r}"
+        )
     y, x = _grid((h, w))
     (c0, c1, angle) = scene.background
     t = (x * math.cos(angle) + y * math.sin(angle) + 1.5) / 3.0
-    image = (1 - t) * torch.tensor(c0)[:, None, None] + t * torch.tensor(c1)[:, None, None]
+    image = (1 - t) * torch.tensor(c0)[:, None, None] + t * torch.tensor(c1)[
+        :, None, None
+    ]
     image = image * (0.9 + 0.1 * torch.sin(2 * math.pi * 7 * (x + 0.3 * y)))
     mask = torch.zeros(h, w, dtype=torch.int64)
     for obj in scene.objects:
         # evaluate only the pixels whose centres can lie inside the object's bounding box
         bx0, by0, bx1, by1 = _bbox(obj)
         r0, r1 = max(0, math.floor(by0 * h - 0.5)), min(h, math.ceil(by1 * h + 0.5))
-        c0_, c1_ = max(0, math.floor(bx0 * w - 0.5)), min(w, math.ceil(bx1 * w + 0.5))
+        c0_, c1_ = max(0, math.floor(bx0 * w - 0.5)), min(
+            w, math.ceil(bx1 * w + 0.5)
+        )
         if r0 >= r1 or c0_ >= c1_:
             continue
         xs, ys = x[r0:r1, c0_:c1_], y[r0:r1, c0_:c1_]
         inside = _inside(obj, xs, ys)
         shade = _texture(obj.texture, obj.texture_params, xs, ys)
         colour = torch.tensor(obj.colour)[:, None, None] * shade
-        image[:, r0:r1, c0_:c1_] = torch.where(inside, colour, image[:, r0:r1, c0_:c1_])
+        image[:, r0:r1, c0_:c1_] = torch.where(
+            inside, colour, image[:, r0:r1, c0_:c1_]
+        )
         mask[r0:r1, c0_:c1_][inside] = obj.label
     return image.clamp(0, 1), mask
 
@@ -210,17 +286,43 @@ class SyntheticScenes(Dataset):
     holes show background). Use different seeds for training and validation sets.
     """
 
-    def __init__(self, num_samples: int = 1000, size: Size = 128, seed: int = 0,
-                 transform: Optional[Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]] = None,
-                 cache: bool = False) -> None:
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
-            raise ValueError(f"SyntheticScenes: expected num_samples a positive int, got {num_samples!r}")
+    def __init__(
+        self,
+        num_samples: int = 1000,
+        size: Size = 128,
+        seed: int = 0,
+        transform: Optional[
+            Callable[
+                [torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]
+            ]
+        ] = None,
+        cache: bool = False,
+    ) -> None:
+        if (
+            isinstance(num_samples, bool)
+            or not isinstance(num_samples, int)
+            or num_samples <= 0
+        ):
+            raise ValueError(
+                f"SyntheticScenes: expected num_samples a positive int, got {num_samples!r}"
+            )
         sizes = (size, size) if isinstance(size, int) else tuple(size)
-        if len(sizes) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes):
-            raise ValueError(f"SyntheticScenes: expected size a positive int or (H, W), got {size!r}")
+        if len(sizes) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes
+        ):
+            raise ValueError(
+                f"SyntheticScenes: expected size a positive int or (H, W), got {size!r}"
+            )
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"SyntheticScenes: expected seed a non-negative int, got {seed!r}")
-        self.num_samples, self.size, self.seed, self.transform = num_samples, sizes, seed, transform
+            raise ValueError(
+                f"SyntheticScenes: expected seed a non-negative int, got {seed!r}"
+            )
+        self.num_samples, self.size, self.seed, self.transform = (
+            num_samples,
+            sizes,
+            seed,
+            transform,
+        )
         # cache=True keeps rendered items in memory (training re-reads them every epoch)
         self._cache: Optional[dict] = {} if cache else None
         self.classes = CLASS_NAMES
@@ -232,8 +334,12 @@ class SyntheticScenes(Dataset):
     def scene(self, index: int) -> Scene:
         """The vector description of item ``index`` (render it at any size with :func:`render_scene`)."""
         if not -self.num_samples <= index < self.num_samples:
-            raise IndexError(f"SyntheticScenes: index {index} out of range for {self.num_samples} samples")
-        return make_scene(np.random.default_rng((self.seed, index % self.num_samples)))
+            raise IndexError(
+                f"SyntheticScenes: index {index} out of range for {self.num_samples} samples"
+            )
+        return make_scene(
+            np.random.default_rng((self.seed, index % self.num_samples))
+        )
 
     def render(self, index: int, size: Size) -> Tuple[torch.Tensor, torch.Tensor]:
         """Item ``index`` rendered at another resolution (no transform applied)."""
@@ -251,19 +357,24 @@ class SyntheticScenes(Dataset):
         return image, mask
 
     def __repr__(self) -> str:
-        return (f"SyntheticScenes(num_samples={self.num_samples}, size={self.size}, seed={self.seed}, "
-                f"classes={list(self.classes)})")
+        return (
+            f"SyntheticScenes(num_samples={self.num_samples}, size={self.size}, seed={self.seed}, "
+            f"classes={list(self.classes)})"
+        )
 
 
-def standard_splits(size: Size = 64, num_train: int = 512, num_val: int = 128
-                    ) -> Tuple[SyntheticScenes, SyntheticScenes]:
+def standard_splits(
+    size: Size = 64, num_train: int = 512, num_val: int = 128
+) -> Tuple[SyntheticScenes, SyntheticScenes]:
     """The book's standard small training and validation sets (seeds 0 and 1).
 
     Every chapter that trains on CPU uses these splits with :data:`tutorial_lib.train.RECIPE_SMALL`,
     so results are comparable across chapters (chapter 01's baseline is the reference point).
     """
-    return (SyntheticScenes(num_train, size=size, seed=0, cache=True),
-            SyntheticScenes(num_val, size=size, seed=1, cache=True))
+    return (
+        SyntheticScenes(num_train, size=size, seed=0, cache=True),
+        SyntheticScenes(num_val, size=size, seed=1, cache=True),
+    )
 
 
 def sample_image(size: Optional[Size] = None) -> torch.Tensor:
@@ -277,11 +388,19 @@ def sample_image(size: Optional[Size] = None) -> torch.Tensor:
 
     with cbook.get_sample_data("grace_hopper.jpg") as f:
         array = mpimg.imread(f, format="jpg")
-    image = torch.from_numpy(np.array(array, copy=True)).permute(2, 0, 1).float() / 255.0
+    image = (
+        torch.from_numpy(np.array(array, copy=True)).permute(2, 0, 1).float()
+        / 255.0
+    )
     if size is not None:
         hw = (size, size) if isinstance(size, int) else tuple(size)
-        image = torch.nn.functional.interpolate(image[None], size=hw, mode="bilinear",
-                                                align_corners=False, antialias=True)[0].clamp(0, 1)
+        image = torch.nn.functional.interpolate(
+            image[None],
+            size=hw,
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        )[0].clamp(0, 1)
     return image
 
 
@@ -298,39 +417,76 @@ class SegmentationFolder(Dataset):
     is applied jointly if given.
     """
 
-    def __init__(self, root: Union[str, pathlib.Path], split: str = "train",
-                 reduce_zero_label: bool = False,
-                 transform: Optional[Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]] = None) -> None:
+    def __init__(
+        self,
+        root: Union[str, pathlib.Path],
+        split: str = "train",
+        reduce_zero_label: bool = False,
+        transform: Optional[
+            Callable[
+                [torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]
+            ]
+        ] = None,
+    ) -> None:
         self.root = pathlib.Path(root)
         if not self.root.is_dir():
-            raise ValueError(f"SegmentationFolder: expected root to be a directory, got {str(root)!r}")
-        self.split, self.reduce_zero_label, self.transform = split, reduce_zero_label, transform
+            raise ValueError(
+                f"SegmentationFolder: expected root to be a directory, got {str(root)!r}"
+            )
+        self.split, self.reduce_zero_label, self.transform = (
+            split,
+            reduce_zero_label,
+            transform,
+        )
         voc_list = self.root / "ImageSets" / "Segmentation" / f"{split}.txt"
         if voc_list.exists():
-            ids = [line.strip() for line in voc_list.read_text().splitlines() if line.strip()]
-            self.pairs = [(self._find(self.root / "JPEGImages", i), self.root / "SegmentationClass" / f"{i}.png")
-                          for i in ids]
+            ids = [
+                line.strip()
+                for line in voc_list.read_text().splitlines()
+                if line.strip()
+            ]
+            self.pairs = [
+                (
+                    self._find(self.root / "JPEGImages", i),
+                    self.root / "SegmentationClass" / f"{i}.png",
+                )
+                for i in ids
+            ]
             self.layout = "voc"
         elif (self.root / "images" / split).is_dir():
-            images = sorted(p for p in (self.root / "images" / split).iterdir()
-                            if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-            self.pairs = [(p, self.root / "annotations" / split / (p.stem + ".png")) for p in images]
+            images = sorted(
+                p
+                for p in (self.root / "images" / split).iterdir()
+                if p.suffix.lower() in {".jpg", ".jpeg", ".png"}
+            )
+            self.pairs = [
+                (p, self.root / "annotations" / split / (p.stem + ".png"))
+                for p in images
+            ]
             self.layout = "ade20k"
         else:
-            raise ValueError(f"SegmentationFolder: expected {voc_list} (VOC layout) or "
-                             f"{self.root / 'images' / split} (ADE20K layout); found neither")
+            raise ValueError(
+                f"SegmentationFolder: expected {voc_list} (VOC layout) or "
+                f"{self.root / 'images' / split} (ADE20K layout); found neither"
+            )
         missing = [str(m) for _, m in self.pairs if not m.exists()]
         if missing:
-            raise ValueError(f"SegmentationFolder: {len(missing)} mask(s) missing, e.g. {missing[:3]}")
+            raise ValueError(
+                f"SegmentationFolder: {len(missing)} mask(s) missing, e.g. {missing[:3]}"
+            )
         if not self.pairs:
-            raise ValueError(f"SegmentationFolder: no images found for split {split!r} in {self.root}")
+            raise ValueError(
+                f"SegmentationFolder: no images found for split {split!r} in {self.root}"
+            )
 
     @staticmethod
     def _find(folder: pathlib.Path, stem: str) -> pathlib.Path:
         for ext in (".jpg", ".jpeg", ".png"):
             if (folder / (stem + ext)).exists():
                 return folder / (stem + ext)
-        raise ValueError(f"SegmentationFolder: no image named {stem}.jpg/.png in {folder}")
+        raise ValueError(
+            f"SegmentationFolder: no image named {stem}.jpg/.png in {folder}"
+        )
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -340,18 +496,26 @@ class SegmentationFolder(Dataset):
 
         image_path, mask_path = self.pairs[index]
         with Image.open(image_path) as im:
-            image = torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.uint8).copy())
+            image = torch.from_numpy(
+                np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+            )
         with Image.open(mask_path) as im:
             if im.mode not in ("P", "L", "I", "I;16"):
-                raise ValueError(f"SegmentationFolder: expected a single-channel or palette PNG mask, "
-                                 f"got mode {im.mode!r} in {mask_path}")
+                raise ValueError(
+                    f"SegmentationFolder: expected a single-channel or palette PNG mask, "
+                    f"got mode {im.mode!r} in {mask_path}"
+                )
             mask = torch.from_numpy(np.asarray(im, dtype=np.int64).copy())
         image = image.permute(2, 0, 1).float() / 255.0
         if image.shape[-2:] != mask.shape:
-            raise ValueError(f"SegmentationFolder: image {image_path.name} is {tuple(image.shape[-2:])} "
-                             f"but its mask is {tuple(mask.shape)}")
+            raise ValueError(
+                f"SegmentationFolder: image {image_path.name} is {tuple(image.shape[-2:])} "
+                f"but its mask is {tuple(mask.shape)}"
+            )
         if self.reduce_zero_label:
-            mask = torch.where(mask == 0, torch.full_like(mask, IGNORE_INDEX), mask - 1)
+            mask = torch.where(
+                mask == 0, torch.full_like(mask, IGNORE_INDEX), mask - 1
+            )
             mask[mask == IGNORE_INDEX - 1] = IGNORE_INDEX
         if self.transform is not None:
             image, mask = self.transform(image, mask)

@@ -20,6 +20,7 @@ with itself, whose width grows as ``√n`` while the theoretical field grows as 
 :func:`erf_radius` turns an ERF map into one number: the radius of the smallest disc around the
 ERF's centre of mass that holds a given fraction (90% by default) of the gradient mass.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Optional, Tuple
@@ -30,7 +31,12 @@ from torch import nn
 
 from ._validate import check_choice, check_image_batch, check_positive
 
-__all__ = ["effective_receptive_field", "erf_mass_curve", "erf_radius", "erf_support"]
+__all__ = [
+    "effective_receptive_field",
+    "erf_mass_curve",
+    "erf_radius",
+    "erf_support",
+]
 
 OutputFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
@@ -42,9 +48,15 @@ def _default_output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def effective_receptive_field(model: nn.Module, images: torch.Tensor, output: Optional[OutputFn] = None,
-                              position: Optional[Tuple[int, int]] = None, reduce: str = "per_channel",
-                              upsample: bool = True, batch_size: int = 16) -> torch.Tensor:
+def effective_receptive_field(
+    model: nn.Module,
+    images: torch.Tensor,
+    output: Optional[OutputFn] = None,
+    position: Optional[Tuple[int, int]] = None,
+    reduce: str = "per_channel",
+    upsample: bool = True,
+    batch_size: int = 16,
+) -> torch.Tensor:
     """The ERF of one output position, averaged over ``images``: a ``(H, W)`` float64 map.
 
     ``output(model, x)`` returns the ``(B, C, h, w)`` map whose position is analysed (default: the
@@ -62,9 +74,15 @@ def effective_receptive_field(model: nn.Module, images: torch.Tensor, output: Op
     (batch-norm statistics frozen, so images do not interact); its parameters get no gradients.
     """
     if not isinstance(model, nn.Module):
-        raise ValueError(f"effective_receptive_field: expected an nn.Module, got {type(model).__name__}")
+        raise ValueError(
+            f"effective_receptive_field: expected an nn.Module, got {type(model).__name__}"
+        )
     check_image_batch(images, "effective_receptive_field images")
-    check_choice(reduce, "effective_receptive_field reduce", ("sum", "per_channel", "predicted"))
+    check_choice(
+        reduce,
+        "effective_receptive_field reduce",
+        ("sum", "per_channel", "predicted"),
+    )
     check_positive(batch_size, "effective_receptive_field batch_size")
     output = _default_output if output is None else output
     height, width = images.shape[-2:]
@@ -74,28 +92,52 @@ def effective_receptive_field(model: nn.Module, images: torch.Tensor, output: Op
     try:
         with torch.enable_grad():
             for start in range(0, images.shape[0], batch_size):
-                x = images[start:start + batch_size].detach().clone().requires_grad_(True)
+                x = (
+                    images[start : start + batch_size]
+                    .detach()
+                    .clone()
+                    .requires_grad_(True)
+                )
                 y = output(model, x)
                 if not isinstance(y, torch.Tensor) or y.ndim != 4:
-                    got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-                    raise ValueError(f"effective_receptive_field: expected the output to be a (B, C, h, w) map, got {got}")
+                    got = (
+                        tuple(y.shape)
+                        if isinstance(y, torch.Tensor)
+                        else type(y).__name__
+                    )
+                    raise ValueError(
+                        f"effective_receptive_field: expected the output to be a (B, C, h, w) map, got {got}"
+                    )
                 if upsample and y.shape[-2:] != (height, width):
-                    y = F.interpolate(y, size=(height, width), mode="bilinear", align_corners=False)  # (B, C, H, W)
+                    y = F.interpolate(
+                        y,
+                        size=(height, width),
+                        mode="bilinear",
+                        align_corners=False,
+                    )  # (B, C, H, W)
                 h, w = y.shape[-2:]
                 py, px = (h // 2, w // 2) if position is None else position
                 if not (0 <= py < h and 0 <= px < w):
-                    raise ValueError(f"effective_receptive_field: expected position inside the {h}x{w} output, "
-                                     f"got {(py, px)}")
+                    raise ValueError(
+                        f"effective_receptive_field: expected position inside the {h}x{w} output, "
+                        f"got {(py, px)}"
+                    )
                 centre = y[:, :, py, px]  # (B, C)
                 # each image's output depends only on that image, so one backward pass serves the batch
                 if reduce in ("sum", "predicted"):
                     if reduce == "predicted":
-                        centre = centre.gather(1, centre.detach().argmax(1, keepdim=True))  # (B, 1)
+                        centre = centre.gather(
+                            1, centre.detach().argmax(1, keepdim=True)
+                        )  # (B, 1)
                     (grad,) = torch.autograd.grad(centre.sum(), x)
                     total += grad.abs().sum(dim=1).sum(dim=0).double()  # (H, W)
                 else:
                     for c in range(centre.shape[1]):
-                        (grad,) = torch.autograd.grad(centre[:, c].sum(), x, retain_graph=c + 1 < centre.shape[1])
+                        (grad,) = torch.autograd.grad(
+                            centre[:, c].sum(),
+                            x,
+                            retain_graph=c + 1 < centre.shape[1],
+                        )
                         total += grad.abs().sum(dim=1).sum(dim=0).double()  # (H, W)
     finally:
         model.train(was_training)
@@ -104,26 +146,38 @@ def effective_receptive_field(model: nn.Module, images: torch.Tensor, output: Op
 
 def _check_map(erf: object, name: str) -> torch.Tensor:
     if not isinstance(erf, torch.Tensor) or erf.ndim != 2:
-        got = tuple(erf.shape) if isinstance(erf, torch.Tensor) else type(erf).__name__
+        got = (
+            tuple(erf.shape)
+            if isinstance(erf, torch.Tensor)
+            else type(erf).__name__
+        )
         raise ValueError(f"{name}: expected a 2-D (H, W) map, got {got}")
     erf = erf.detach().double()
     if not torch.isfinite(erf).all() or (erf < 0).any():
-        raise ValueError(f"{name}: expected finite non-negative values (gradient magnitudes)")
+        raise ValueError(
+            f"{name}: expected finite non-negative values (gradient magnitudes)"
+        )
     if erf.sum() <= 0:
-        raise ValueError(f"{name}: expected a map with positive total mass, got all zeros")
+        raise ValueError(
+            f"{name}: expected a map with positive total mass, got all zeros"
+        )
     return erf
 
 
-def erf_mass_curve(erf: torch.Tensor, center: Optional[Tuple[float, float]] = None
-                   ) -> Tuple[torch.Tensor, torch.Tensor]:
+def erf_mass_curve(
+    erf: torch.Tensor, center: Optional[Tuple[float, float]] = None
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Distances of the pixels from ``center`` (sorted) and the fraction of mass within each.
 
     ``center`` is ``(row, column)`` in pixel indices (default: the centre of mass). Returns
     ``(radii, fraction)`` with ``fraction[i]`` = share of the total mass at distance ``≤ radii[i]``.
     """
     erf = _check_map(erf, "erf_mass_curve")
-    rows, cols = torch.meshgrid(torch.arange(erf.shape[0], dtype=torch.float64),
-                                torch.arange(erf.shape[1], dtype=torch.float64), indexing="ij")
+    rows, cols = torch.meshgrid(
+        torch.arange(erf.shape[0], dtype=torch.float64),
+        torch.arange(erf.shape[1], dtype=torch.float64),
+        indexing="ij",
+    )
     mass = erf / erf.sum()
     if center is None:
         center = (float((mass * rows).sum()), float((mass * cols).sum()))
@@ -132,17 +186,31 @@ def erf_mass_curve(erf: torch.Tensor, center: Optional[Tuple[float, float]] = No
     return dist[order], torch.cumsum(mass.flatten()[order], dim=0)
 
 
-def erf_radius(erf: torch.Tensor, fraction: float = 0.9, center: Optional[Tuple[float, float]] = None) -> float:
+def erf_radius(
+    erf: torch.Tensor,
+    fraction: float = 0.9,
+    center: Optional[Tuple[float, float]] = None,
+) -> float:
     """Radius (pixels) of the smallest disc around ``center`` holding ``fraction`` of the ERF's mass.
 
     Distances are measured between pixel centres; ``center`` defaults to the centre of mass. A map
     whose mass sits on one pixel has radius 0; an isotropic Gaussian of standard deviation ``σ``
     has ``σ √(−2 ln(1 − fraction))`` (2.146 σ at 90%), up to the pixel grid.
     """
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
-        raise ValueError(f"erf_radius: expected fraction in (0, 1], got {fraction!r}")
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not 0 < fraction <= 1
+    ):
+        raise ValueError(
+            f"erf_radius: expected fraction in (0, 1], got {fraction!r}"
+        )
     radii, cumulative = erf_mass_curve(erf, center)
-    index = int(torch.searchsorted(cumulative, torch.tensor([fraction - 1e-12], dtype=torch.float64)))
+    index = int(
+        torch.searchsorted(
+            cumulative, torch.tensor([fraction - 1e-12], dtype=torch.float64)
+        )
+    )
     return float(radii[min(index, radii.numel() - 1)])
 
 

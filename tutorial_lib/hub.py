@@ -13,6 +13,7 @@ live in :mod:`tutorial_lib.hub_segformer`); ``load_pretrained_segformer`` downlo
 SegFormer pinned in ``PRETRAINED_SEGFORMER`` (Colab only; it lives in
 :mod:`tutorial_lib.hub_pretrained`). Every one of them is re-exported here.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,15 +27,41 @@ from typing import Dict, Optional, Union
 
 import torch
 
-from .hub_pretrained import PRETRAINED_SEGFORMER, PinnedCheckpoint, load_pretrained_segformer
-from .hub_segformer import (HF_LAYER_NORM_EPS, HF_SEGFORMER_RULES, NVLABS_SEGFORMER_RULES, convert_state_dict,
-                            save_hf_pretrained, segformer_from_hf_state_dict, segformer_from_nvlabs_state_dict,
-                            segformer_hf_config, segformer_to_hf_state_dict)
+from .hub_pretrained import (
+    PRETRAINED_SEGFORMER,
+    PinnedCheckpoint,
+    load_pretrained_segformer,
+)
+from .hub_segformer import (
+    HF_LAYER_NORM_EPS,
+    HF_SEGFORMER_RULES,
+    NVLABS_SEGFORMER_RULES,
+    convert_state_dict,
+    save_hf_pretrained,
+    segformer_from_hf_state_dict,
+    segformer_from_nvlabs_state_dict,
+    segformer_hf_config,
+    segformer_to_hf_state_dict,
+)
 
-__all__ = ["load_state_dict", "save_state_dict", "download_cached", "default_cache_dir", "convert_state_dict",
-           "segformer_from_hf_state_dict", "segformer_from_nvlabs_state_dict", "segformer_to_hf_state_dict",
-           "segformer_hf_config", "save_hf_pretrained", "HF_SEGFORMER_RULES", "NVLABS_SEGFORMER_RULES",
-           "HF_LAYER_NORM_EPS", "PinnedCheckpoint", "PRETRAINED_SEGFORMER", "load_pretrained_segformer"]
+__all__ = [
+    "load_state_dict",
+    "save_state_dict",
+    "download_cached",
+    "default_cache_dir",
+    "convert_state_dict",
+    "segformer_from_hf_state_dict",
+    "segformer_from_nvlabs_state_dict",
+    "segformer_to_hf_state_dict",
+    "segformer_hf_config",
+    "save_hf_pretrained",
+    "HF_SEGFORMER_RULES",
+    "NVLABS_SEGFORMER_RULES",
+    "HF_LAYER_NORM_EPS",
+    "PinnedCheckpoint",
+    "PRETRAINED_SEGFORMER",
+    "load_pretrained_segformer",
+]
 
 PathLike = Union[str, os.PathLike]
 
@@ -49,7 +76,9 @@ def load_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
     """
     path = pathlib.Path(path)
     if not path.is_file():
-        raise ValueError(f"load_state_dict: expected an existing file, got {str(path)!r}")
+        raise ValueError(
+            f"load_state_dict: expected an existing file, got {str(path)!r}"
+        )
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -57,14 +86,20 @@ def load_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle.UnpicklingError and friends
-        raise ValueError(f"load_state_dict: {path.name} is not a plain tensor checkpoint and was refused "
-                         f"(weights_only loading): {str(err).splitlines()[0]}") from None
+        raise ValueError(
+            f"load_state_dict: {path.name} is not a plain tensor checkpoint and was refused "
+            f"(weights_only loading): {str(err).splitlines()[0]}"
+        ) from None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"load_state_dict: expected a mapping of names to tensors in {path.name}, "
-                         f"got {type(obj).__name__}")
+    if not isinstance(obj, dict) or not all(
+        isinstance(v, torch.Tensor) for v in obj.values()
+    ):
+        raise ValueError(
+            f"load_state_dict: expected a mapping of names to tensors in {path.name}, "
+            f"got {type(obj).__name__}"
+        )
     return dict(obj)
 
 
@@ -72,12 +107,19 @@ def save_state_dict(state_dict: Dict[str, torch.Tensor], path: PathLike) -> None
     """Save tensors as ``.safetensors`` (contiguous copies; shared storage is not an issue)."""
     from safetensors.torch import save_file
 
-    save_file({k: v.detach().contiguous().clone() for k, v in state_dict.items()}, str(path))
+    save_file(
+        {k: v.detach().contiguous().clone() for k, v in state_dict.items()},
+        str(path),
+    )
 
 
 def default_cache_dir() -> pathlib.Path:
     """``$TUTORIAL_LIB_CACHE`` or ``~/.cache/tutorial_lib``."""
-    return pathlib.Path(os.environ.get("TUTORIAL_LIB_CACHE", pathlib.Path.home() / ".cache" / "tutorial_lib"))
+    return pathlib.Path(
+        os.environ.get(
+            "TUTORIAL_LIB_CACHE", pathlib.Path.home() / ".cache" / "tutorial_lib"
+        )
+    )
 
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -92,8 +134,12 @@ def _sha256_of(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
-def download_cached(url: str, cache_dir: Optional[PathLike] = None, filename: Optional[str] = None,
-                    sha256: Optional[str] = None) -> pathlib.Path:
+def download_cached(
+    url: str,
+    cache_dir: Optional[PathLike] = None,
+    filename: Optional[str] = None,
+    sha256: Optional[str] = None,
+) -> pathlib.Path:
     """Download ``url`` into ``cache_dir`` once, verified against ``sha256``, and return the local path.
 
     ``sha256`` (64 hex digits) is **required for http(s) URLs**: what a URL serves can change or be
@@ -110,39 +156,64 @@ def download_cached(url: str, cache_dir: Optional[PathLike] = None, filename: Op
     """
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme not in {"http", "https", "file"}:
-        raise ValueError(f"download_cached: expected an http(s):// or file:// URL, got {url!r}")
+        raise ValueError(
+            f"download_cached: expected an http(s):// or file:// URL, got {url!r}"
+        )
     if sha256 is None and parsed.scheme != "file":
-        raise ValueError(f"download_cached: expected sha256= (64 hex digits) for the {parsed.scheme} URL {url!r}, "
-                         f"got none; a download is cached only when its content is pinned (what a URL serves can "
-                         f"change), so pass the published SHA-256 of the file")
-    if sha256 is not None and not (isinstance(sha256, str) and _SHA256.fullmatch(sha256)):
-        raise ValueError(f"download_cached: expected sha256 as 64 hexadecimal digits, got {sha256!r}")
+        raise ValueError(
+            f"download_cached: expected sha256= (64 hex digits) for the {parsed.scheme} URL {url!r}, "
+            f"got none; a download is cached only when its content is pinned (what a URL serves can "
+            f"change), so pass the published SHA-256 of the file"
+        )
+    if sha256 is not None and not (
+        isinstance(sha256, str) and _SHA256.fullmatch(sha256)
+    ):
+        raise ValueError(
+            f"download_cached: expected sha256 as 64 hexadecimal digits, got {sha256!r}"
+        )
     expected = sha256.lower() if sha256 is not None else None
-    name = filename if filename is not None else (pathlib.PurePosixPath(parsed.path).name or "download")
+    name = (
+        filename
+        if filename is not None
+        else (pathlib.PurePosixPath(parsed.path).name or "download")
+    )
     if name in {"", ".", ".."} or "/" in name or "\\" in name:
-        raise ValueError(f"download_cached: expected a plain file name for the cache, got {name!r}")
-    cache = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        raise ValueError(
+            f"download_cached: expected a plain file name for the cache, got {name!r}"
+        )
+    cache = (
+        pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    )
     target = cache / name
     if target.exists():
         if expected is not None:
             actual = _sha256_of(target)
             if actual != expected:
-                raise ValueError(f"download_cached: the cached file {str(target)!r} does not match: expected sha256 "
-                                 f"{expected}, got {actual}; it is damaged or another file has the same name. "
-                                 f"Delete it and call again to download it afresh")
+                raise ValueError(
+                    f"download_cached: the cached file {str(target)!r} does not match: expected sha256 "
+                    f"{expected}, got {actual}; it is damaged or another file has the same name. "
+                    f"Delete it and call again to download it afresh"
+                )
         return target
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.NamedTemporaryFile(dir=cache, prefix=f".{name}.", suffix=".part", delete=False)
+    tmp = tempfile.NamedTemporaryFile(
+        dir=cache, prefix=f".{name}.", suffix=".part", delete=False
+    )
     try:
         digest = hashlib.sha256()
-        with tmp, urllib.request.urlopen(url) as response:  # noqa: S310 - scheme checked above
+        with (
+            tmp,
+            urllib.request.urlopen(url) as response,
+        ):  # noqa: S310 - scheme checked above
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 digest.update(chunk)
                 tmp.write(chunk)
         actual = digest.hexdigest()
         if expected is not None and actual != expected:
-            raise ValueError(f"download_cached: {name} from {url} does not match: expected sha256 {expected}, got "
-                             f"{actual}; nothing was cached (a changed or wrong file, or a wrong digest)")
+            raise ValueError(
+                f"download_cached: {name} from {url} does not match: expected sha256 {expected}, got "
+                f"{actual}; nothing was cached (a changed or wrong file, or a wrong digest)"
+            )
         os.replace(tmp.name, target)
     finally:
         if os.path.exists(tmp.name):

@@ -10,6 +10,7 @@ without pickle and converts it with :func:`~tutorial_lib.hub.segformer_from_hf_s
 and the tests use ``file://`` URLs. :mod:`tutorial_lib.hub` re-exports every public name and is
 where they are documented.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,17 +44,38 @@ class PinnedCheckpoint:
     files: Mapping[str, str]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.repo, str) or self.repo.count("/") != 1 or not all(self.repo.split("/")):
-            raise ValueError(f"PinnedCheckpoint repo: expected 'owner/name', got {self.repo!r}")
-        if not isinstance(self.revision, str) or not _HEX40.fullmatch(self.revision):
-            raise ValueError(f"PinnedCheckpoint revision: expected a commit as 40 lowercase hex digits, "
-                             f"got {self.revision!r}")
-        bad = {f: h for f, h in dict(self.files).items()
-               if not (isinstance(h, str) and _HEX64.fullmatch(h))
-               or not (isinstance(f, str) and f and "/" not in f and "\\" not in f and f not in {".", ".."})}
+        if (
+            not isinstance(self.repo, str)
+            or self.repo.count("/") != 1
+            or not all(self.repo.split("/"))
+        ):
+            raise ValueError(
+                f"PinnedCheckpoint repo: expected 'owner/name', got {self.repo!r}"
+            )
+        if not isinstance(self.revision, str) or not _HEX40.fullmatch(
+            self.revision
+        ):
+            raise ValueError(
+                f"PinnedCheckpoint revision: expected a commit as 40 lowercase hex digits, "
+                f"got {self.revision!r}"
+            )
+        bad = {
+            f: h
+            for f, h in dict(self.files).items()
+            if not (isinstance(h, str) and _HEX64.fullmatch(h))
+            or not (
+                isinstance(f, str)
+                and f
+                and "/" not in f
+                and "\\" not in f
+                and f not in {".", ".."}
+            )
+        }
         if not self.files or bad:
-            raise ValueError(f"PinnedCheckpoint files: expected plain file names -> sha256 as 64 lowercase hex "
-                             f"digits, got {dict(bad) if bad else 'no files'}")
+            raise ValueError(
+                f"PinnedCheckpoint files: expected plain file names -> sha256 as 64 lowercase hex "
+                f"digits, got {dict(bad) if bad else 'no files'}"
+            )
         object.__setattr__(self, "files", types.MappingProxyType(dict(self.files)))
 
     @property
@@ -64,7 +86,9 @@ class PinnedCheckpoint:
     def url(self, filename: str) -> str:
         """The pinned download URL of one of ``files``."""
         if filename not in self.files:
-            raise ValueError(f"PinnedCheckpoint.url: expected one of {sorted(self.files)}, got {filename!r}")
+            raise ValueError(
+                f"PinnedCheckpoint.url: expected one of {sorted(self.files)}, got {filename!r}"
+            )
         return self.base_url + filename
 
     def cache_name(self, filename: str) -> str:
@@ -75,16 +99,23 @@ class PinnedCheckpoint:
 #: The checkpoints :func:`load_pretrained_segformer` knows: the bytes the book was checked with.
 PRETRAINED_SEGFORMER: Dict[str, PinnedCheckpoint] = {
     "b0-ade": PinnedCheckpoint(
-        repo="nvidia/segformer-b0-finetuned-ade-512-512", revision="489d5cd81a0b59fab9b7ea758d3548ebe99677da",
-        variant="b0", files={
+        repo="nvidia/segformer-b0-finetuned-ade-512-512",
+        revision="489d5cd81a0b59fab9b7ea758d3548ebe99677da",
+        variant="b0",
+        files={
             "model.safetensors": "6ae39addd01de6b1b8bde2cf677d43a5cd733424b8d186de3f95d1c51fee23f9",  # 15,036,944 B
             "config.json": "209caa9091e4632f7c8883c11170cd08ad29af68b23c09590aa4a5befb1a2a7f",  # 6,884 B
-        }),
+        },
+    ),
 }
 
 
-def load_pretrained_segformer(name: str = "b0-ade", *, cache_dir: Optional[Union[str, os.PathLike]] = None,
-                              base_url: Optional[str] = None) -> Tuple[SegFormer, Dict[int, str]]:
+def load_pretrained_segformer(
+    name: str = "b0-ade",
+    *,
+    cache_dir: Optional[Union[str, os.PathLike]] = None,
+    base_url: Optional[str] = None,
+) -> Tuple[SegFormer, Dict[int, str]]:
     """The pretrained SegFormer ``name`` of ``PRETRAINED_SEGFORMER`` (eval mode) and its ``id2label``.
 
     ``"b0-ade"`` is ``nvidia/segformer-b0-finetuned-ade-512-512`` (150 ADE20K classes, 512×512
@@ -101,25 +132,47 @@ def load_pretrained_segformer(name: str = "b0-ade", *, cache_dir: Optional[Union
     or a ``file://`` folder URL as in the tests); the SHA-256 pins still apply. Meant for Colab:
     the book never downloads while it is built. Returns ``(model, {class index: class name})``.
     """
-    from .hub import download_cached, load_state_dict  # here, not at the top: hub imports this module
+    from .hub import (
+        download_cached,
+        load_state_dict,
+    )  # here, not at the top: hub imports this module
 
     if name not in PRETRAINED_SEGFORMER:
-        raise ValueError(f"load_pretrained_segformer name: expected one of {sorted(PRETRAINED_SEGFORMER)}, "
-                         f"got {name!r}")
+        raise ValueError(
+            f"load_pretrained_segformer name: expected one of {sorted(PRETRAINED_SEGFORMER)}, "
+            f"got {name!r}"
+        )
     pin = PRETRAINED_SEGFORMER[name]
     missing = {"model.safetensors", "config.json"} - set(pin.files)
     if missing:
-        raise ValueError(f"load_pretrained_segformer: expected {name!r} to pin model.safetensors and config.json, "
-                         f"got files {sorted(pin.files)}")
+        raise ValueError(
+            f"load_pretrained_segformer: expected {name!r} to pin model.safetensors and config.json, "
+            f"got files {sorted(pin.files)}"
+        )
     if base_url is not None and not isinstance(base_url, str):
-        raise ValueError(f"load_pretrained_segformer base_url: expected a URL string, got {type(base_url).__name__}")
+        raise ValueError(
+            f"load_pretrained_segformer base_url: expected a URL string, got {type(base_url).__name__}"
+        )
     root = pin.base_url if base_url is None else base_url.rstrip("/") + "/"
-    paths = {f: download_cached(root + f, cache_dir=cache_dir, filename=pin.cache_name(f), sha256=pin.files[f])
-             for f in ("model.safetensors", "config.json")}
-    model = segformer_from_hf_state_dict(load_state_dict(paths["model.safetensors"]), pin.variant)
-    raw = json.loads(paths["config.json"].read_text(encoding="utf-8")).get("id2label", {})
+    paths = {
+        f: download_cached(
+            root + f,
+            cache_dir=cache_dir,
+            filename=pin.cache_name(f),
+            sha256=pin.files[f],
+        )
+        for f in ("model.safetensors", "config.json")
+    }
+    model = segformer_from_hf_state_dict(
+        load_state_dict(paths["model.safetensors"]), pin.variant
+    )
+    raw = json.loads(paths["config.json"].read_text(encoding="utf-8")).get(
+        "id2label", {}
+    )
     id2label = {int(k): str(v) for k, v in raw.items()}
     if sorted(id2label) != list(range(model.config.num_classes)):
-        raise ValueError(f"load_pretrained_segformer: expected config.json id2label to name classes "
-                         f"0…{model.config.num_classes - 1}, got {len(id2label)} entries")
+        raise ValueError(
+            f"load_pretrained_segformer: expected config.json id2label to name classes "
+            f"0…{model.config.num_classes - 1}, got {len(id2label)} entries"
+        )
     return model, dict(sorted(id2label.items()))

@@ -13,6 +13,7 @@ addition. The SegFormer paper calls the same quantity "FLOPs" and DeepLabV3+ cal
 * any other operator that carries arithmetic and has no rule raises a ``UserWarning`` naming it,
   so no cost is silently missing.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,41 +25,139 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-__all__ = ["count_params", "count_macs", "count_macs_meta", "space_to_batch_extra_macs", "MacCount", "shape_trace", "ShapeTrace", "sdpa_mac_handle"]
+__all__ = [
+    "count_params",
+    "count_macs",
+    "count_macs_meta",
+    "space_to_batch_extra_macs",
+    "MacCount",
+    "shape_trace",
+    "ShapeTrace",
+    "sdpa_mac_handle",
+]
 
 # Operators that cost no MACs by this project's policy (elementwise, activation, data movement).
 ZERO_COST_OPS: Tuple[str, ...] = (
-    "aten::add", "aten::add_", "aten::sub", "aten::mul", "aten::mul_", "aten::div", "aten::neg",
-    "aten::relu", "aten::relu_", "aten::gelu", "aten::silu", "aten::sigmoid", "aten::tanh",
-    "aten::hardtanh", "aten::hardtanh_", "aten::softmax", "aten::log_softmax", "aten::dropout",
-    "aten::feature_dropout", "aten::rsub", "aten::exp", "aten::sqrt", "aten::rsqrt", "aten::pow",
-    "aten::mean", "aten::sum", "aten::max", "aten::min", "aten::clamp", "aten::abs", "aten::erf",
-    "aten::fill_", "aten::zero_", "aten::zeros", "aten::ones", "aten::copy_", "aten::expand_as",
-    "aten::masked_fill", "aten::where", "aten::eq", "aten::ne", "aten::gt", "aten::lt", "aten::ge",
-    "aten::argmax", "aten::flip", "aten::roll", "aten::pad", "aten::constant_pad_nd",
-    "aten::reflection_pad2d", "aten::im2col", "aten::col2im", "aten::unfold", "aten::one_hot",
-    "aten::repeat", "aten::repeat_interleave", "aten::linspace", "aten::arange", "aten::scatter_",
-    "aten::gather", "aten::index", "aten::index_select", "aten::topk", "aten::sort",
-    "aten::cumsum", "aten::full", "aten::full_like", "aten::zeros_like", "aten::ones_like",
-    "aten::lift_fresh", "aten::detach", "aten::type_as", "aten::to", "aten::bernoulli_",
-    "aten::floor_divide", "aten::remainder", "aten::floor", "aten::ceil", "aten::round",
-    "aten::square", "aten::reciprocal", "aten::norm", "aten::linalg_vector_norm", "aten::var",
-    "aten::std", "aten::cos", "aten::sin", "aten::log", "aten::log1p", "aten::trunc",
+    "aten::add",
+    "aten::add_",
+    "aten::sub",
+    "aten::mul",
+    "aten::mul_",
+    "aten::div",
+    "aten::neg",
+    "aten::relu",
+    "aten::relu_",
+    "aten::gelu",
+    "aten::silu",
+    "aten::sigmoid",
+    "aten::tanh",
+    "aten::hardtanh",
+    "aten::hardtanh_",
+    "aten::softmax",
+    "aten::log_softmax",
+    "aten::dropout",
+    "aten::feature_dropout",
+    "aten::rsub",
+    "aten::exp",
+    "aten::sqrt",
+    "aten::rsqrt",
+    "aten::pow",
+    "aten::mean",
+    "aten::sum",
+    "aten::max",
+    "aten::min",
+    "aten::clamp",
+    "aten::abs",
+    "aten::erf",
+    "aten::fill_",
+    "aten::zero_",
+    "aten::zeros",
+    "aten::ones",
+    "aten::copy_",
+    "aten::expand_as",
+    "aten::masked_fill",
+    "aten::where",
+    "aten::eq",
+    "aten::ne",
+    "aten::gt",
+    "aten::lt",
+    "aten::ge",
+    "aten::argmax",
+    "aten::flip",
+    "aten::roll",
+    "aten::pad",
+    "aten::constant_pad_nd",
+    "aten::reflection_pad2d",
+    "aten::im2col",
+    "aten::col2im",
+    "aten::unfold",
+    "aten::one_hot",
+    "aten::repeat",
+    "aten::repeat_interleave",
+    "aten::linspace",
+    "aten::arange",
+    "aten::scatter_",
+    "aten::gather",
+    "aten::index",
+    "aten::index_select",
+    "aten::topk",
+    "aten::sort",
+    "aten::cumsum",
+    "aten::full",
+    "aten::full_like",
+    "aten::zeros_like",
+    "aten::ones_like",
+    "aten::lift_fresh",
+    "aten::detach",
+    "aten::type_as",
+    "aten::to",
+    "aten::bernoulli_",
+    "aten::floor_divide",
+    "aten::remainder",
+    "aten::floor",
+    "aten::ceil",
+    "aten::round",
+    "aten::square",
+    "aten::reciprocal",
+    "aten::norm",
+    "aten::linalg_vector_norm",
+    "aten::var",
+    "aten::std",
+    "aten::cos",
+    "aten::sin",
+    "aten::log",
+    "aten::log1p",
+    "aten::trunc",
 )
 # Normalisation, pooling and upsampling: zero by default, fvcore's estimate when asked for.
 ELEMENTWISE_OPS: Tuple[str, ...] = (
-    "aten::batch_norm", "aten::group_norm", "aten::layer_norm", "aten::instance_norm",
-    "aten::upsample_nearest2d", "aten::upsample_bilinear2d", "aten::upsample_bicubic2d",
-    "aten::_upsample_bilinear2d_aa", "aten::_upsample_bicubic2d_aa",
-    "aten::adaptive_avg_pool2d", "aten::avg_pool2d", "aten::max_pool2d", "aten::grid_sampler",
+    "aten::batch_norm",
+    "aten::group_norm",
+    "aten::layer_norm",
+    "aten::instance_norm",
+    "aten::upsample_nearest2d",
+    "aten::upsample_bilinear2d",
+    "aten::upsample_bicubic2d",
+    "aten::_upsample_bilinear2d_aa",
+    "aten::_upsample_bicubic2d_aa",
+    "aten::adaptive_avg_pool2d",
+    "aten::avg_pool2d",
+    "aten::max_pool2d",
+    "aten::grid_sampler",
 )
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters of ``model`` (buffers such as BN running statistics excluded)."""
     if not isinstance(model, nn.Module):
-        raise ValueError(f"count_params: expected an nn.Module, got {type(model).__name__}")
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+        raise ValueError(
+            f"count_params: expected an nn.Module, got {type(model).__name__}"
+        )
+    return sum(
+        p.numel()
+        for p in model.parameters()
+        if p.requires_grad or not trainable_only
+    )
 
 
 def _shape(value: Any) -> Optional[List[int]]:
@@ -78,7 +177,9 @@ def sdpa_mac_handle(inputs: List[Any], outputs: List[Any]) -> int:
     """
     q, k, v = (_shape(t) for t in inputs[:3])
     if q is None or k is None or v is None:
-        raise ValueError("count_macs: could not read the shapes of the attention inputs")
+        raise ValueError(
+            "count_macs: could not read the shapes of the attention inputs"
+        )
     batch = 1
     for d in q[:-2]:
         batch *= d
@@ -112,7 +213,9 @@ class MacCount:
         return f"MacCount(total={self.total:,} = {self.giga:.3f} GMACs)"
 
 
-def count_macs(model: nn.Module, *inputs: Any, include_elementwise: bool = False) -> MacCount:
+def count_macs(
+    model: nn.Module, *inputs: Any, include_elementwise: bool = False
+) -> MacCount:
     """Count the multiply-accumulates of ``model(*inputs)`` with fvcore (policy in module doc).
 
     The model is traced once; the count is exact for the given input shapes. Run it on small
@@ -121,7 +224,9 @@ def count_macs(model: nn.Module, *inputs: Any, include_elementwise: bool = False
     from fvcore.nn import FlopCountAnalysis
 
     if not isinstance(model, nn.Module):
-        raise ValueError(f"count_macs: expected an nn.Module, got {type(model).__name__}")
+        raise ValueError(
+            f"count_macs: expected an nn.Module, got {type(model).__name__}"
+        )
     if not inputs:
         raise ValueError("count_macs: expected at least one input tensor, got none")
     analysis = FlopCountAnalysis(model, inputs if len(inputs) > 1 else inputs[0])
@@ -129,7 +234,9 @@ def count_macs(model: nn.Module, *inputs: Any, include_elementwise: bool = False
     for op in ZERO_COST_OPS:
         analysis.set_op_handle(op, None)
     if not include_elementwise:
-        for op in ELEMENTWISE_OPS:  # replaces fvcore's default estimate for these ops
+        for (
+            op
+        ) in ELEMENTWISE_OPS:  # replaces fvcore's default estimate for these ops
             analysis.set_op_handle(op, _zero_handle)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
@@ -147,19 +254,27 @@ def count_macs(model: nn.Module, *inputs: Any, include_elementwise: bool = False
     finally:
         model.train(was_training)
     if uncounted:
-        warnings.warn(f"count_macs: no MAC rule for operators {sorted(uncounted)}; they were counted "
-                      f"as zero. Add them to tutorial_lib.profiling.ZERO_COST_OPS if that is right.",
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            f"count_macs: no MAC rule for operators {sorted(uncounted)}; they were counted "
+            f"as zero. Add them to tutorial_lib.profiling.ZERO_COST_OPS if that is right.",
+            UserWarning,
+            stacklevel=2,
+        )
     return MacCount(total, by_module, by_operator, uncounted)
 
 
-def _forward_with_hooks(model: nn.Module, input_shapes: Sequence[Sequence[int]], hooks: Dict[str, Any]) -> None:
+def _forward_with_hooks(
+    model: nn.Module, input_shapes: Sequence[Sequence[int]], hooks: Dict[str, Any]
+) -> None:
     """Run ``model`` once on empty inputs of ``input_shapes`` (on the device of its parameters, e.g.
-    ``meta``) with forward ``hooks`` (module name → hook) attached, in eval mode, without gradients."""
+    ``meta``) with forward ``hooks`` (module name → hook) attached, in eval mode, without gradients.
+    """
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     modules = dict(model.named_modules())
-    handles = [modules[name].register_forward_hook(hook) for name, hook in hooks.items()]
+    handles = [
+        modules[name].register_forward_hook(hook) for name, hook in hooks.items()
+    ]
     was_training = model.training
     model.eval()  # BatchNorm in training mode refuses a batch of one 1×1 map (image pooling)
     try:
@@ -184,19 +299,31 @@ def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
     transposed convolutions inside a module it cannot see through.
     """
     if not isinstance(model, nn.Module):
-        raise ValueError(f"count_macs_meta: expected an nn.Module, got {type(model).__name__}")
+        raise ValueError(
+            f"count_macs_meta: expected an nn.Module, got {type(model).__name__}"
+        )
     if not input_shapes:
-        raise ValueError("count_macs_meta: expected at least one input shape, got none")
+        raise ValueError(
+            "count_macs_meta: expected at least one input shape, got none"
+        )
     refused = (nn.MultiheadAttention, nn.modules.conv._ConvTransposeNd, nn.Bilinear)
-    bad = sorted({type(m).__name__ for m in model.modules() if isinstance(m, refused)})
+    bad = sorted(
+        {type(m).__name__ for m in model.modules() if isinstance(m, refused)}
+    )
     if bad:
-        raise ValueError(f"count_macs_meta: cannot count {bad} from module shapes; use count_macs")
+        raise ValueError(
+            f"count_macs_meta: cannot count {bad} from module shapes; use count_macs"
+        )
     by_module: Dict[str, int] = {}
     by_operator: Dict[str, int] = {"conv": 0, "linear": 0}
 
     def hook(mod: nn.Module, args: Any, out: torch.Tensor, name: str = "") -> None:
         if isinstance(mod, nn.modules.conv._ConvNd):
-            macs = out.numel() * (mod.in_channels // mod.groups) * math.prod(mod.kernel_size)
+            macs = (
+                out.numel()
+                * (mod.in_channels // mod.groups)
+                * math.prod(mod.kernel_size)
+            )
             by_operator["conv"] += macs
         else:
             macs = out.numel() * mod.in_features
@@ -206,13 +333,23 @@ def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
             key = ".".join(parts[:i])
             by_module[key] = by_module.get(key, 0) + macs
 
-    hooks = {name: (lambda m, a, o, name=name: hook(m, a, o, name)) for name, mod in model.named_modules()
-             if isinstance(mod, (nn.modules.conv._ConvNd, nn.Linear))}
+    hooks = {
+        name: (lambda m, a, o, name=name: hook(m, a, o, name))
+        for name, mod in model.named_modules()
+        if isinstance(mod, (nn.modules.conv._ConvNd, nn.Linear))
+    }
     _forward_with_hooks(model, input_shapes, hooks)
-    return MacCount(by_module.get("", 0), by_module, {k: v for k, v in by_operator.items() if v}, {})
+    return MacCount(
+        by_module.get("", 0),
+        by_module,
+        {k: v for k, v in by_operator.items() if v},
+        {},
+    )
 
 
-def space_to_batch_extra_macs(model: nn.Module, *input_shapes: Sequence[int]) -> int:
+def space_to_batch_extra_macs(
+    model: nn.Module, *input_shapes: Sequence[int]
+) -> int:
     """MACs that TensorFlow's atrous convolution computes beyond the output, summed over ``model``.
 
     TensorFlow runs a convolution with rate ``r > 1`` as ``space_to_batch`` → ordinary convolution
@@ -227,11 +364,23 @@ def space_to_batch_extra_macs(model: nn.Module, *input_shapes: Sequence[int]) ->
         if r > 1:
             h, w = out.shape[-2:]
             padded = -(-h // r) * r * (-(-w // r) * r)
-            per_position = out.shape[0] * out.shape[1] * (conv.in_channels // conv.groups) * conv.kernel_size[0] ** 2
+            per_position = (
+                out.shape[0]
+                * out.shape[1]
+                * (conv.in_channels // conv.groups)
+                * conv.kernel_size[0] ** 2
+            )
             extra[0] += (padded - h * w) * per_position
 
-    _forward_with_hooks(model, input_shapes,
-                        {name: hook for name, m in model.named_modules() if isinstance(m, nn.Conv2d)})
+    _forward_with_hooks(
+        model,
+        input_shapes,
+        {
+            name: hook
+            for name, m in model.named_modules()
+            if isinstance(m, nn.Conv2d)
+        },
+    )
     return extra[0]
 
 
@@ -245,16 +394,26 @@ class ShapeTrace:
         header = ("module", "type", "output shape", "params")
         table = [header] + [(n, t, s, f"{p:,}") for n, t, s, p in self.rows]
         widths = [max(len(r[i]) for r in table) for i in range(4)]
-        lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-                 for r in table]
+        lines = [
+            "  ".join(
+                c.ljust(w) if i < 3 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths))
+            )
+            for r in table
+        ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        cells = "".join(f"<tr><td><code>{n}</code></td><td>{t}</td><td><code>{s}</code></td>"
-                        f"<td style='text-align:right'>{p:,}</td></tr>" for n, t, s, p in self.rows)
-        return ("<table><thead><tr><th>module</th><th>type</th><th>output shape</th><th>params</th>"
-                f"</tr></thead><tbody>{cells}</tbody></table>")
+        cells = "".join(
+            f"<tr><td><code>{n}</code></td><td>{t}</td><td><code>{s}</code></td>"
+            f"<td style='text-align:right'>{p:,}</td></tr>"
+            for n, t, s, p in self.rows
+        )
+        return (
+            "<table><thead><tr><th>module</th><th>type</th><th>output shape</th><th>params</th>"
+            f"</tr></thead><tbody>{cells}</tbody></table>"
+        )
 
 
 def _describe(out: Any) -> str:
@@ -267,15 +426,23 @@ def _describe(out: Any) -> str:
     return type(out).__name__
 
 
-def shape_trace(model: nn.Module, *inputs: Any, depth: int = 1,
-                names: Optional[Sequence[str]] = None) -> ShapeTrace:
+def shape_trace(
+    model: nn.Module,
+    *inputs: Any,
+    depth: int = 1,
+    names: Optional[Sequence[str]] = None,
+) -> ShapeTrace:
     """Run ``model(*inputs)`` once and list each submodule's output shape, in call order.
 
     ``depth`` selects modules by the number of dots in their name (1 = direct children,
-    2 = grandchildren too); ``names`` selects modules explicitly instead.
+    2 = grandchildren too); ``names`` selects modules explicitly instead. A selected container
+    (``nn.Sequential``/``nn.ModuleList``) that the model iterates instead of calling (ViT's
+    ``blocks``) never runs a hook of its own: its children are listed in its place.
     """
     if not isinstance(model, nn.Module):
-        raise ValueError(f"shape_trace: expected an nn.Module, got {type(model).__name__}")
+        raise ValueError(
+            f"shape_trace: expected an nn.Module, got {type(model).__name__}"
+        )
     if depth < 1:
         raise ValueError(f"shape_trace: expected depth >= 1, got {depth}")
     rows: List[Tuple[str, str, str, int]] = []
@@ -284,15 +451,33 @@ def shape_trace(model: nn.Module, *inputs: Any, depth: int = 1,
     if names is not None:
         missing = [n for n in names if n not in modules]
         if missing:
-            raise ValueError(f"shape_trace: no submodule named {missing}; available: {list(modules)[1:12]}...")
+            raise ValueError(
+                f"shape_trace: no submodule named {missing}; available: {list(modules)[1:12]}..."
+            )
         selected = list(names)
     else:
         selected = [n for n in modules if n and n.count(".") < depth]
-    for name in selected:
+    containers = {
+        n
+        for n in selected
+        if isinstance(modules[n], (nn.Sequential, nn.ModuleList))
+    }
+    children = {
+        f"{c}.{k}": c for c in containers for k, _ in modules[c].named_children()
+    }
+    fired = set()
+    events: List[Tuple[str, Tuple[str, str, str, int]]] = []
+    for name in [*selected, *(c for c in children if c not in selected)]:
         module = modules[name]
 
         def hook(mod: nn.Module, args: Any, out: Any, name: str = name) -> None:
-            rows.append((name, type(mod).__name__, _describe(out), count_params(mod)))
+            fired.add(name)
+            events.append(
+                (
+                    name,
+                    (name, type(mod).__name__, _describe(out), count_params(mod)),
+                )
+            )
 
         handles.append(module.register_forward_hook(hook))
     try:
@@ -301,4 +486,9 @@ def shape_trace(model: nn.Module, *inputs: Any, depth: int = 1,
     finally:
         for h in handles:
             h.remove()
+    selected_set = set(selected)
+    for name, row in events:
+        # a child row stands in for its container only when the container itself never ran
+        if name in selected_set or children[name] not in fired:
+            rows.append(row)
     return ShapeTrace(rows)

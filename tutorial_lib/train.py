@@ -17,6 +17,7 @@ where the device computes it natively (CPU; CUDA compute capability >= 8), else 
 GPUs such as Colab's T4) with a :class:`torch.amp.GradScaler`; ``amp=torch.bfloat16`` or
 ``torch.float16`` chooses. The loss is always computed in float32 (see :func:`segmentation_loss`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,8 +35,18 @@ from ._validate import check_image_batch
 from .metrics import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
 from .utils import seed_everything
 
-__all__ = ["RECIPE_SMALL", "poly_lr_factor", "History", "EvalResult", "fit", "evaluate", "predict",
-           "segmentation_loss", "default_device", "DEVICE_ENV"]
+__all__ = [
+    "RECIPE_SMALL",
+    "poly_lr_factor",
+    "History",
+    "EvalResult",
+    "fit",
+    "evaluate",
+    "predict",
+    "segmentation_loss",
+    "default_device",
+    "DEVICE_ENV",
+]
 
 #: Environment variable that overrides :func:`default_device` (``cpu`` forces CPU on a GPU runtime).
 DEVICE_ENV = "TUTORIAL_LIB_DEVICE"
@@ -44,7 +55,9 @@ _AMP_DTYPES = (torch.bfloat16, torch.float16)
 #: The book's standard CPU training recipe (with ``data.standard_splits()``): a few epochs of AdamW
 #: at a higher learning rate than the papers use, because the models are small and the budget is
 #: seconds, not GPU-days. Chapters that compare models pass these keyword arguments to :func:`fit`.
-RECIPE_SMALL = dict(epochs=6, batch_size=16, lr=3e-3, weight_decay=0.01, power=1.0, seed=0)
+RECIPE_SMALL = dict(
+    epochs=6, batch_size=16, lr=3e-3, weight_decay=0.01, power=1.0, seed=0
+)
 
 
 def default_device(allow_mps: bool = False) -> torch.device:
@@ -61,13 +74,22 @@ def default_device(allow_mps: bool = False) -> torch.device:
     requested = os.environ.get(DEVICE_ENV, "").strip()
     if requested:
         device = None
-        with contextlib.suppress(RuntimeError):  # torch's own message for junk lists every backend
+        with contextlib.suppress(
+            RuntimeError
+        ):  # torch's own message for junk lists every backend
             device = torch.device(requested)
-        if device is None or not (device.type == "cpu" or device.type == "mps" and torch.backends.mps.is_available()
-                                  or device.type == "cuda" and (device.index or 0) < torch.cuda.device_count()):
-            raise ValueError(f"default_device: expected {DEVICE_ENV} to name a device this machine has ('cpu', "
-                             f"'cuda' or 'cuda:<index>' with {torch.cuda.device_count()} GPU(s), 'mps' where "
-                             f"available), got {requested!r}")
+        if device is None or not (
+            device.type == "cpu"
+            or device.type == "mps"
+            and torch.backends.mps.is_available()
+            or device.type == "cuda"
+            and (device.index or 0) < torch.cuda.device_count()
+        ):
+            raise ValueError(
+                f"default_device: expected {DEVICE_ENV} to name a device this machine has ('cpu', "
+                f"'cuda' or 'cuda:<index>' with {torch.cuda.device_count()} GPU(s), 'mps' where "
+                f"available), got {requested!r}"
+            )
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -76,46 +98,79 @@ def default_device(allow_mps: bool = False) -> torch.device:
     return torch.device("cpu")
 
 
-def _model_device(model: nn.Module, caller: str, allow_meta: bool = False) -> torch.device:
+def _model_device(
+    model: nn.Module, caller: str, allow_meta: bool = False
+) -> torch.device:
     """Device of the model's first parameter or buffer (CPU without either)."""
-    device = next((t.device for t in itertools.chain(model.parameters(), model.buffers())), torch.device("cpu"))
+    device = next(
+        (t.device for t in itertools.chain(model.parameters(), model.buffers())),
+        torch.device("cpu"),
+    )
     if device.type == "meta" and not allow_meta:
-        raise ValueError(f"{caller}: expected a model with real weights, got parameters on the meta device "
-                         f"(materialise it first, e.g. model.to_empty(device='cpu') and load a state dict)")
+        raise ValueError(
+            f"{caller}: expected a model with real weights, got parameters on the meta device "
+            f"(materialise it first, e.g. model.to_empty(device='cpu') and load a state dict)"
+        )
     return device
 
 
-def _amp_dtype(amp: Any, device: torch.device, caller: str) -> Optional[torch.dtype]:
+def _amp_dtype(
+    amp: Any, device: torch.device, caller: str
+) -> Optional[torch.dtype]:
     """The autocast dtype ``amp`` asks for on ``device`` (``None``: full precision)."""
     if amp is False:
         return None
-    if amp is not True and not (isinstance(amp, torch.dtype) and amp in _AMP_DTYPES):
-        raise ValueError(f"{caller}: expected amp False, True, torch.bfloat16 or torch.float16, got {amp!r}")
+    if amp is not True and not (
+        isinstance(amp, torch.dtype) and amp in _AMP_DTYPES
+    ):
+        raise ValueError(
+            f"{caller}: expected amp False, True, torch.bfloat16 or torch.float16, got {amp!r}"
+        )
     if amp is True:
         if device.type == "cpu":
             return torch.bfloat16
         if device.type != "cuda":
-            raise ValueError(f"{caller}: amp=True chooses a dtype only on 'cpu' and 'cuda'; on {device.type!r} "
-                             f"pass amp=torch.bfloat16 or amp=torch.float16")
+            raise ValueError(
+                f"{caller}: amp=True chooses a dtype only on 'cpu' and 'cuda'; on {device.type!r} "
+                f"pass amp=torch.bfloat16 or amp=torch.float16"
+            )
         # compute capability, not torch.cuda.is_bf16_supported(), which also says yes to the slow
         # emulated bfloat16 of older GPUs such as the T4
-        return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
+        return (
+            torch.bfloat16
+            if torch.cuda.get_device_capability(device)[0] >= 8
+            else torch.float16
+        )
     if not torch.amp.is_autocast_available(device.type):
-        raise ValueError(f"{caller}: expected a device with autocast support for amp={amp}, got {device.type!r}")
+        raise ValueError(
+            f"{caller}: expected a device with autocast support for amp={amp}, got {device.type!r}"
+        )
     return amp
 
 
-def _autocast(device: torch.device, dtype: Optional[torch.dtype]) -> ContextManager[Any]:
+def _autocast(
+    device: torch.device, dtype: Optional[torch.dtype]
+) -> ContextManager[Any]:
     # without amp, no autocast context at all: the CPU path stays the exact pre-AMP code path
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    return (
+        torch.autocast(device.type, dtype=dtype)
+        if dtype is not None
+        else contextlib.nullcontext()
+    )
 
 
-def poly_lr_factor(step: int, total_steps: int, warmup_steps: int = 0, power: float = 1.0) -> float:
+def poly_lr_factor(
+    step: int, total_steps: int, warmup_steps: int = 0, power: float = 1.0
+) -> float:
     """Learning-rate multiplier at ``step``: linear warm-up to 1, then ``(1 - t)^power`` decay to 0."""
     if total_steps <= 0:
-        raise ValueError(f"poly_lr_factor: expected total_steps > 0, got {total_steps}")
+        raise ValueError(
+            f"poly_lr_factor: expected total_steps > 0, got {total_steps}"
+        )
     if not 0 <= warmup_steps < total_steps:
-        raise ValueError(f"poly_lr_factor: expected 0 <= warmup_steps < total_steps={total_steps}, got {warmup_steps}")
+        raise ValueError(
+            f"poly_lr_factor: expected 0 <= warmup_steps < total_steps={total_steps}, got {warmup_steps}"
+        )
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
@@ -127,8 +182,10 @@ def _split_output(out: Any) -> Tuple[torch.Tensor, Sequence[torch.Tensor]]:
         return out, []
     if isinstance(out, dict) and "out" in out:
         return out["out"], list(out.get("aux", []))
-    raise ValueError(f"expected the model to return logits (B, K, h, w) or a dict with 'out' (and 'aux'), "
-                     f"got {type(out).__name__}")
+    raise ValueError(
+        f"expected the model to return logits (B, K, h, w) or a dict with 'out' (and 'aux'), "
+        f"got {type(out).__name__}"
+    )
 
 
 def _at_least_float32(logits: torch.Tensor) -> torch.Tensor:
@@ -136,8 +193,9 @@ def _at_least_float32(logits: torch.Tensor) -> torch.Tensor:
     return logits.to(torch.promote_types(logits.dtype, torch.float32))
 
 
-def segmentation_loss(out: Any, target: torch.Tensor, ignore_index: int = 255,
-                      aux_weight: float = 0.4) -> torch.Tensor:
+def segmentation_loss(
+    out: Any, target: torch.Tensor, ignore_index: int = 255, aux_weight: float = 0.4
+) -> torch.Tensor:
     """Cross-entropy of logits upsampled to the label size, plus weighted auxiliary losses.
 
     Logits are lifted to float32 first: under mixed precision they arrive in bfloat16 or float16,
@@ -149,8 +207,12 @@ def segmentation_loss(out: Any, target: torch.Tensor, ignore_index: int = 255,
     for weight, logits in [(1.0, main)] + [(aux_weight, a) for a in aux]:
         logits = _at_least_float32(logits)
         if logits.shape[-2:] != target.shape[-2:]:
-            logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
-        loss = loss + weight * F.cross_entropy(logits, target, ignore_index=ignore_index)
+            logits = F.interpolate(
+                logits, size=target.shape[-2:], mode="bilinear", align_corners=False
+            )
+        loss = loss + weight * F.cross_entropy(
+            logits, target, ignore_index=ignore_index
+        )
     return loss
 
 
@@ -190,12 +252,16 @@ class History:
         if not self.steps:
             return "History()"
         # device and amp only when they differ from the CPU default, so CPU outputs read as before
-        where = (f", device={self.device}" if self.device != "cpu" else "") + (f", amp={self.amp}" if self.amp else "")
+        where = (f", device={self.device}" if self.device != "cpu" else "") + (
+            f", amp={self.amp}" if self.amp else ""
+        )
         last = f", final={self.final!r}" if self.val else ""
         return f"History(steps={len(self.steps)}, last_loss={self.train_loss[-1]:.4f}{where}{last})"
 
 
-def _predict(model: nn.Module, images: torch.Tensor, dtype: Optional[torch.dtype]) -> torch.Tensor:
+def _predict(
+    model: nn.Module, images: torch.Tensor, dtype: Optional[torch.dtype]
+) -> torch.Tensor:
     """Labels of ``images`` (already on the model's device), on that device."""
     was_training = model.training
     model.eval()
@@ -206,12 +272,16 @@ def _predict(model: nn.Module, images: torch.Tensor, dtype: Optional[torch.dtype
         model.train(was_training)
     logits = _at_least_float32(logits)
     if logits.shape[-2:] != images.shape[-2:]:
-        logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        logits = F.interpolate(
+            logits, size=images.shape[-2:], mode="bilinear", align_corners=False
+        )
     return logits.argmax(1)
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, amp: Union[bool, torch.dtype] = False) -> torch.Tensor:
+def predict(
+    model: nn.Module, images: torch.Tensor, amp: Union[bool, torch.dtype] = False
+) -> torch.Tensor:
     """Class labels ``(B, H, W)`` at the input size (logits upsampled bilinearly, then argmax).
 
     Runs on the model's device (``images`` are copied there) and returns the labels on the device
@@ -221,13 +291,23 @@ def predict(model: nn.Module, images: torch.Tensor, amp: Union[bool, torch.dtype
     check_image_batch(images, "predict")
     device = _model_device(model, "predict", allow_meta=True)
     # non_blocking only towards a GPU: a non_blocking copy to the host could be read before it lands
-    labels = _predict(model, images.to(device, non_blocking=device.type == "cuda"), _amp_dtype(amp, device, "predict"))
+    labels = _predict(
+        model,
+        images.to(device, non_blocking=device.type == "cuda"),
+        _amp_dtype(amp, device, "predict"),
+    )
     return labels if device.type == "meta" else labels.to(images.device)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Dataset, num_classes: int, batch_size: int = 16,
-             ignore_index: int = 255, amp: Union[bool, torch.dtype] = False) -> EvalResult:
+def evaluate(
+    model: nn.Module,
+    data: Dataset,
+    num_classes: int,
+    batch_size: int = 16,
+    ignore_index: int = 255,
+    amp: Union[bool, torch.dtype] = False,
+) -> EvalResult:
     """Mean IoU and pixel accuracy of ``model`` over ``data`` (dataset-level confusion matrix).
 
     Runs on the model's device; the confusion matrix accumulates there and is returned on the CPU.
@@ -235,19 +315,49 @@ def evaluate(model: nn.Module, data: Dataset, num_classes: int, batch_size: int 
     """
     device = _model_device(model, "evaluate")
     dtype = _amp_dtype(amp, device, "evaluate")
-    confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
-    for images, masks in DataLoader(data, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda"):
-        pred = _predict(model, images.to(device, non_blocking=device.type == "cuda"), dtype)
-        confusion += confusion_matrix(pred, masks.to(device, non_blocking=device.type == "cuda"), num_classes, ignore_index)
+    confusion = torch.zeros(
+        num_classes, num_classes, dtype=torch.int64, device=device
+    )
+    for images, masks in DataLoader(
+        data, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda"
+    ):
+        pred = _predict(
+            model, images.to(device, non_blocking=device.type == "cuda"), dtype
+        )
+        confusion += confusion_matrix(
+            pred,
+            masks.to(device, non_blocking=device.type == "cuda"),
+            num_classes,
+            ignore_index,
+        )
     confusion = confusion.cpu()
-    return EvalResult(mean_iou(confusion), pixel_accuracy(confusion), iou_per_class(confusion), confusion)
+    return EvalResult(
+        mean_iou(confusion),
+        pixel_accuracy(confusion),
+        iou_per_class(confusion),
+        confusion,
+    )
 
 
-def fit(model: nn.Module, train_data: Dataset, val_data: Optional[Dataset] = None, *,
-        num_classes: int, epochs: int = 1, batch_size: int = 8, lr: float = 1e-3,
-        weight_decay: float = 0.01, warmup_steps: Optional[int] = None, power: float = 1.0,
-        ignore_index: int = 255, aux_weight: float = 0.4, seed: int = 0,
-        progress: bool = True, max_steps: Optional[int] = None, amp: Union[bool, torch.dtype] = False) -> History:
+def fit(
+    model: nn.Module,
+    train_data: Dataset,
+    val_data: Optional[Dataset] = None,
+    *,
+    num_classes: int,
+    epochs: int = 1,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    weight_decay: float = 0.01,
+    warmup_steps: Optional[int] = None,
+    power: float = 1.0,
+    ignore_index: int = 255,
+    aux_weight: float = 0.4,
+    seed: int = 0,
+    progress: bool = True,
+    max_steps: Optional[int] = None,
+    amp: Union[bool, torch.dtype] = False,
+) -> History:
     """Train ``model`` with AdamW and a poly learning-rate schedule with linear warm-up.
 
     Deterministic for a given ``seed`` (shuffling and initialisation-independent). Warm-up
@@ -257,7 +367,11 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Optional[Dataset] = Non
     float16 with a gradient scaler) or a dtype, ``torch.bfloat16`` or ``torch.float16``.
     Returns the :class:`History`, which records the device and the autocast dtype.
     """
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("num_classes", num_classes)):
+    for name, value in (
+        ("epochs", epochs),
+        ("batch_size", batch_size),
+        ("num_classes", num_classes),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"fit: expected {name} a positive int, got {value!r}")
     if len(train_data) == 0:
@@ -270,14 +384,31 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Optional[Dataset] = Non
     from tqdm.auto import tqdm
 
     seed_everything(seed)
-    generator = torch.Generator().manual_seed(seed)  # a CPU generator: the same batches on every device
-    loader = DataLoader(train_data, batch_size=batch_size, shuffle=True, drop_last=len(train_data) >= batch_size,
-                        generator=generator, pin_memory=device.type == "cuda")
-    total = epochs * len(loader) if max_steps is None else min(max_steps, epochs * len(loader))
+    generator = torch.Generator().manual_seed(
+        seed
+    )  # a CPU generator: the same batches on every device
+    loader = DataLoader(
+        train_data,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=len(train_data) >= batch_size,
+        generator=generator,
+        pin_memory=device.type == "cuda",
+    )
+    total = (
+        epochs * len(loader)
+        if max_steps is None
+        else min(max_steps, epochs * len(loader))
+    )
     warmup = max(1, total // 10) if warmup_steps is None else warmup_steps
     warmup = min(warmup, total - 1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    history = History(device=str(device), amp=None if dtype is None else str(dtype).removeprefix("torch."))
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=lr, weight_decay=weight_decay
+    )
+    history = History(
+        device=str(device),
+        amp=None if dtype is None else str(dtype).removeprefix("torch."),
+    )
     step = 0
     bar = tqdm(total=total, disable=not progress, desc="training", leave=True)
     for epoch in range(epochs):
@@ -288,8 +419,12 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Optional[Dataset] = Non
             # lr set as LambdaLR would (lr * factor); a scheduler would warn at steps the scaler skips
             for group in optimizer.param_groups:
                 group["lr"] = lr * poly_lr_factor(step, total, warmup, power)
-            async_copy = device.type == "cuda"  # host-to-GPU copies from pinned memory may overlap
-            images, masks = images.to(device, non_blocking=async_copy), masks.to(device, non_blocking=async_copy)
+            async_copy = (
+                device.type == "cuda"
+            )  # host-to-GPU copies from pinned memory may overlap
+            images, masks = images.to(device, non_blocking=async_copy), masks.to(
+                device, non_blocking=async_copy
+            )
             with _autocast(device, dtype):
                 out = model(images)
             loss = segmentation_loss(out, masks, ignore_index, aux_weight)
@@ -308,11 +443,21 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Optional[Dataset] = Non
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{history.train_loss[-1]:.3f}")
         if val_data is not None:
-            result = evaluate(model, val_data, num_classes, batch_size=max(batch_size, 16), ignore_index=ignore_index,
-                              amp=False if dtype is None else dtype)
+            result = evaluate(
+                model,
+                val_data,
+                num_classes,
+                batch_size=max(batch_size, 16),
+                ignore_index=ignore_index,
+                amp=False if dtype is None else dtype,
+            )
             history.val_steps.append(step)
             history.val.append(result)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{history.train_loss[-1]:.3f}", val_miou=f"{result.miou:.3f}")
+            bar.set_postfix(
+                epoch=epoch + 1,
+                loss=f"{history.train_loss[-1]:.3f}",
+                val_miou=f"{result.miou:.3f}",
+            )
         if step >= total:
             break
     bar.close()

@@ -1,6 +1,8 @@
 """Notebook conveniences: seeding, the standard setup, and source listings."""
+
 from __future__ import annotations
 
+import ast
 import inspect
 import logging
 import os
@@ -12,7 +14,14 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "setup_notebook", "show_source", "SourceListing", "in_colab", "glue"]
+__all__ = [
+    "seed_everything",
+    "setup_notebook",
+    "show_source",
+    "SourceListing",
+    "in_colab",
+    "glue",
+]
 
 #: MIME-type prefix of a glued value that is stored but not shown (myst-nb's ``glue(..., display=False)``).
 GLUE_PREFIX = "application/papermill.record/"
@@ -20,7 +29,10 @@ GLUE_PREFIX = "application/papermill.record/"
 
 def in_colab() -> bool:
     """True when running inside Google Colab."""
-    return "COLAB_RELEASE_TAG" in os.environ or "google.colab" in __import__("sys").modules
+    return (
+        "COLAB_RELEASE_TAG" in os.environ
+        or "google.colab" in __import__("sys").modules
+    )
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -44,9 +56,12 @@ def setup_notebook(seed: int = 0, version: Optional[str] = None) -> None:
     outputs may then differ from what the reader sees.
     """
     if version is not None and version != __import__("tutorial_lib").__version__:
-        warnings.warn(f"this chapter was executed with tutorial_lib {version}, but tutorial_lib "
-                      f"{__import__('tutorial_lib').__version__} is installed: numbers and listings may differ "
-                      f"from the book's (pip install the {version} release to match)", stacklevel=2)
+        warnings.warn(
+            f"this chapter was executed with tutorial_lib {version}, but tutorial_lib "
+            f"{__import__('tutorial_lib').__version__} is installed: numbers and listings may differ "
+            f"from the book's (pip install the {version} release to match)",
+            stacklevel=2,
+        )
     seed_everything(seed)
     torch.set_printoptions(precision=4, sci_mode=False, linewidth=100)
     np.set_printoptions(precision=4, suppress=True, linewidth=100)
@@ -58,10 +73,16 @@ def setup_notebook(seed: int = 0, version: Optional[str] = None) -> None:
     try:
         import matplotlib as mpl
 
-        mpl.rcParams.update({
-            "figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (7.0, 3.5),
-            "axes.grid": False, "image.interpolation": "nearest", "font.size": 10,
-        })
+        mpl.rcParams.update(
+            {
+                "figure.dpi": 100,
+                "savefig.dpi": 100,
+                "figure.figsize": (7.0, 3.5),
+                "axes.grid": False,
+                "image.interpolation": "nearest",
+                "font.size": 10,
+            }
+        )
     except ImportError:  # pragma: no cover - matplotlib is a dependency
         pass
 
@@ -89,14 +110,98 @@ class SourceListing:
         return highlight(self.source, PythonLexer(), formatter)
 
 
-def show_source(obj: object) -> SourceListing:
-    """Return the highlighted source of a class, function or method from ``tutorial_lib``."""
+#: The comment that stands in for elided input validation in a listing.
+ELIDED = "# (input checks elided: they raise ValueError)"
+
+
+def _is_validation(node: ast.stmt) -> bool:
+    """A statement that only validates: a ``check_*(...)`` call, an ``if`` whose body only
+    validates (ends in ``raise ValueError``), or a loop over such statements."""
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        func = node.value.func
+        name = (
+            func.id
+            if isinstance(func, ast.Name)
+            else func.attr if isinstance(func, ast.Attribute) else ""
+        )
+        return name.lstrip("_").startswith("check_")
+    if isinstance(node, ast.Raise):
+        exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+        return isinstance(exc, ast.Name) and exc.id == "ValueError"
+    if isinstance(node, ast.If) and not node.orelse:
+        return all(
+            _is_validation(n) or isinstance(n, ast.Assign) for n in node.body
+        ) and _is_validation(node.body[-1])
+    if isinstance(node, ast.For) and not node.orelse:
+        return all(_is_validation(n) for n in node.body)
+    return False
+
+
+def elide_validation(source: str) -> str:
+    """``source`` with its input-validation statements replaced by one :data:`ELIDED` comment
+    per run of consecutive checks (the checks stay in the library; a listing shows the idea).
+    """
+    lines = source.splitlines(keepends=True)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    runs = (
+        []
+    )  # (first line, last line, indent) of consecutive validation statements, 1-based
+    for parent in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(parent, field, None)
+            if not isinstance(block, list):
+                continue
+            for stmt in block:
+                if isinstance(stmt, ast.stmt) and _is_validation(stmt):
+                    start = min(
+                        [stmt.lineno]
+                        + [d.lineno for d in getattr(stmt, "decorator_list", [])]
+                    )
+                    if (
+                        runs
+                        and runs[-1][3] is block
+                        and _only_blank(lines, runs[-1][1], start - 1)
+                    ):
+                        runs[-1] = (
+                            runs[-1][0],
+                            stmt.end_lineno,
+                            runs[-1][2],
+                            block,
+                        )
+                    else:
+                        runs.append(
+                            (start, stmt.end_lineno, stmt.col_offset, block)
+                        )
+    for first, last, indent, _ in sorted(runs, key=lambda r: r[0], reverse=True):
+        lines[first - 1 : last] = [" " * indent + ELIDED + "\n"]
+    return "".join(lines)
+
+
+def _only_blank(lines: list, after: int, upto: int) -> bool:
+    return all(not lines[i].strip() for i in range(after, upto))
+
+
+def show_source(obj: object, elide_checks: bool = True) -> SourceListing:
+    """Return the highlighted source of a class, function or method from ``tutorial_lib``.
+
+    Input validation (``check_*`` calls, ``if ...: raise ValueError``) is replaced by a comment
+    saying so, so the listing reads like the paper's equation; ``elide_checks=False`` shows
+    every line.
+    """
     try:
         source = inspect.getsource(obj)
     except (TypeError, OSError) as err:
-        raise ValueError(f"show_source: expected a class, function or method with Python source, "
-                         f"got {obj!r} ({err})") from None
-    return SourceListing(textwrap.dedent(source), getattr(obj, "__qualname__", repr(obj)))
+        raise ValueError(
+            f"show_source: expected a class, function or method with Python source, "
+            f"got {obj!r} ({err})"
+        ) from None
+    source = textwrap.dedent(source)
+    if elide_checks:
+        source = elide_validation(source)
+    return SourceListing(source, getattr(obj, "__qualname__", repr(obj)))
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:
@@ -109,7 +214,9 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     nothing; in Jupyter or Colab the output is invisible unless ``display=True``.
     """
     if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"glue: expected a name that is a Python identifier, got {name!r}")
+        raise ValueError(
+            f"glue: expected a name that is a Python identifier, got {name!r}"
+        )
     try:
         import IPython
         import IPython.display
@@ -121,4 +228,6 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     bundle, metadata = format_display_data(value)
     prefix = "" if display else GLUE_PREFIX
     metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
-    IPython.display.display({prefix + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
+    IPython.display.display(
+        {prefix + k: v for k, v in bundle.items()}, raw=True, metadata=metadata
+    )

@@ -9,6 +9,7 @@ commutes with any per-pixel affine map. Each stage's Linear, its slice of the 1�
 convolution and the eval-mode BatchNorm are therefore one ``C_i → C`` matrix applied *before*
 upsampling, and the concatenation followed by the fuse convolution becomes a sum.
 """
+
 from __future__ import annotations
 
 from typing import List, Sequence
@@ -24,10 +25,15 @@ __all__ = ["AllMLPDecoder", "FoldedAllMLPDecoder", "fold_all_mlp_decoder"]
 
 def _check_features(features: object, dims: Sequence[int], name: str) -> None:
     if not isinstance(features, (list, tuple)) or len(features) != len(dims):
-        got = f"{type(features).__name__} of length {len(features)}" if isinstance(features, (list, tuple)) \
+        got = (
+            f"{type(features).__name__} of length {len(features)}"
+            if isinstance(features, (list, tuple))
             else type(features).__name__
-        raise ValueError(f"{name}: expected a list of {len(dims)} feature maps (B, C_i, H_i, W_i) with "
-                         f"C_i = {list(dims)}, got {got}")
+        )
+        raise ValueError(
+            f"{name}: expected a list of {len(dims)} feature maps (B, C_i, H_i, W_i) with "
+            f"C_i = {list(dims)}, got {got}"
+        )
     for i, (f, c) in enumerate(zip(features, dims)):
         check_image_batch(f, f"{name} feature {i + 1}", channels=c)
 
@@ -50,23 +56,34 @@ class AllMLPDecoder(nn.Module):
     Shapes: ``[(B, C_i, H_i, W_i)] * 4 -> logits (B, num_classes, H_1, W_1)`` (1/4 of the image).
     """
 
-    def __init__(self, in_dims: Sequence[int], embed_dim: int = 256, num_classes: int = 150,
-                 dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        in_dims: Sequence[int],
+        embed_dim: int = 256,
+        num_classes: int = 150,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         in_dims = tuple(in_dims)
         if len(in_dims) == 0:
-            raise ValueError("AllMLPDecoder in_dims: expected at least one stage width, got none")
+            raise ValueError(
+                "AllMLPDecoder in_dims: expected at least one stage width, got none"
+            )
         for i, c in enumerate(in_dims):
             check_positive(c, f"AllMLPDecoder in_dims[{i}]")
         check_positive(embed_dim, "AllMLPDecoder embed_dim")
         check_positive(num_classes, "AllMLPDecoder num_classes")
         if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"AllMLPDecoder dropout: expected a probability in [0, 1), got {dropout!r}")
+            raise ValueError(
+                f"AllMLPDecoder dropout: expected a probability in [0, 1), got {dropout!r}"
+            )
         self.in_dims = in_dims
         self.embed_dim = embed_dim
         self.num_classes = num_classes
         self.linear_c = nn.ModuleList(nn.Linear(c, embed_dim) for c in in_dims)
-        self.linear_fuse = nn.Conv2d(len(in_dims) * embed_dim, embed_dim, 1, bias=False)
+        self.linear_fuse = nn.Conv2d(
+            len(in_dims) * embed_dim, embed_dim, 1, bias=False
+        )
         self.norm = nn.BatchNorm2d(embed_dim)
         self.act = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout2d(dropout)
@@ -82,9 +99,13 @@ class AllMLPDecoder(nn.Module):
             x = linear(f.flatten(2).transpose(1, 2))  # (B, h·w, C)
             x = x.transpose(1, 2).reshape(b, self.embed_dim, h, w)  # (B, C, h, w)
             if (h, w) != tuple(size):
-                x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)  # (B, C, H/4, W/4)
+                x = F.interpolate(
+                    x, size=size, mode="bilinear", align_corners=False
+                )  # (B, C, H/4, W/4)
             upsampled.append(x)
-        x = torch.cat(upsampled[::-1], dim=1)  # (B, 4C, H/4, W/4), order [c4, c3, c2, c1]
+        x = torch.cat(
+            upsampled[::-1], dim=1
+        )  # (B, 4C, H/4, W/4), order [c4, c3, c2, c1]
         x = self.act(self.norm(self.linear_fuse(x)))  # (B, C, H/4, W/4)
         return self.linear_pred(self.dropout(x))  # (B, K, H/4, W/4)
 
@@ -109,13 +130,17 @@ class FoldedAllMLPDecoder(nn.Module):
     Shapes: ``[(B, C_i, H_i, W_i)] * 4 -> logits (B, num_classes, H_1, W_1)``.
     """
 
-    def __init__(self, in_dims: Sequence[int], embed_dim: int, num_classes: int) -> None:
+    def __init__(
+        self, in_dims: Sequence[int], embed_dim: int, num_classes: int
+    ) -> None:
         super().__init__()
         self.in_dims = tuple(in_dims)
         self.embed_dim = embed_dim
         self.num_classes = num_classes
-        self.weights = nn.ParameterList(nn.Parameter(torch.zeros(embed_dim, c, 1, 1), requires_grad=False)
-                                        for c in self.in_dims)
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.zeros(embed_dim, c, 1, 1), requires_grad=False)
+            for c in self.in_dims
+        )
         self.bias = nn.Parameter(torch.zeros(embed_dim), requires_grad=False)
         self.linear_pred = nn.Conv2d(embed_dim, num_classes, 1)
 
@@ -123,19 +148,29 @@ class FoldedAllMLPDecoder(nn.Module):
     def from_decoder(cls, decoder: AllMLPDecoder) -> "FoldedAllMLPDecoder":
         """Fold a (trained) :class:`AllMLPDecoder`; computed in float64, stored in its dtype."""
         if not isinstance(decoder, AllMLPDecoder):
-            raise ValueError(f"FoldedAllMLPDecoder.from_decoder: expected an AllMLPDecoder, "
-                             f"got {type(decoder).__name__}")
+            raise ValueError(
+                f"FoldedAllMLPDecoder.from_decoder: expected an AllMLPDecoder, "
+                f"got {type(decoder).__name__}"
+            )
         folded = cls(decoder.in_dims, decoder.embed_dim, decoder.num_classes)
-        dtype, c, n = decoder.linear_fuse.weight.dtype, decoder.embed_dim, len(decoder.in_dims)
+        dtype, c, n = (
+            decoder.linear_fuse.weight.dtype,
+            decoder.embed_dim,
+            len(decoder.in_dims),
+        )
         with torch.no_grad():
             bn = decoder.norm
-            scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)  # s
+            scale = bn.weight.double() / torch.sqrt(
+                bn.running_var.double() + bn.eps
+            )  # s
             bias = bn.bias.double() - scale * bn.running_mean.double()  # t
             fuse = decoder.linear_fuse.weight.double().flatten(1)  # (C, 4C)
             for i, linear in enumerate(decoder.linear_c):
                 slot = n - 1 - i  # the concatenation is [c4, c3, c2, c1]
-                w_fi = fuse[:, slot * c:(slot + 1) * c]  # (C, C)
-                merged = scale[:, None] * (w_fi @ linear.weight.double())  # (C, C_i)
+                w_fi = fuse[:, slot * c : (slot + 1) * c]  # (C, C)
+                merged = scale[:, None] * (
+                    w_fi @ linear.weight.double()
+                )  # (C, C_i)
                 folded.weights[i].copy_(merged[:, :, None, None].to(dtype))
                 bias += scale * (w_fi @ linear.bias.double())
             folded.bias.copy_(bias.to(dtype))
@@ -148,8 +183,12 @@ class FoldedAllMLPDecoder(nn.Module):
         size = features[0].shape[-2:]
         x = F.conv2d(features[0], self.weights[0], self.bias)  # (B, C, H/4, W/4)
         for f, weight in zip(features[1:], self.weights[1:]):
-            y = F.conv2d(f, weight)  # (B, C, H_i, W_i): the merged map, at low resolution
-            x += F.interpolate(y, size=size, mode="bilinear", align_corners=False)  # (B, C, H/4, W/4)
+            y = F.conv2d(
+                f, weight
+            )  # (B, C, H_i, W_i): the merged map, at low resolution
+            x += F.interpolate(
+                y, size=size, mode="bilinear", align_corners=False
+            )  # (B, C, H/4, W/4)
         return self.linear_pred(torch.relu_(x))  # (B, K, H/4, W/4)
 
 

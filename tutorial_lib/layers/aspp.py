@@ -7,6 +7,7 @@ bilinear upsampling). "The rates are doubled when output stride = 8." The five b
 concatenated and projected by a 1×1 convolution with 256 filters and BN. DeepLabV3+ may make the
 3×3 branches depthwise separable ("SC" in its Table 5).
 """
+
 from __future__ import annotations
 
 from typing import Dict, Sequence, Tuple
@@ -31,8 +32,13 @@ def aspp_rates(output_stride: int) -> Tuple[int, int, int]:
     return ASPP_RATES[output_stride]
 
 
-def conv_bn_relu(in_chans: int, out_chans: int, kernel_size: int = 1, rate: int = 1,
-                 separable: bool = False) -> nn.Module:
+def conv_bn_relu(
+    in_chans: int,
+    out_chans: int,
+    kernel_size: int = 1,
+    rate: int = 1,
+    separable: bool = False,
+) -> nn.Module:
     """Convolution (atrous, or depthwise separable if ``separable`` and ``kernel_size > 1``) + BN + ReLU.
 
     The separable form follows DeepLab's code: BN and ReLU after the depthwise *and* the pointwise
@@ -40,10 +46,14 @@ def conv_bn_relu(in_chans: int, out_chans: int, kernel_size: int = 1, rate: int 
     """
     if kernel_size == 1:
         if rate != 1:
-            raise ValueError(f"conv_bn_relu: expected rate 1 for a 1×1 convolution, got rate {rate}")
+            raise ValueError(
+                f"conv_bn_relu: expected rate 1 for a 1×1 convolution, got rate {rate}"
+            )
         conv: nn.Module = nn.Conv2d(in_chans, out_chans, 1, bias=False)
     elif separable:
-        return SeparableConv2d(in_chans, out_chans, kernel_size, rate=rate, norm=True, activation=True)
+        return SeparableConv2d(
+            in_chans, out_chans, kernel_size, rate=rate, norm=True, activation=True
+        )
     else:
         conv = AtrousConv2d(in_chans, out_chans, kernel_size, rate=rate)
     return nn.Sequential(conv, nn.BatchNorm2d(out_chans), nn.ReLU(inplace=True))
@@ -67,7 +77,9 @@ class ImagePooling(nn.Module):
         check_image_batch(x, "ImagePooling input", channels=self.conv.in_channels)
         h, w = x.shape[-2:]
         x = self.act(self.norm(self.conv(self.pool(x))))  # (B, out, 1, 1)
-        return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)  # (B, out, H, W)
+        return F.interpolate(
+            x, size=(h, w), mode="bilinear", align_corners=False
+        )  # (B, out, H, W)
 
 
 class ASPP(nn.Module):
@@ -79,8 +91,15 @@ class ASPP(nn.Module):
     ``x: (B, in_chans, H, W) -> (B, out_chans, H, W)``.
     """
 
-    def __init__(self, in_chans: int, out_chans: int = 256, rates: Sequence[int] = (6, 12, 18),
-                 separable: bool = False, image_pooling: bool = True, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        in_chans: int,
+        out_chans: int = 256,
+        rates: Sequence[int] = (6, 12, 18),
+        separable: bool = False,
+        image_pooling: bool = True,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         check_positive(in_chans, "ASPP in_chans")
         check_positive(out_chans, "ASPP out_chans")
@@ -89,7 +108,11 @@ class ASPP(nn.Module):
         self.in_chans, self.rates = in_chans, tuple(rates)
         self.branches = nn.ModuleList(
             [conv_bn_relu(in_chans, out_chans, 1)]
-            + [conv_bn_relu(in_chans, out_chans, 3, rate=r, separable=separable) for r in self.rates])
+            + [
+                conv_bn_relu(in_chans, out_chans, 3, rate=r, separable=separable)
+                for r in self.rates
+            ]
+        )
         self.pool = ImagePooling(in_chans, out_chans) if image_pooling else None
         n_branches = len(self.branches) + (1 if image_pooling else 0)
         self.proj = conv_bn_relu(n_branches * out_chans, out_chans, 1)

@@ -11,6 +11,7 @@ convolution keeps the spatial size. The helpers below give these sizes, the samp
 the receptive field of a stack of layers; :func:`atrous_conv2d` is a from-scratch implementation
 (sum over taps of shifted inputs) that equals ``torch.nn.functional.conv2d(..., dilation=r)``.
 """
+
 from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple
@@ -20,8 +21,15 @@ from torch import nn
 
 from .._validate import check_image_batch, check_positive
 
-__all__ = ["effective_kernel_size", "same_padding", "conv_output_size", "sampled_offsets",
-           "receptive_field", "atrous_conv2d", "AtrousConv2d"]
+__all__ = [
+    "effective_kernel_size",
+    "same_padding",
+    "conv_output_size",
+    "sampled_offsets",
+    "receptive_field",
+    "atrous_conv2d",
+    "AtrousConv2d",
+]
 
 
 def effective_kernel_size(kernel_size: int, rate: int) -> int:
@@ -36,20 +44,33 @@ def same_padding(kernel_size: int, rate: int = 1) -> int:
     check_positive(kernel_size, "same_padding kernel_size")
     check_positive(rate, "same_padding rate")
     if kernel_size % 2 == 0:
-        raise ValueError(f"same_padding: expected an odd kernel size (symmetric padding), got {kernel_size}")
+        raise ValueError(
+            f"same_padding: expected an odd kernel size (symmetric padding), got {kernel_size}"
+        )
     return rate * (kernel_size - 1) // 2
 
 
-def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, rate: int = 1) -> int:
+def conv_output_size(
+    size: int, kernel_size: int, stride: int = 1, padding: int = 0, rate: int = 1
+) -> int:
     """Output length of a convolution: ``floor((n + 2p - r(k-1) - 1) / s) + 1`` (PyTorch's formula)."""
-    for name, value in (("size", size), ("kernel_size", kernel_size), ("stride", stride), ("rate", rate)):
+    for name, value in (
+        ("size", size),
+        ("kernel_size", kernel_size),
+        ("stride", stride),
+        ("rate", rate),
+    ):
         check_positive(value, f"conv_output_size {name}")
     if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"conv_output_size padding: expected a non-negative integer, got {padding!r}")
+        raise ValueError(
+            f"conv_output_size padding: expected a non-negative integer, got {padding!r}"
+        )
     span = size + 2 * padding - rate * (kernel_size - 1)
     if span < 1:
-        raise ValueError(f"conv_output_size: the kernel (span {effective_kernel_size(kernel_size, rate)}) "
-                         f"does not fit in size {size} with padding {padding}")
+        raise ValueError(
+            f"conv_output_size: the kernel (span {effective_kernel_size(kernel_size, rate)}) "
+            f"does not fit in size {size} with padding {padding}"
+        )
     return (span - 1) // stride + 1
 
 
@@ -68,8 +89,10 @@ def receptive_field(layers: Sequence[Tuple[int, int, int]]) -> int:
     field, jump = 1, 1
     for index, layer in enumerate(layers):
         if len(layer) != 3:
-            raise ValueError(f"receptive_field: expected (kernel_size, stride, rate) per layer, "
-                             f"got {layer!r} at position {index}")
+            raise ValueError(
+                f"receptive_field: expected (kernel_size, stride, rate) per layer, "
+                f"got {layer!r} at position {index}"
+            )
         k, s, r = layer
         field += (effective_kernel_size(k, r) - 1) * jump
         check_positive(s, "receptive_field stride")
@@ -77,8 +100,14 @@ def receptive_field(layers: Sequence[Tuple[int, int, int]]) -> int:
     return field
 
 
-def atrous_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None,
-                  rate: int = 1, padding: int = 0, stride: int = 1) -> torch.Tensor:
+def atrous_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor] = None,
+    rate: int = 1,
+    padding: int = 0,
+    stride: int = 1,
+) -> torch.Tensor:
     """Atrous convolution written out: the sum over the k×k taps of shifted, weighted inputs.
 
     ``x: (B, C_in, H, W)``, ``weight: (C_out, C_in, k, k)`` -> ``(B, C_out, H_out, W_out)``; equal to
@@ -86,8 +115,14 @@ def atrous_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Te
     at offset ``(i·r, j·r)`` from the window's corner, which is all that "atrous" means.
     """
     check_image_batch(x, "atrous_conv2d input")
-    if weight.ndim != 4 or weight.shape[1] != x.shape[1] or weight.shape[2] != weight.shape[3]:
-        raise ValueError(f"atrous_conv2d: expected weight (C_out, {x.shape[1]}, k, k), got {tuple(weight.shape)}")
+    if (
+        weight.ndim != 4
+        or weight.shape[1] != x.shape[1]
+        or weight.shape[2] != weight.shape[3]
+    ):
+        raise ValueError(
+            f"atrous_conv2d: expected weight (C_out, {x.shape[1]}, k, k), got {tuple(weight.shape)}"
+        )
     check_positive(rate, "atrous_conv2d rate")
     check_positive(stride, "atrous_conv2d stride")
     k = weight.shape[-1]
@@ -98,8 +133,12 @@ def atrous_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Te
     for i in range(k):
         for j in range(k):
             # the input pixels that tap (i, j) sees, for every output position at once
-            patch = x[:, :, i * rate: i * rate + stride * (h_out - 1) + 1: stride,
-                      j * rate: j * rate + stride * (w_out - 1) + 1: stride]  # (B, C_in, H_out, W_out)
+            patch = x[
+                :,
+                :,
+                i * rate : i * rate + stride * (h_out - 1) + 1 : stride,
+                j * rate : j * rate + stride * (w_out - 1) + 1 : stride,
+            ]  # (B, C_in, H_out, W_out)
             out += torch.einsum("bchw,oc->bohw", patch, weight[:, :, i, j])
     if bias is not None:
         out += bias[None, :, None, None]
@@ -113,12 +152,28 @@ class AtrousConv2d(nn.Conv2d):
     ``nn.Conv2d`` (same parameters, same speed); the class only fixes the padding and checks inputs.
     """
 
-    def __init__(self, in_chans: int, out_chans: int, kernel_size: int = 3, rate: int = 1,
-                 stride: int = 1, groups: int = 1, bias: bool = False) -> None:
+    def __init__(
+        self,
+        in_chans: int,
+        out_chans: int,
+        kernel_size: int = 3,
+        rate: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        bias: bool = False,
+    ) -> None:
         check_positive(in_chans, "AtrousConv2d in_chans")
         check_positive(out_chans, "AtrousConv2d out_chans")
-        super().__init__(in_chans, out_chans, kernel_size, stride=stride, padding=same_padding(kernel_size, rate),
-                         dilation=rate, groups=groups, bias=bias)
+        super().__init__(
+            in_chans,
+            out_chans,
+            kernel_size,
+            stride=stride,
+            padding=same_padding(kernel_size, rate),
+            dilation=rate,
+            groups=groups,
+            bias=bias,
+        )
 
     @property
     def rate(self) -> int:

@@ -7,6 +7,7 @@ convolution with kernel = stride = ``sr_ratio`` followed by LayerNorm, which is 
 when the reshape groups ``sr × sr`` neighbourhoods and ``R = sr²``
 (:func:`conv_weight_to_linear`, :func:`linear_weight_to_conv`).
 """
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -17,8 +18,13 @@ from torch import nn
 
 from .._validate import check_choice, check_positive, check_tokens
 
-__all__ = ["EfficientSelfAttention", "SequenceReductionLiteral", "conv_weight_to_linear",
-           "linear_weight_to_conv", "efficient_attention_macs"]
+__all__ = [
+    "EfficientSelfAttention",
+    "SequenceReductionLiteral",
+    "conv_weight_to_linear",
+    "linear_weight_to_conv",
+    "efficient_attention_macs",
+]
 
 
 def _check_grid(x: torch.Tensor, H: int, W: int, name: str, dim: int) -> None:
@@ -26,8 +32,10 @@ def _check_grid(x: torch.Tensor, H: int, W: int, name: str, dim: int) -> None:
     check_positive(W, f"{name} W")
     check_tokens(x, f"{name} input", dim=dim)
     if x.shape[1] != H * W:
-        raise ValueError(f"{name} input: expected N = H·W = {H}·{W} = {H * W} tokens, "
-                         f"got N={x.shape[1]}")
+        raise ValueError(
+            f"{name} input: expected N = H·W = {H}·{W} = {H * W} tokens, "
+            f"got N={x.shape[1]}"
+        )
 
 
 class EfficientSelfAttention(nn.Module):
@@ -48,22 +56,33 @@ class EfficientSelfAttention(nn.Module):
     ``N_r = ⌊H/sr⌋·⌊W/sr⌋`` tokens (the strided convolution drops a remainder row or column).
     """
 
-    def __init__(self, dim: int, num_heads: int = 1, sr_ratio: int = 1, qkv_bias: bool = True,
-                 attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 1,
+        sr_ratio: int = 1,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+    ) -> None:
         super().__init__()
         check_positive(dim, "EfficientSelfAttention dim")
         check_positive(num_heads, "EfficientSelfAttention num_heads")
         check_positive(sr_ratio, "EfficientSelfAttention sr_ratio (must be >= 1)")
         if dim % num_heads != 0:
-            raise ValueError(f"EfficientSelfAttention: expected dim divisible by num_heads, got "
-                             f"dim={dim}, num_heads={num_heads}")
+            raise ValueError(
+                f"EfficientSelfAttention: expected dim divisible by num_heads, got "
+                f"dim={dim}, num_heads={num_heads}"
+            )
         for p, name in ((attn_drop, "attn_drop"), (proj_drop, "proj_drop")):
             if not 0.0 <= float(p) < 1.0:
-                raise ValueError(f"EfficientSelfAttention {name}: expected a probability in [0, 1), got {p!r}")
+                raise ValueError(
+                    f"EfficientSelfAttention {name}: expected a probability in [0, 1), got {p!r}"
+                )
         self.dim = dim
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
-        self.scale = self.head_dim ** -0.5
+        self.scale = self.head_dim**-0.5
         self.sr_ratio = sr_ratio
         self.attn_drop = float(attn_drop)
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
@@ -79,19 +98,27 @@ class EfficientSelfAttention(nn.Module):
         if self.sr_ratio == 1:
             return x
         if H < self.sr_ratio or W < self.sr_ratio:
-            raise ValueError(f"EfficientSelfAttention: expected H and W >= sr_ratio={self.sr_ratio}, "
-                             f"got H={H}, W={W}")
+            raise ValueError(
+                f"EfficientSelfAttention: expected H and W >= sr_ratio={self.sr_ratio}, "
+                f"got H={H}, W={W}"
+            )
         b, _, c = x.shape
         x = x.transpose(1, 2).reshape(b, c, H, W)  # (B, C, H, W)
         x = self.sr(x).flatten(2).transpose(1, 2)  # (B, N_r, C)
         return self.norm(x)  # (B, N_r, C)
 
-    def _heads(self, x: torch.Tensor, H: int, W: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _heads(
+        self, x: torch.Tensor, H: int, W: int
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         _check_grid(x, H, W, "EfficientSelfAttention", self.dim)
         b, n, c = x.shape
-        q = self.q(x).reshape(b, n, self.num_heads, self.head_dim).transpose(1, 2)  # (B, h, N, d)
+        q = (
+            self.q(x).reshape(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+        )  # (B, h, N, d)
         kv = self.kv(self.reduce(x, H, W))  # (B, N_r, 2C)
-        kv = kv.reshape(b, -1, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (2, B, h, N_r, d)
+        kv = kv.reshape(b, -1, 2, self.num_heads, self.head_dim).permute(
+            2, 0, 3, 1, 4
+        )  # (2, B, h, N_r, d)
         return q, kv[0], kv[1]
 
     def _merge(self, out: torch.Tensor) -> torch.Tensor:
@@ -103,10 +130,14 @@ class EfficientSelfAttention(nn.Module):
         """``x: (B, N, C)`` tokens of an ``H × W`` grid ``-> (B, N, C)``, computed with SDPA."""
         q, k, v = self._heads(x, H, W)
         drop = self.attn_drop if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)  # (B, h, N, d)
+        out = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=drop
+        )  # (B, h, N, d)
         return self._merge(out)
 
-    def explicit(self, x: torch.Tensor, H: int, W: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    def explicit(
+        self, x: torch.Tensor, H: int, W: int
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """``softmax(QKᵀ/√d)V`` written out: returns ``(output (B, N, C), weights (B, h, N, N_r))``."""
         q, k, v = self._heads(x, H, W)
         attn = (q @ k.transpose(-2, -1)) * self.scale  # (B, h, N, N_r)
@@ -125,7 +156,9 @@ class EfficientSelfAttention(nn.Module):
         return H // self.sr_ratio, W // self.sr_ratio
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, num_heads={self.num_heads}, sr_ratio={self.sr_ratio}"
+        return (
+            f"dim={self.dim}, num_heads={self.num_heads}, sr_ratio={self.sr_ratio}"
+        )
 
 
 def efficient_attention_macs(H: int, W: int, dim: int, sr_ratio: int = 1) -> int:
@@ -141,8 +174,8 @@ def efficient_attention_macs(H: int, W: int, dim: int, sr_ratio: int = 1) -> int
         check_positive(value, f"efficient_attention_macs {name}")
     n = H * W
     n_r = (H // sr_ratio) * (W // sr_ratio)
-    sr = n_r * sr_ratio ** 2 * dim ** 2 if sr_ratio > 1 else 0
-    return n * dim ** 2 + sr + 2 * n_r * dim ** 2 + 2 * n * n_r * dim + n * dim ** 2
+    sr = n_r * sr_ratio**2 * dim**2 if sr_ratio > 1 else 0
+    return n * dim**2 + sr + 2 * n_r * dim**2 + 2 * n * n_r * dim + n * dim**2
 
 
 class SequenceReductionLiteral(nn.Module):
@@ -167,11 +200,15 @@ class SequenceReductionLiteral(nn.Module):
         super().__init__()
         check_positive(dim, "SequenceReductionLiteral dim")
         check_positive(reduction, "SequenceReductionLiteral reduction")
-        check_choice(grouping, "SequenceReductionLiteral grouping", ("window", "raster"))
-        side = int(round(reduction ** 0.5))
+        check_choice(
+            grouping, "SequenceReductionLiteral grouping", ("window", "raster")
+        )
+        side = int(round(reduction**0.5))
         if grouping == "window" and side * side != reduction:
-            raise ValueError(f"SequenceReductionLiteral: grouping='window' needs R = s² (a square "
-                             f"number), got R={reduction}")
+            raise ValueError(
+                f"SequenceReductionLiteral: grouping='window' needs R = s² (a square "
+                f"number), got R={reduction}"
+            )
         self.dim = dim
         self.reduction = reduction
         self.side = side
@@ -184,14 +221,24 @@ class SequenceReductionLiteral(nn.Module):
         b, n, c = x.shape
         if self.grouping == "raster":
             if n % self.reduction != 0:
-                raise ValueError(f"SequenceReductionLiteral: expected N divisible by R={self.reduction}, got N={n}")
-            x_hat = x.reshape(b, n // self.reduction, c * self.reduction)  # (B, N/R, C·R)
+                raise ValueError(
+                    f"SequenceReductionLiteral: expected N divisible by R={self.reduction}, got N={n}"
+                )
+            x_hat = x.reshape(
+                b, n // self.reduction, c * self.reduction
+            )  # (B, N/R, C·R)
         else:
             s = self.side
             if H % s != 0 or W % s != 0:
-                raise ValueError(f"SequenceReductionLiteral: expected H and W divisible by s={s}, got H={H}, W={W}")
-            x_hat = x.reshape(b, H // s, s, W // s, s, c)  # (B, H/s, dy, W/s, dx, C)
-            x_hat = x_hat.permute(0, 1, 3, 2, 4, 5).reshape(b, n // self.reduction, s * s * c)  # (B, N/R, C·R)
+                raise ValueError(
+                    f"SequenceReductionLiteral: expected H and W divisible by s={s}, got H={H}, W={W}"
+                )
+            x_hat = x.reshape(
+                b, H // s, s, W // s, s, c
+            )  # (B, H/s, dy, W/s, dx, C)
+            x_hat = x_hat.permute(0, 1, 3, 2, 4, 5).reshape(
+                b, n // self.reduction, s * s * c
+            )  # (B, N/R, C·R)
         return self.linear(x_hat)  # (B, N/R, C)
 
     @classmethod
@@ -202,14 +249,20 @@ class SequenceReductionLiteral(nn.Module):
         lit = cls(conv.in_channels, s * s, grouping="window")
         with torch.no_grad():
             lit.linear.weight.copy_(conv_weight_to_linear(conv.weight))
-            lit.linear.bias.copy_(conv.bias if conv.bias is not None else torch.zeros(conv.out_channels))
+            lit.linear.bias.copy_(
+                conv.bias
+                if conv.bias is not None
+                else torch.zeros(conv.out_channels)
+            )
         return lit
 
     def to_conv(self) -> nn.Conv2d:
         """The strided convolution (kernel = stride = ``s``) equal to this ``"window"`` reduction."""
         if self.grouping != "window":
-            raise ValueError(f"SequenceReductionLiteral.to_conv: expected grouping='window', got {self.grouping!r} "
-                             f"(a raster strip of R pixels is not a square convolution window)")
+            raise ValueError(
+                f"SequenceReductionLiteral.to_conv: expected grouping='window', got {self.grouping!r} "
+                f"(a raster strip of R pixels is not a square convolution window)"
+            )
         conv = nn.Conv2d(self.dim, self.dim, self.side, stride=self.side)
         with torch.no_grad():
             conv.weight.copy_(linear_weight_to_conv(self.linear.weight, self.side))
@@ -221,9 +274,16 @@ def _check_sr_conv(conv: object) -> None:
     if not isinstance(conv, nn.Conv2d):
         raise ValueError(f"expected an nn.Conv2d, got {type(conv).__name__}")
     k, s = conv.kernel_size, conv.stride
-    if k[0] != k[1] or tuple(s) != tuple(k) or conv.padding not in ((0, 0), 0) or conv.groups != 1:
-        raise ValueError(f"expected a square conv with kernel = stride, no padding, groups=1, got "
-                         f"kernel={k}, stride={s}, padding={conv.padding}, groups={conv.groups}")
+    if (
+        k[0] != k[1]
+        or tuple(s) != tuple(k)
+        or conv.padding not in ((0, 0), 0)
+        or conv.groups != 1
+    ):
+        raise ValueError(
+            f"expected a square conv with kernel = stride, no padding, groups=1, got "
+            f"kernel={k}, stride={s}, padding={conv.padding}, groups={conv.groups}"
+        )
 
 
 def conv_weight_to_linear(weight: torch.Tensor) -> torch.Tensor:
@@ -232,9 +292,19 @@ def conv_weight_to_linear(weight: torch.Tensor) -> torch.Tensor:
     The literal reshape lays out one window as ``(dy, dx, c)``, so the conv weight's input
     channel axis moves last before flattening.
     """
-    if not isinstance(weight, torch.Tensor) or weight.ndim != 4 or weight.shape[2] != weight.shape[3]:
-        shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
-        raise ValueError(f"conv_weight_to_linear: expected a (C_out, C_in, s, s) tensor, got {shape}")
+    if (
+        not isinstance(weight, torch.Tensor)
+        or weight.ndim != 4
+        or weight.shape[2] != weight.shape[3]
+    ):
+        shape = (
+            tuple(weight.shape)
+            if isinstance(weight, torch.Tensor)
+            else type(weight).__name__
+        )
+        raise ValueError(
+            f"conv_weight_to_linear: expected a (C_out, C_in, s, s) tensor, got {shape}"
+        )
     c_out = weight.shape[0]
     return weight.permute(0, 2, 3, 1).reshape(c_out, -1)  # (C_out, s·s·C_in)
 
@@ -242,8 +312,20 @@ def conv_weight_to_linear(weight: torch.Tensor) -> torch.Tensor:
 def linear_weight_to_conv(weight: torch.Tensor, side: int) -> torch.Tensor:
     """Inverse of :func:`conv_weight_to_linear`: ``(C_out, s·s·C_in) -> (C_out, C_in, s, s)``."""
     check_positive(side, "linear_weight_to_conv side")
-    if not isinstance(weight, torch.Tensor) or weight.ndim != 2 or weight.shape[1] % (side * side) != 0:
-        shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
-        raise ValueError(f"linear_weight_to_conv: expected a (C_out, s·s·C_in) tensor with s={side}, got {shape}")
+    if (
+        not isinstance(weight, torch.Tensor)
+        or weight.ndim != 2
+        or weight.shape[1] % (side * side) != 0
+    ):
+        shape = (
+            tuple(weight.shape)
+            if isinstance(weight, torch.Tensor)
+            else type(weight).__name__
+        )
+        raise ValueError(
+            f"linear_weight_to_conv: expected a (C_out, s·s·C_in) tensor with s={side}, got {shape}"
+        )
     c_out, c_in = weight.shape[0], weight.shape[1] // (side * side)
-    return weight.reshape(c_out, side, side, c_in).permute(0, 3, 1, 2).contiguous()  # (C_out, C_in, s, s)
+    return (
+        weight.reshape(c_out, side, side, c_in).permute(0, 3, 1, 2).contiguous()
+    )  # (C_out, C_in, s, s)

@@ -4,6 +4,7 @@ The zero-padded depthwise convolution mixes each token with its eight neighbours
 image border, sees the padding: that is enough positional information for segmentation, so
 SegFormer uses no positional encoding at all.
 """
+
 from __future__ import annotations
 
 import torch
@@ -34,7 +35,9 @@ class MixFFN(nn.Module):
         check_positive(dim, "MixFFN dim")
         check_positive(hidden_dim, "MixFFN hidden_dim")
         if not 0.0 <= float(drop) < 1.0:
-            raise ValueError(f"MixFFN drop: expected a probability in [0, 1), got {drop!r}")
+            raise ValueError(
+                f"MixFFN drop: expected a probability in [0, 1), got {drop!r}"
+            )
         self.dim = dim
         self.hidden_dim = hidden_dim
         self.fc1 = nn.Linear(dim, hidden_dim)
@@ -50,7 +53,9 @@ class MixFFN(nn.Module):
         check_tokens(x, "MixFFN input", dim=self.dim)
         b, n, _ = x.shape
         if n != H * W:
-            raise ValueError(f"MixFFN input: expected N = H·W = {H}·{W} = {H * W} tokens, got N={n}")
+            raise ValueError(
+                f"MixFFN input: expected N = H·W = {H}·{W} = {H * W} tokens, got N={n}"
+            )
         x = self.fc1(x)  # (B, N, hidden)
         x = x.transpose(1, 2).reshape(b, self.hidden_dim, H, W)  # (B, hidden, H, W)
         x = self.dwconv(x)  # (B, hidden, H, W)

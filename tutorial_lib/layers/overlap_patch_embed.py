@@ -4,6 +4,7 @@ A strided convolution whose kernel is larger than its stride (K=7, S=4, P=3 for 
 K=3, S=2, P=1 for stages 2-4), followed by a LayerNorm over channels. Neighbouring patches
 share pixels, so the tokens keep the local continuity that ViT's non-overlapping patches cut.
 """
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -43,23 +44,36 @@ class OverlapPatchEmbed(nn.Module):
     ``N = H_out · W_out`` and ``H_out = overlap_output_size(H, K, S)``.
     """
 
-    def __init__(self, in_chans: int = 3, embed_dim: int = 32, patch_size: int = 7,
-                 stride: int = 4) -> None:
+    def __init__(
+        self,
+        in_chans: int = 3,
+        embed_dim: int = 32,
+        patch_size: int = 7,
+        stride: int = 4,
+    ) -> None:
         super().__init__()
-        for value, name in ((in_chans, "in_chans"), (embed_dim, "embed_dim"),
-                            (patch_size, "patch_size"), (stride, "stride")):
+        for value, name in (
+            (in_chans, "in_chans"),
+            (embed_dim, "embed_dim"),
+            (patch_size, "patch_size"),
+            (stride, "stride"),
+        ):
             check_positive(value, f"OverlapPatchEmbed {name}")
         self.in_chans = in_chans
         self.embed_dim = embed_dim
         self.patch_size = patch_size
         self.stride = stride
-        self.proj = nn.Conv2d(in_chans, embed_dim, patch_size, stride, padding=patch_size // 2)
+        self.proj = nn.Conv2d(
+            in_chans, embed_dim, patch_size, stride, padding=patch_size // 2
+        )
         self.norm = nn.LayerNorm(embed_dim)
 
     def output_size(self, height: int, width: int) -> Tuple[int, int]:
         """``(H_out, W_out)`` for an input of ``height × width``."""
-        return (overlap_output_size(height, self.patch_size, self.stride),
-                overlap_output_size(width, self.patch_size, self.stride))
+        return (
+            overlap_output_size(height, self.patch_size, self.stride),
+            overlap_output_size(width, self.patch_size, self.stride),
+        )
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, int, int]:
         """``x: (B, C_in, H, W) -> (tokens (B, H_out·W_out, C), H_out, W_out)``."""

@@ -11,6 +11,7 @@ which is how ViT, SETR and timm implement it (``PatchEmbed.proj``). Patches are 
 ``(C, P, P)`` order, the order of ``F.unfold`` and of a ``Conv2d`` weight, so the weight mapping
 between the two forms is a plain reshape.
 """
+
 from __future__ import annotations
 
 from typing import Tuple, Union
@@ -34,18 +35,22 @@ def _pair(value: Size, name: str) -> Tuple[int, int]:
     return pair  # type: ignore[return-value]
 
 
-def check_patch_divisible(height: int, width: int, patch_size: int, name: str) -> None:
+def check_patch_divisible(
+    height: int, width: int, patch_size: int, name: str
+) -> None:
     """Raise a ``ValueError`` unless ``height`` and ``width`` are multiples of ``patch_size``.
 
     ViT cuts the image into whole patches; it neither pads nor crops (SETR's official code
     asserts the size instead). Resize or pad the input yourself if it is not divisible.
     """
     if height % patch_size or width % patch_size:
-        raise ValueError(f"{name}: expected height and width divisible by the patch size {patch_size}, "
-                         f"got {height}x{width} (nearest valid sizes: "
-                         f"{height // patch_size * patch_size}x{width // patch_size * patch_size} or "
-                         f"{-(-height // patch_size) * patch_size}x{-(-width // patch_size) * patch_size}); "
-                         f"resize or pad the image first")
+        raise ValueError(
+            f"{name}: expected height and width divisible by the patch size {patch_size}, "
+            f"got {height}x{width} (nearest valid sizes: "
+            f"{height // patch_size * patch_size}x{width // patch_size * patch_size} or "
+            f"{-(-height // patch_size) * patch_size}x{-(-width // patch_size) * patch_size}); "
+            f"resize or pad the image first"
+        )
 
 
 def patchify(x: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -65,18 +70,28 @@ def patchify(x: torch.Tensor, patch_size: int) -> torch.Tensor:
     return x.reshape(b, (h // p) * (w // p), c * p * p)  # (B, N, C·P·P)
 
 
-def unpatchify(patches: torch.Tensor, grid_size: Size, patch_size: int) -> torch.Tensor:
+def unpatchify(
+    patches: torch.Tensor, grid_size: Size, patch_size: int
+) -> torch.Tensor:
     """Inverse of :func:`patchify`: ``(B, N, C·P·P) -> (B, C, h·P, w·P)`` for ``grid_size = (h, w)``."""
     check_positive(patch_size, "unpatchify patch_size")
     gh, gw = _pair(grid_size, "unpatchify grid_size")
     if not isinstance(patches, torch.Tensor) or patches.ndim != 3:
-        got = tuple(patches.shape) if isinstance(patches, torch.Tensor) else type(patches).__name__
-        raise ValueError(f"unpatchify: expected patches of shape (B, N, C·P·P), got {got}")
+        got = (
+            tuple(patches.shape)
+            if isinstance(patches, torch.Tensor)
+            else type(patches).__name__
+        )
+        raise ValueError(
+            f"unpatchify: expected patches of shape (B, N, C·P·P), got {got}"
+        )
     b, n, d = patches.shape
     p = patch_size
     if n != gh * gw or d % (p * p):
-        raise ValueError(f"unpatchify: expected N={gh * gw} patches of length C·{p * p}, "
-                         f"got N={n} of length {d}")
+        raise ValueError(
+            f"unpatchify: expected N={gh * gw} patches of length C·{p * p}, "
+            f"got N={n} of length {d}"
+        )
     c = d // (p * p)
     x = patches.reshape(b, gh, gw, c, p, p)  # (B, h, w, C, P, P)
     x = x.permute(0, 3, 1, 4, 2, 5)  # (B, C, h, P, w, P)
@@ -94,8 +109,13 @@ class PatchEmbed(nn.Module):
     which the model's position embedding is built for; other divisible sizes still embed.
     """
 
-    def __init__(self, img_size: Size = 224, patch_size: int = 16, in_chans: int = 3,
-                 embed_dim: int = 768) -> None:
+    def __init__(
+        self,
+        img_size: Size = 224,
+        patch_size: int = 16,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+    ) -> None:
         super().__init__()
         check_positive(patch_size, "PatchEmbed patch_size")
         check_positive(in_chans, "PatchEmbed in_chans")
@@ -104,12 +124,19 @@ class PatchEmbed(nn.Module):
         check_patch_divisible(*self.img_size, patch_size, "PatchEmbed img_size")
         self.patch_size = patch_size
         self.in_chans = in_chans
-        self.grid_size = (self.img_size[0] // patch_size, self.img_size[1] // patch_size)
+        self.grid_size = (
+            self.img_size[0] // patch_size,
+            self.img_size[1] // patch_size,
+        )
         self.num_patches = self.grid_size[0] * self.grid_size[1]
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+        self.proj = nn.Conv2d(
+            in_chans, embed_dim, kernel_size=patch_size, stride=patch_size
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, "PatchEmbed input", channels=self.in_chans)
-        check_patch_divisible(x.shape[-2], x.shape[-1], self.patch_size, "PatchEmbed input")
+        check_patch_divisible(
+            x.shape[-2], x.shape[-1], self.patch_size, "PatchEmbed input"
+        )
         x = self.proj(x)  # (B, D, H/P, W/P)
         return x.flatten(2).transpose(1, 2)  # (B, N, D)

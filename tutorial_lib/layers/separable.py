@@ -13,6 +13,7 @@ multiply-accumulates are
 The cost functions return exact integers (and the ratio an exact ``fractions.Fraction``), so
 they can be compared with a MAC count of real layers without rounding.
 """
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -23,8 +24,13 @@ from torch import nn
 from .._validate import check_image_batch, check_positive
 from .atrous import same_padding
 
-__all__ = ["standard_conv_macs", "depthwise_conv_macs", "pointwise_conv_macs", "separable_cost_ratio",
-           "SeparableConv2d"]
+__all__ = [
+    "standard_conv_macs",
+    "depthwise_conv_macs",
+    "pointwise_conv_macs",
+    "separable_cost_ratio",
+    "SeparableConv2d",
+]
 
 
 def _check(**values: int) -> None:
@@ -32,28 +38,32 @@ def _check(**values: int) -> None:
         check_positive(value, name)
 
 
-def standard_conv_macs(in_chans: int, out_chans: int, kernel_size: int, size: int) -> int:
+def standard_conv_macs(
+    in_chans: int, out_chans: int, kernel_size: int, size: int
+) -> int:
     """MACs of a standard K×K convolution, M → N channels, on a G×G output: ``N·G²·K²·M``."""
-    _check(in_chans=in_chans, out_chans=out_chans, kernel_size=kernel_size, size=size)
-    return out_chans * size ** 2 * kernel_size ** 2 * in_chans
+    _check(
+        in_chans=in_chans, out_chans=out_chans, kernel_size=kernel_size, size=size
+    )
+    return out_chans * size**2 * kernel_size**2 * in_chans
 
 
 def depthwise_conv_macs(in_chans: int, kernel_size: int, size: int) -> int:
     """MACs of a depthwise K×K convolution (one filter per channel) on a G×G output: ``G²·K²·M``."""
     _check(in_chans=in_chans, kernel_size=kernel_size, size=size)
-    return size ** 2 * kernel_size ** 2 * in_chans
+    return size**2 * kernel_size**2 * in_chans
 
 
 def pointwise_conv_macs(in_chans: int, out_chans: int, size: int) -> int:
     """MACs of a 1×1 convolution, M → N channels, on a G×G map: ``N·G²·M``."""
     _check(in_chans=in_chans, out_chans=out_chans, size=size)
-    return out_chans * size ** 2 * in_chans
+    return out_chans * size**2 * in_chans
 
 
 def separable_cost_ratio(out_chans: int, kernel_size: int):  # -> fractions.Fraction
     """Cost of depthwise separable over standard convolution as an exact ``Fraction``: ``1/N + 1/K²``."""
     _check(out_chans=out_chans, kernel_size=kernel_size)
-    return Fraction(1, out_chans) + Fraction(1, kernel_size ** 2)
+    return Fraction(1, out_chans) + Fraction(1, kernel_size**2)
 
 
 class SeparableConv2d(nn.Module):
@@ -65,13 +75,35 @@ class SeparableConv2d(nn.Module):
     ``x: (B, M, H, W) -> (B, N, ceil(H/s), ceil(W/s))``.
     """
 
-    def __init__(self, in_chans: int, out_chans: int, kernel_size: int = 3, stride: int = 1, rate: int = 1,
-                 norm: bool = True, activation: bool = False) -> None:
+    def __init__(
+        self,
+        in_chans: int,
+        out_chans: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        rate: int = 1,
+        norm: bool = True,
+        activation: bool = False,
+    ) -> None:
         super().__init__()
-        _check(in_chans=in_chans, out_chans=out_chans, kernel_size=kernel_size, stride=stride, rate=rate)
+        _check(
+            in_chans=in_chans,
+            out_chans=out_chans,
+            kernel_size=kernel_size,
+            stride=stride,
+            rate=rate,
+        )
         self.in_chans, self.out_chans = in_chans, out_chans
-        self.dwconv = nn.Conv2d(in_chans, in_chans, kernel_size, stride=stride,
-                                padding=same_padding(kernel_size, rate), dilation=rate, groups=in_chans, bias=False)
+        self.dwconv = nn.Conv2d(
+            in_chans,
+            in_chans,
+            kernel_size,
+            stride=stride,
+            padding=same_padding(kernel_size, rate),
+            dilation=rate,
+            groups=in_chans,
+            bias=False,
+        )
         self.dw_norm = nn.BatchNorm2d(in_chans) if norm else nn.Identity()
         self.dw_act = nn.ReLU(inplace=True) if activation else nn.Identity()
         self.pwconv = nn.Conv2d(in_chans, out_chans, 1, bias=False)
@@ -80,5 +112,9 @@ class SeparableConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, "SeparableConv2d input", channels=self.in_chans)
-        x = self.dw_act(self.dw_norm(self.dwconv(x)))  # (B, M, H', W'): one K×K filter per channel
-        return self.pw_act(self.pw_norm(self.pwconv(x)))  # (B, N, H', W'): mix channels
+        x = self.dw_act(
+            self.dw_norm(self.dwconv(x))
+        )  # (B, M, H', W'): one K×K filter per channel
+        return self.pw_act(
+            self.pw_norm(self.pwconv(x))
+        )  # (B, N, H', W'): mix channels

@@ -12,6 +12,7 @@ model also has a robustness spec. Large models build in milliseconds on the ``me
     with torch.device("meta"):
         model = create_model("vit_large_patch16_224")
 """
+
 from __future__ import annotations
 
 import difflib
@@ -27,14 +28,37 @@ from torch import nn
 
 from .deeplab import deeplabv3plus_small, deeplabv3plus_xception65
 from .fcn import tiny_fcn
-from .segformer import segformer_b0, segformer_b1, segformer_b2, segformer_b3, segformer_b4, segformer_b5
+from .segformer import (
+    segformer_b0,
+    segformer_b1,
+    segformer_b2,
+    segformer_b3,
+    segformer_b4,
+    segformer_b5,
+)
 from .setr import setr_mla, setr_naive, setr_pup
 from .vit import vit_base_patch16_224, vit_large_patch16_224
 from .xception import xception65
 
-__all__ = ["create_model", "list_models", "deeplabv3plus_small", "deeplabv3plus_xception65", "tiny_fcn",
-           "segformer_b0", "segformer_b1", "segformer_b2", "segformer_b3", "segformer_b4", "segformer_b5",
-           "setr_mla", "setr_naive", "setr_pup", "vit_base_patch16_224", "vit_large_patch16_224", "xception65"]
+__all__ = [
+    "create_model",
+    "list_models",
+    "deeplabv3plus_small",
+    "deeplabv3plus_xception65",
+    "tiny_fcn",
+    "segformer_b0",
+    "segformer_b1",
+    "segformer_b2",
+    "segformer_b3",
+    "segformer_b4",
+    "segformer_b5",
+    "setr_mla",
+    "setr_naive",
+    "setr_pup",
+    "vit_base_patch16_224",
+    "vit_large_patch16_224",
+    "xception65",
+]
 
 
 def _is_factory(obj: object) -> bool:
@@ -56,8 +80,10 @@ def _registry() -> Dict[str, Callable[..., nn.Module]]:
             obj = getattr(module, name)
             if _is_factory(obj):
                 if name in found and found[name] is not obj:
-                    raise RuntimeError(f"tutorial_lib.models: two factories named {name!r} "
-                                       f"({found[name].__module__} and {obj.__module__})")
+                    raise RuntimeError(
+                        f"tutorial_lib.models: two factories named {name!r} "
+                        f"({found[name].__module__} and {obj.__module__})"
+                    )
                 found[name] = obj
     return found
 
@@ -65,7 +91,11 @@ def _registry() -> Dict[str, Callable[..., nn.Module]]:
 def list_models(pattern: Optional[str] = None) -> List[str]:
     """Sorted names of every model factory, optionally filtered by a shell pattern (``"segformer_*"``)."""
     names = sorted(_registry())
-    return names if pattern is None else [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    return (
+        names
+        if pattern is None
+        else [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    )
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
@@ -76,11 +106,15 @@ def create_model(name: str, **kwargs) -> nn.Module:
     """
     registry = _registry()
     if not isinstance(name, str):
-        raise ValueError(f"create_model: expected a model name (str), got {type(name).__name__}")
+        raise ValueError(
+            f"create_model: expected a model name (str), got {type(name).__name__}"
+        )
     if name not in registry:
         key = name.lower().replace("-", "_")
         close = difflib.get_close_matches(key, list(registry), n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"create_model: expected one of the {len(registry)} names that "
-                         f"tutorial_lib.models.list_models() gives, got {name!r}{hint}")
+        raise ValueError(
+            f"create_model: expected one of the {len(registry)} names that "
+            f"tutorial_lib.models.list_models() gives, got {name!r}{hint}"
+        )
     return registry[name](**kwargs)

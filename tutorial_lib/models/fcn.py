@@ -5,6 +5,7 @@ every position, and the logits are upsampled bilinearly to the input size — th
 (Long et al., 2015) with no skip connections, no atrous convolution and no context module. Later
 chapters measure what each of those additions buys against it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,11 @@ class FCNConfig:
 
 
 def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
 
 
 class TinyFCN(nn.Module):
@@ -44,13 +48,18 @@ class TinyFCN(nn.Module):
         check_positive(config.num_classes, "TinyFCN num_classes")
         check_positive(config.in_chans, "TinyFCN in_chans")
         if len(config.widths) == 0:
-            raise ValueError("TinyFCN widths: expected at least one stage width, got an empty sequence")
+            raise ValueError(
+                "TinyFCN widths: expected at least one stage width, got an empty sequence"
+            )
         for i, width in enumerate(config.widths):
             check_positive(width, f"TinyFCN widths[{i}]")
         self.config = config
         layers, cin = [], config.in_chans
         for width in config.widths:
-            layers += [conv_bn_relu(cin, width, stride=2), conv_bn_relu(width, width)]
+            layers += [
+                conv_bn_relu(cin, width, stride=2),
+                conv_bn_relu(width, width),
+            ]
             cin = width
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Conv2d(cin, config.num_classes, 1)
@@ -63,7 +72,9 @@ class TinyFCN(nn.Module):
         check_image_batch(x, "TinyFCN input", channels=self.config.in_chans)
         h, w = x.shape[-2:]
         logits = self.classifier(self.features(x))  # (B, K, ~H/8, ~W/8)
-        return F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)  # (B, K, H, W)
+        return F.interpolate(
+            logits, size=(h, w), mode="bilinear", align_corners=False
+        )  # (B, K, H, W)
 
 
 def tiny_fcn(num_classes: int = 6, widths: Sequence[int] = (32, 64, 96)) -> TinyFCN:

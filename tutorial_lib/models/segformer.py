@@ -6,6 +6,7 @@ chapter explains the mismatch). Block and stage-end LayerNorms use eps 1e-6 as t
 Hugging Face's implementation uses 1e-5 everywhere, so its converted weights get a config with
 ``layer_norm_eps=1e-5`` (:func:`tutorial_lib.hub.segformer_from_hf_state_dict`).
 """
+
 from __future__ import annotations
 
 import copy
@@ -17,13 +18,30 @@ from torch import nn
 
 from .._validate import check_choice, check_image_batch, check_positive
 from ..layers.all_mlp_decoder import AllMLPDecoder, FoldedAllMLPDecoder
-from ..layers.efficient_attention import EfficientSelfAttention, efficient_attention_macs
+from ..layers.efficient_attention import (
+    EfficientSelfAttention,
+    efficient_attention_macs,
+)
 from ..layers.mix_ffn import MixFFN
 from ..layers.overlap_patch_embed import OverlapPatchEmbed, overlap_output_size
 
-__all__ = ["SegFormerConfig", "MIT_VARIANTS", "segformer_config", "DropPath", "SegFormerBlock",
-           "MixTransformerStage", "MixTransformer", "SegFormer", "segformer_macs",
-           "segformer_b0", "segformer_b1", "segformer_b2", "segformer_b3", "segformer_b4", "segformer_b5"]
+__all__ = [
+    "SegFormerConfig",
+    "MIT_VARIANTS",
+    "segformer_config",
+    "DropPath",
+    "SegFormerBlock",
+    "MixTransformerStage",
+    "MixTransformer",
+    "SegFormer",
+    "segformer_macs",
+    "segformer_b0",
+    "segformer_b1",
+    "segformer_b2",
+    "segformer_b3",
+    "segformer_b4",
+    "segformer_b5",
+]
 
 
 @dataclass(frozen=True)
@@ -42,28 +60,46 @@ class SegFormerConfig:
     in_chans: int = 3
     drop_path_rate: float = 0.1
     decoder_dropout: float = 0.1
-    layer_norm_eps: float = 1e-6  # block norms and stage-end norms (official code); HF: 1e-5
+    layer_norm_eps: float = (
+        1e-6  # block norms and stage-end norms (official code); HF: 1e-5
+    )
 
     def __post_init__(self) -> None:
         stages = len(self.embed_dims)
-        for name in ("embed_dims", "depths", "num_heads", "sr_ratios", "mlp_ratios", "patch_sizes", "strides"):
+        for name in (
+            "embed_dims",
+            "depths",
+            "num_heads",
+            "sr_ratios",
+            "mlp_ratios",
+            "patch_sizes",
+            "strides",
+        ):
             value = tuple(getattr(self, name))
             object.__setattr__(self, name, value)
             if len(value) != stages:
-                raise ValueError(f"SegFormerConfig {name}: expected {stages} values (one per stage, like "
-                                 f"embed_dims), got {len(value)}: {value}")
+                raise ValueError(
+                    f"SegFormerConfig {name}: expected {stages} values (one per stage, like "
+                    f"embed_dims), got {len(value)}: {value}"
+                )
             for v in value:
                 check_positive(v, f"SegFormerConfig {name}")
         for dim, heads in zip(self.embed_dims, self.num_heads):
             if dim % heads:
-                raise ValueError(f"SegFormerConfig: expected each embed dim divisible by its heads, got {dim} and {heads}")
+                raise ValueError(
+                    f"SegFormerConfig: expected each embed dim divisible by its heads, got {dim} and {heads}"
+                )
         for name in ("decoder_dim", "num_classes", "in_chans"):
             check_positive(getattr(self, name), f"SegFormerConfig {name}")
         for name in ("drop_path_rate", "decoder_dropout"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
-                raise ValueError(f"SegFormerConfig {name}: expected a value in [0, 1), got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"SegFormerConfig {name}: expected a value in [0, 1), got {getattr(self, name)!r}"
+                )
         if not float(self.layer_norm_eps) > 0:
-            raise ValueError(f"SegFormerConfig layer_norm_eps: expected > 0, got {self.layer_norm_eps!r}")
+            raise ValueError(
+                f"SegFormerConfig layer_norm_eps: expected > 0, got {self.layer_norm_eps!r}"
+            )
 
 
 _WIDE = (64, 128, 320, 512)
@@ -96,7 +132,9 @@ class DropPath(nn.Module):
         if self.p == 0.0 or not self.training:
             return x
         keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)  # (B, 1, ...)
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(
+            keep
+        )  # (B, 1, ...)
         return x * mask / keep
 
     def extra_repr(self) -> str:
@@ -113,11 +151,20 @@ class SegFormerBlock(nn.Module):
     Shapes: ``x: (B, N, C), H, W -> (B, N, C)``.
     """
 
-    def __init__(self, dim: int, num_heads: int, sr_ratio: int, mlp_ratio: int, drop_path: float = 0.0,
-                 layer_norm_eps: float = 1e-6) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        sr_ratio: int,
+        mlp_ratio: int,
+        drop_path: float = 0.0,
+        layer_norm_eps: float = 1e-6,
+    ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=layer_norm_eps)
-        self.attn = EfficientSelfAttention(dim, num_heads=num_heads, sr_ratio=sr_ratio, qkv_bias=True)
+        self.attn = EfficientSelfAttention(
+            dim, num_heads=num_heads, sr_ratio=sr_ratio, qkv_bias=True
+        )
         self.norm2 = nn.LayerNorm(dim, eps=layer_norm_eps)
         self.mlp = MixFFN(dim, dim * mlp_ratio)
         self.drop_path = DropPath(drop_path)
@@ -134,20 +181,34 @@ class MixTransformerStage(nn.Module):
     Shapes: ``x: (B, C_in, H, W) -> (B, C, H', W')`` with ``H' = ⌈H / stride⌉``.
     """
 
-    def __init__(self, config: SegFormerConfig, index: int, drop_paths: Sequence[float]) -> None:
+    def __init__(
+        self, config: SegFormerConfig, index: int, drop_paths: Sequence[float]
+    ) -> None:
         super().__init__()
         c = config.embed_dims
         in_chans = config.in_chans if index == 0 else c[index - 1]
-        self.patch_embed = OverlapPatchEmbed(in_chans, c[index], config.patch_sizes[index], config.strides[index])
+        self.patch_embed = OverlapPatchEmbed(
+            in_chans, c[index], config.patch_sizes[index], config.strides[index]
+        )
         self.blocks = nn.ModuleList(
-            SegFormerBlock(c[index], config.num_heads[index], config.sr_ratios[index], config.mlp_ratios[index],
-                           p, config.layer_norm_eps) for p in drop_paths)
+            SegFormerBlock(
+                c[index],
+                config.num_heads[index],
+                config.sr_ratios[index],
+                config.mlp_ratios[index],
+                p,
+                config.layer_norm_eps,
+            )
+            for p in drop_paths
+        )
         self.norm = nn.LayerNorm(c[index], eps=config.layer_norm_eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C_in, H, W) -> (B, C, H', W')``."""
         x, h, w = self.patch_embed(x)  # (B, N, C)
-        h, w = int(h), int(w)  # plain ints also under jit tracing (count_macs), where sizes are tensors
+        h, w = int(h), int(
+            w
+        )  # plain ints also under jit tracing (count_macs), where sizes are tensors
         for block in self.blocks:
             x = block(x, h, w)  # (B, N, C)
         x = self.norm(x)
@@ -163,10 +224,14 @@ class MixTransformer(nn.Module):
 
     def __init__(self, config: SegFormerConfig) -> None:
         super().__init__()
-        rates = torch.linspace(0, config.drop_path_rate, sum(config.depths), device="cpu").tolist()
+        rates = torch.linspace(
+            0, config.drop_path_rate, sum(config.depths), device="cpu"
+        ).tolist()
         starts = [sum(config.depths[:i]) for i in range(len(config.depths))]
-        self.stages = nn.ModuleList(MixTransformerStage(config, i, rates[s:s + d])
-                                    for i, (s, d) in enumerate(zip(starts, config.depths)))
+        self.stages = nn.ModuleList(
+            MixTransformerStage(config, i, rates[s : s + d])
+            for i, (s, d) in enumerate(zip(starts, config.depths))
+        )
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         """The four stage maps, stride 4 first."""
@@ -191,25 +256,44 @@ class SegFormer(nn.Module):
         self.config = config
         self.encoder = MixTransformer(config)
         self.decode_head: Union[AllMLPDecoder, FoldedAllMLPDecoder] = AllMLPDecoder(
-            config.embed_dims, config.decoder_dim, config.num_classes, config.decoder_dropout)
+            config.embed_dims,
+            config.decoder_dim,
+            config.num_classes,
+            config.decoder_dropout,
+        )
         self.apply(_init_weights)
 
     @property
     def min_input_size(self) -> int:
         """The smallest image side for which every sequence-reduction convolution has a full window."""
-        return next(size for size in range(1, 1 << 16) if all(h >= sr for h, sr in zip(
-            _stage_sizes(self.config, size), self.config.sr_ratios)))
+        return next(
+            size
+            for size in range(1, 1 << 16)
+            if all(
+                h >= sr
+                for h, sr in zip(
+                    _stage_sizes(self.config, size), self.config.sr_ratios
+                )
+            )
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, K, ⌈H/4⌉, ⌈W/4⌉)``."""
-        check_image_batch(x, "SegFormer input", channels=self.config.in_chans, min_size=self.min_input_size)
+        check_image_batch(
+            x,
+            "SegFormer input",
+            channels=self.config.in_chans,
+            min_size=self.min_input_size,
+        )
         return self.decode_head(self.encoder(x))  # (B, K, H/4, W/4)
 
     def fold_decoder(self) -> "SegFormer":
         """An eval-mode copy with the folded decoder (same logits, fewer MACs); ``self`` is unchanged."""
         if not isinstance(self.decode_head, AllMLPDecoder):
-            raise ValueError(f"fold_decoder: expected an AllMLPDecoder head, got {type(self.decode_head).__name__} "
-                             f"(already folded?)")
+            raise ValueError(
+                f"fold_decoder: expected an AllMLPDecoder head, got {type(self.decode_head).__name__} "
+                f"(already folded?)"
+            )
         folded = copy.deepcopy(self)
         folded.decode_head = FoldedAllMLPDecoder.from_decoder(self.decode_head)
         return folded.eval()
@@ -239,8 +323,13 @@ def _init_weights(m: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def segformer_macs(config: SegFormerConfig, height: int, width: int, folded: bool = False,
-                   conv_bias: bool = False) -> int:
+def segformer_macs(
+    config: SegFormerConfig,
+    height: int,
+    width: int,
+    folded: bool = False,
+    conv_bias: bool = False,
+) -> int:
     """Analytic MACs of ``SegFormer(config)`` on one ``height × width`` image.
 
     By default the policy of :func:`tutorial_lib.profiling.count_macs` (convolutions, linear layers
@@ -253,21 +342,35 @@ def segformer_macs(config: SegFormerConfig, height: int, width: int, folded: boo
     check_positive(height, "segformer_macs height")
     check_positive(width, "segformer_macs width")
     total, bias, c_prev, h, w, tokens = 0, 0, config.in_chans, height, width, []
-    for c, k, s, d, sr, e in zip(config.embed_dims, config.patch_sizes, config.strides, config.depths,
-                                 config.sr_ratios, config.mlp_ratios):
+    for c, k, s, d, sr, e in zip(
+        config.embed_dims,
+        config.patch_sizes,
+        config.strides,
+        config.depths,
+        config.sr_ratios,
+        config.mlp_ratios,
+    ):
         h, w = overlap_output_size(h, k, s), overlap_output_size(w, k, s)
         n = h * w
         total += k * k * c_prev * c * n  # patch embedding conv
-        ffn = n * c * e * c + 9 * e * c * n + n * e * c * c  # fc1, depthwise 3×3, fc2
+        ffn = (
+            n * c * e * c + 9 * e * c * n + n * e * c * c
+        )  # fc1, depthwise 3×3, fc2
         total += d * (efficient_attention_macs(h, w, c, sr) + ffn)
         n_r = (h // sr) * (w // sr) if sr > 1 else 0
-        bias += c * n + d * (e * c * n + c * n_r)  # biases of patch-embed, depthwise and sr convs
+        bias += c * n + d * (
+            e * c * n + c * n_r
+        )  # biases of patch-embed, depthwise and sr convs
         tokens.append(n)
         c_prev = c
     dec = config.decoder_dim
-    total += sum(n * c * dec for n, c in zip(tokens, config.embed_dims))  # linear_c (folded: merged maps)
+    total += sum(
+        n * c * dec for n, c in zip(tokens, config.embed_dims)
+    )  # linear_c (folded: merged maps)
     if not folded:
-        total += tokens[0] * len(tokens) * dec * dec  # linear_fuse at 1/4 resolution
+        total += (
+            tokens[0] * len(tokens) * dec * dec
+        )  # linear_fuse at 1/4 resolution
     total += tokens[0] * dec * config.num_classes  # linear_pred
     bias += tokens[0] * config.num_classes
     return total + bias if conv_bias else total
@@ -275,12 +378,16 @@ def segformer_macs(config: SegFormerConfig, height: int, width: int, folded: boo
 
 def _factory(variant: str):
     def build(num_classes: int = 150, **overrides) -> SegFormer:
-        return SegFormer(segformer_config(variant, num_classes=num_classes, **overrides))
+        return SegFormer(
+            segformer_config(variant, num_classes=num_classes, **overrides)
+        )
 
     build.__name__ = f"segformer_{variant}"
     build.__qualname__ = build.__name__
-    build.__doc__ = (f"SegFormer-{variant.upper()} (MiT-{variant.upper()} encoder, decoder width "
-                     f"{MIT_VARIANTS[variant]['decoder_dim']}); ``overrides`` are SegFormerConfig fields.")
+    build.__doc__ = (
+        f"SegFormer-{variant.upper()} (MiT-{variant.upper()} encoder, decoder width "
+        f"{MIT_VARIANTS[variant]['decoder_dim']}); ``overrides`` are SegFormerConfig fields."
+    )
     return build
 
 

@@ -9,6 +9,7 @@ position embeddings, then ``L`` pre-norm blocks
 and ``y = LN(z_L^0)`` fed to a linear head. SETR uses the same encoder without the final
 LayerNorm (each of its heads normalises its own input): ``ViTConfig(final_norm=False, num_classes=0)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,15 @@ from .._validate import check_choice, check_image_batch, check_positive
 from ..layers.attention import Attention
 from ..layers.patch_embed import PatchEmbed, check_patch_divisible
 
-__all__ = ["ViTConfig", "Mlp", "Block", "VisionTransformer", "resize_pos_embed",
-           "vit_base_patch16_224", "vit_large_patch16_224"]
+__all__ = [
+    "ViTConfig",
+    "Mlp",
+    "Block",
+    "VisionTransformer",
+    "resize_pos_embed",
+    "vit_base_patch16_224",
+    "vit_large_patch16_224",
+]
 
 Size = Union[int, Tuple[int, int]]
 
@@ -57,7 +65,9 @@ class ViTConfig:
 class Mlp(nn.Module):
     """The transformer's two-layer MLP with GELU (ViT §3.1): ``(B, N, D) -> (B, N, D)``."""
 
-    def __init__(self, in_features: int, hidden_features: int, drop: float = 0.0) -> None:
+    def __init__(
+        self, in_features: int, hidden_features: int, drop: float = 0.0
+    ) -> None:
         super().__init__()
         self.fc1 = nn.Linear(in_features, hidden_features)
         self.act = nn.GELU()
@@ -75,8 +85,15 @@ class Block(nn.Module):
     ``x: (B, N, D) -> (B, N, D)``.
     """
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 norm_eps: float = 1e-6, drop: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        norm_eps: float = 1e-6,
+        drop: float = 0.0,
+    ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, proj_drop=drop)
@@ -88,8 +105,13 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))  # (B, N, D)
 
 
-def resize_pos_embed(pos_embed: torch.Tensor, old_grid: Size, new_grid: Size, num_prefix_tokens: int = 1,
-                     mode: str = "bilinear") -> torch.Tensor:
+def resize_pos_embed(
+    pos_embed: torch.Tensor,
+    old_grid: Size,
+    new_grid: Size,
+    num_prefix_tokens: int = 1,
+    mode: str = "bilinear",
+) -> torch.Tensor:
     """Interpolate learned position embeddings to a new token grid (ViT §3.2 "fine-tuning").
 
     ``pos_embed: (1, T + h·w, D) -> (1, T + h'·w', D)`` for ``T = num_prefix_tokens`` (the class
@@ -103,19 +125,42 @@ def resize_pos_embed(pos_embed: torch.Tensor, old_grid: Size, new_grid: Size, nu
     new = (new_grid, new_grid) if isinstance(new_grid, int) else tuple(new_grid)
     for v in old + new:
         check_positive(v, "resize_pos_embed grid size")
-    if isinstance(num_prefix_tokens, bool) or not isinstance(num_prefix_tokens, int) or num_prefix_tokens < 0:
-        raise ValueError(f"resize_pos_embed: expected num_prefix_tokens >= 0, got {num_prefix_tokens!r}")
-    if not isinstance(pos_embed, torch.Tensor) or pos_embed.ndim != 3 or pos_embed.shape[0] != 1:
-        got = tuple(pos_embed.shape) if isinstance(pos_embed, torch.Tensor) else type(pos_embed).__name__
-        raise ValueError(f"resize_pos_embed: expected pos_embed of shape (1, T + h*w, D), got {got}")
+    if (
+        isinstance(num_prefix_tokens, bool)
+        or not isinstance(num_prefix_tokens, int)
+        or num_prefix_tokens < 0
+    ):
+        raise ValueError(
+            f"resize_pos_embed: expected num_prefix_tokens >= 0, got {num_prefix_tokens!r}"
+        )
+    if (
+        not isinstance(pos_embed, torch.Tensor)
+        or pos_embed.ndim != 3
+        or pos_embed.shape[0] != 1
+    ):
+        got = (
+            tuple(pos_embed.shape)
+            if isinstance(pos_embed, torch.Tensor)
+            else type(pos_embed).__name__
+        )
+        raise ValueError(
+            f"resize_pos_embed: expected pos_embed of shape (1, T + h*w, D), got {got}"
+        )
     expected = num_prefix_tokens + old[0] * old[1]
     if pos_embed.shape[1] != expected:
-        raise ValueError(f"resize_pos_embed: expected {num_prefix_tokens} + {old[0]}x{old[1]} = {expected} "
-                         f"tokens for old_grid={old}, got {pos_embed.shape[1]}")
-    prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
+        raise ValueError(
+            f"resize_pos_embed: expected {num_prefix_tokens} + {old[0]}x{old[1]} = {expected} "
+            f"tokens for old_grid={old}, got {pos_embed.shape[1]}"
+        )
+    prefix, grid = (
+        pos_embed[:, :num_prefix_tokens],
+        pos_embed[:, num_prefix_tokens:],
+    )
     dim = pos_embed.shape[-1]
     grid = grid.reshape(1, old[0], old[1], dim).permute(0, 3, 1, 2)  # (1, D, h, w)
-    grid = F.interpolate(grid, size=new, mode=mode, align_corners=False)  # (1, D, h', w')
+    grid = F.interpolate(
+        grid, size=new, mode=mode, align_corners=False
+    )  # (1, D, h', w')
     grid = grid.permute(0, 2, 3, 1).reshape(1, new[0] * new[1], dim)  # (1, h'w', D)
     return torch.cat([prefix, grid], dim=1)  # (1, T + h'w', D)
 
@@ -132,22 +177,53 @@ class VisionTransformer(nn.Module):
         super().__init__()
         for name in ("patch_size", "embed_dim", "depth", "num_heads"):
             check_positive(getattr(config, name), f"ViTConfig {name}")
-        check_choice(config.pos_interp_mode, "ViTConfig pos_interp_mode", ("bilinear", "bicubic"))
+        check_choice(
+            config.pos_interp_mode,
+            "ViTConfig pos_interp_mode",
+            ("bilinear", "bicubic"),
+        )
         if not config.mlp_ratio > 0:
-            raise ValueError(f"ViTConfig mlp_ratio: expected a positive number, got {config.mlp_ratio!r}")
+            raise ValueError(
+                f"ViTConfig mlp_ratio: expected a positive number, got {config.mlp_ratio!r}"
+            )
         if config.num_classes < 0:
-            raise ValueError(f"ViTConfig num_classes: expected >= 0 (0 = no head), got {config.num_classes}")
+            raise ValueError(
+                f"ViTConfig num_classes: expected >= 0 (0 = no head), got {config.num_classes}"
+            )
         self.config = config
         d = config.embed_dim
-        self.patch_embed = PatchEmbed(config.img_size, config.patch_size, config.in_chans, d)
+        self.patch_embed = PatchEmbed(
+            config.img_size, config.patch_size, config.in_chans, d
+        )
         self.num_prefix_tokens = 1
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.patch_embed.num_patches, d))
+        self.pos_embed = nn.Parameter(
+            torch.zeros(1, 1 + self.patch_embed.num_patches, d)
+        )
         self.pos_drop = nn.Dropout(config.drop_rate)
-        self.blocks = nn.Sequential(*[Block(d, config.num_heads, config.mlp_ratio, config.qkv_bias,
-                                            config.norm_eps, config.drop_rate) for _ in range(config.depth)])
-        self.norm = nn.LayerNorm(d, eps=config.norm_eps) if config.final_norm else nn.Identity()
-        self.head = nn.Linear(d, config.num_classes) if config.num_classes > 0 else nn.Identity()
+        self.blocks = nn.Sequential(
+            *[
+                Block(
+                    d,
+                    config.num_heads,
+                    config.mlp_ratio,
+                    config.qkv_bias,
+                    config.norm_eps,
+                    config.drop_rate,
+                )
+                for _ in range(config.depth)
+            ]
+        )
+        self.norm = (
+            nn.LayerNorm(d, eps=config.norm_eps)
+            if config.final_norm
+            else nn.Identity()
+        )
+        self.head = (
+            nn.Linear(d, config.num_classes)
+            if config.num_classes > 0
+            else nn.Identity()
+        )
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -160,28 +236,52 @@ class VisionTransformer(nn.Module):
 
     def grid_for(self, x: torch.Tensor) -> Tuple[int, int]:
         """The token grid ``(H/P, W/P)`` of an input batch (validated)."""
-        check_image_batch(x, "VisionTransformer input", channels=self.config.in_chans)
+        check_image_batch(
+            x, "VisionTransformer input", channels=self.config.in_chans
+        )
         p = self.config.patch_size
-        check_patch_divisible(x.shape[-2], x.shape[-1], p, "VisionTransformer input")
+        check_patch_divisible(
+            x.shape[-2], x.shape[-1], p, "VisionTransformer input"
+        )
         return x.shape[-2] // p, x.shape[-1] // p
 
-    def _pos_embed(self, tokens: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
+    def _pos_embed(
+        self, tokens: torch.Tensor, grid: Tuple[int, int]
+    ) -> torch.Tensor:
         pos = self.pos_embed
         if grid != self.patch_embed.grid_size:
             if not self.config.dynamic_img_size:
                 size = self.patch_embed.img_size
-                raise ValueError(f"VisionTransformer: expected an input of {size[0]}x{size[1]} (position "
-                                 f"embeddings for a {self.patch_embed.grid_size} grid), got a {grid} token grid; "
-                                 f"build with dynamic_img_size=True or resize the embeddings with resize_pos_embed")
-            pos = resize_pos_embed(pos, self.patch_embed.grid_size, grid, self.num_prefix_tokens,
-                                   self.config.pos_interp_mode)
+                raise ValueError(
+                    f"VisionTransformer: expected an input of {size[0]}x{size[1]} (position "
+                    f"embeddings for a {self.patch_embed.grid_size} grid), got a {grid} token grid; "
+                    f"build with dynamic_img_size=True or resize the embeddings with resize_pos_embed"
+                )
+            pos = resize_pos_embed(
+                pos,
+                self.patch_embed.grid_size,
+                grid,
+                self.num_prefix_tokens,
+                self.config.pos_interp_mode,
+            )
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)  # (B, 1, D)
         return self.pos_drop(torch.cat([cls, tokens], dim=1) + pos)  # (B, 1 + N, D)
 
-    def forward_layers(self, x: torch.Tensor, indices: Optional[Sequence[int]] = None) -> List[torch.Tensor]:
-        """Tokens ``(B, 1 + N, D)`` after each block (all blocks, or those in ``indices``, 0-based)."""
+    def forward_layers(
+        self,
+        x: torch.Tensor,
+        indices: Optional[Sequence[int]] = None,
+        class_token: bool = True,
+    ) -> List[torch.Tensor]:
+        """Tokens ``(B, 1 + N, D)`` after each block (all blocks, or those in ``indices``, 0-based).
+
+        ``class_token=False`` drops the class token right after the position embeddings are
+        added, so the blocks see only the N patch tokens ``(B, N, D)`` (official SETR-MLA).
+        """
         grid = self.grid_for(x)
         z = self._pos_embed(self.patch_embed(x), grid)  # (B, 1 + N, D)
+        if not class_token:
+            z = z[:, self.num_prefix_tokens :]  # (B, N, D)
         wanted = set(range(len(self.blocks))) if indices is None else set(indices)
         outs = []
         for i, block in enumerate(self.blocks):
@@ -195,14 +295,28 @@ class VisionTransformer(nn.Module):
         return self.norm(self.forward_layers(x, indices=[len(self.blocks) - 1])[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.forward_features(x)[:, 0])  # class token -> (B, num_classes)
+        return self.head(
+            self.forward_features(x)[:, 0]
+        )  # class token -> (B, num_classes)
 
 
 def vit_base_patch16_224(num_classes: int = 1000, **kwargs) -> VisionTransformer:
     """ViT-B/16 at 224 (timm ``vit_base_patch16_224``): 86,567,656 parameters with 1000 classes."""
-    return VisionTransformer(ViTConfig(embed_dim=768, depth=12, num_heads=12, num_classes=num_classes, **kwargs))
+    return VisionTransformer(
+        ViTConfig(
+            embed_dim=768, depth=12, num_heads=12, num_classes=num_classes, **kwargs
+        )
+    )
 
 
 def vit_large_patch16_224(num_classes: int = 1000, **kwargs) -> VisionTransformer:
     """ViT-L/16 at 224 (timm ``vit_large_patch16_224``): 304,326,632 parameters with 1000 classes."""
-    return VisionTransformer(ViTConfig(embed_dim=1024, depth=24, num_heads=16, num_classes=num_classes, **kwargs))
+    return VisionTransformer(
+        ViTConfig(
+            embed_dim=1024,
+            depth=24,
+            num_heads=16,
+            num_classes=num_classes,
+            **kwargs,
+        )
+    )

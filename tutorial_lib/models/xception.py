@@ -18,6 +18,7 @@ pointwise convolutions (``activation_fn_in_separable_conv=True``). This module f
 
 Layer count: 2 (stem) + 3·3 (entry) + 16·3 (middle) + 3 + 3 (exit) = 65 convolutions.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,7 +31,15 @@ from torch import nn
 from .._validate import check_choice, check_image_batch, check_positive
 from ..layers.separable import SeparableConv2d
 
-__all__ = ["XceptionConfig", "XCEPTION65", "XceptionBlock", "Xception", "plan_strides", "xception65"]
+__all__ = [
+    "XceptionConfig",
+    "XCEPTION65",
+    "XceptionBlock",
+    "Xception",
+    "plan_strides",
+    "xception65",
+]
+
 
 @dataclass(frozen=True)
 class XceptionConfig:
@@ -38,10 +47,17 @@ class XceptionConfig:
 
     in_chans: int = 3
     stem: Tuple[int, int] = (32, 64)
-    entry: Tuple[Tuple[int, int, int], ...] = ((128, 128, 128), (256, 256, 256), (728, 728, 728))
+    entry: Tuple[Tuple[int, int, int], ...] = (
+        (128, 128, 128),
+        (256, 256, 256),
+        (728, 728, 728),
+    )
     middle: Tuple[int, int, int] = (728, 728, 728)
     middle_units: int = 16
-    exit: Tuple[Tuple[int, int, int], Tuple[int, int, int]] = ((728, 1024, 1024), (1536, 1536, 2048))
+    exit: Tuple[Tuple[int, int, int], Tuple[int, int, int]] = (
+        (728, 1024, 1024),
+        (1536, 1536, 2048),
+    )
     #: which entry-flow unit gives the stride-4 low-level feature (the output of its 2nd conv)
     low_level_unit: int = 1
 
@@ -49,7 +65,9 @@ class XceptionConfig:
 XCEPTION65 = XceptionConfig()
 
 
-def plan_strides(strides: Sequence[int], output_stride: int) -> List[Tuple[int, int]]:
+def plan_strides(
+    strides: Sequence[int], output_stride: int
+) -> List[Tuple[int, int]]:
     """``(stride, rate)`` for each unit so that the network stops striding at ``output_stride``.
 
     DeepLab's ``stack_blocks_dense``: once the product of strides reaches ``output_stride``, a unit
@@ -65,8 +83,10 @@ def plan_strides(strides: Sequence[int], output_stride: int) -> List[Tuple[int, 
             plan.append((stride, 1))
             current *= stride
     if current != output_stride:
-        raise ValueError(f"plan_strides: output_stride {output_stride} cannot be reached with strides "
-                         f"{list(strides)} (it must be one of their running products)")
+        raise ValueError(
+            f"plan_strides: output_stride {output_stride} cannot be reached with strides "
+            f"{list(strides)} (it must be one of their running products)"
+        )
     return plan
 
 
@@ -78,27 +98,56 @@ class XceptionBlock(nn.Module):
     ``x: (B, C_in, H, W) -> (B, widths[-1], ceil(H/s), ceil(W/s))``.
     """
 
-    def __init__(self, in_chans: int, widths: Tuple[int, int, int], stride: int = 1, rate: int = 1, skip: str = "conv",
-                 activation_inside: bool = False) -> None:
+    def __init__(
+        self,
+        in_chans: int,
+        widths: Tuple[int, int, int],
+        stride: int = 1,
+        rate: int = 1,
+        skip: str = "conv",
+        activation_inside: bool = False,
+    ) -> None:
         super().__init__()
         check_choice(skip, "XceptionBlock skip", ("conv", "sum", "none"))
         if skip == "sum" and (in_chans != widths[-1] or stride != 1):
-            raise ValueError(f"XceptionBlock: an identity shortcut needs in_chans == widths[-1] and stride 1, "
-                             f"got {in_chans} -> {widths[-1]} with stride {stride}")
+            raise ValueError(
+                f"XceptionBlock: an identity shortcut needs in_chans == widths[-1] and stride 1, "
+                f"got {in_chans} -> {widths[-1]} with stride {stride}"
+            )
         self.activation_inside, self.skip = activation_inside, skip
         chans = [in_chans, *widths]
-        self.convs = nn.ModuleList([
-            SeparableConv2d(chans[i], chans[i + 1], 3, stride=stride if i == 2 else 1, rate=rate,
-                            activation=activation_inside) for i in range(3)])
-        self.shortcut = (nn.Sequential(nn.Conv2d(in_chans, widths[-1], 1, stride=stride, bias=False),
-                                       nn.BatchNorm2d(widths[-1])) if skip == "conv" else None)
+        self.convs = nn.ModuleList(
+            [
+                SeparableConv2d(
+                    chans[i],
+                    chans[i + 1],
+                    3,
+                    stride=stride if i == 2 else 1,
+                    rate=rate,
+                    activation=activation_inside,
+                )
+                for i in range(3)
+            ]
+        )
+        self.shortcut = (
+            nn.Sequential(
+                nn.Conv2d(in_chans, widths[-1], 1, stride=stride, bias=False),
+                nn.BatchNorm2d(widths[-1]),
+            )
+            if skip == "conv"
+            else None
+        )
 
-    def forward_features(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward_features(
+        self, x: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """The unit's output and the output of its second separable convolution (before the stride)."""
         residual, hidden = x, x
         for i, conv in enumerate(self.convs):
             if not self.activation_inside:
-                residual = F.relu(residual)  # pre-activation; not in place: the shortcut needs x
+                residual = F.relu(
+                    residual
+                )  # pre-activation; not in place: the shortcut needs x
             residual = conv(residual)  # (B, C_i, H_i, W_i)
             if i == 1:
                 hidden = residual
@@ -119,19 +168,28 @@ class Xception(nn.Module):
     where ``C_low = entry[low_level_unit][1]`` (256 for Xception-65).
     """
 
-    def __init__(self, config: XceptionConfig = XCEPTION65, output_stride: int = 16) -> None:
+    def __init__(
+        self, config: XceptionConfig = XCEPTION65, output_stride: int = 16
+    ) -> None:
         super().__init__()
         check_choice(output_stride, "Xception output_stride", (8, 16, 32))
         check_positive(config.middle_units, "XceptionConfig middle_units")
         check_positive(config.in_chans, "XceptionConfig in_chans")
         if not 0 <= config.low_level_unit < len(config.entry):
-            raise ValueError(f"XceptionConfig low_level_unit: expected an index into entry "
-                             f"(0..{len(config.entry) - 1}), got {config.low_level_unit}")
+            raise ValueError(
+                f"XceptionConfig low_level_unit: expected an index into entry "
+                f"(0..{len(config.entry) - 1}), got {config.low_level_unit}"
+            )
         self.config, self.output_stride = config, output_stride
         s1, s2 = config.stem
         self.stem = nn.Sequential(
-            nn.Conv2d(config.in_chans, s1, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(s1), nn.ReLU(inplace=True),
-            nn.Conv2d(s1, s2, 3, padding=1, bias=False), nn.BatchNorm2d(s2), nn.ReLU(inplace=True))
+            nn.Conv2d(config.in_chans, s1, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(s1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(s1, s2, 3, padding=1, bias=False),
+            nn.BatchNorm2d(s2),
+            nn.ReLU(inplace=True),
+        )
         # unit strides in order: stem, entry units, middle units, exit units
         strides = [2] + [2] * len(config.entry) + [1] * config.middle_units + [2, 1]
         plan = iter(plan_strides(strides, output_stride)[1:])
@@ -144,13 +202,23 @@ class Xception(nn.Module):
         middle = []
         for _ in range(config.middle_units):
             stride, rate = next(plan)
-            middle.append(XceptionBlock(cin, config.middle, stride, rate, skip="sum"))
+            middle.append(
+                XceptionBlock(cin, config.middle, stride, rate, skip="sum")
+            )
             cin = config.middle[-1]
         self.middle_flow = nn.Sequential(*middle)
         (stride1, rate1), (_, rate2) = next(plan), next(plan)
         self.exit_flow = nn.Sequential(
             XceptionBlock(cin, config.exit[0], stride1, rate1, skip="conv"),
-            XceptionBlock(config.exit[0][-1], config.exit[1], 1, rate2, skip="none", activation_inside=True))
+            XceptionBlock(
+                config.exit[0][-1],
+                config.exit[1],
+                1,
+                rate2,
+                skip="none",
+                activation_inside=True,
+            ),
+        )
         self.out_channels = config.exit[1][-1]
         self.low_level_channels = config.entry[config.low_level_unit][1]
 
@@ -159,7 +227,9 @@ class Xception(nn.Module):
         x = self.stem(x)  # (B, 64, H/2, W/2)
         low_level = x
         for i, block in enumerate(self.entry_flow):
-            x, hidden = block.forward_features(x)  # (B, C_i, H/2^(i+2), W/2^(i+2)) until the target stride
+            x, hidden = block.forward_features(
+                x
+            )  # (B, C_i, H/2^(i+2), W/2^(i+2)) until the target stride
             if i == self.config.low_level_unit:
                 low_level = hidden  # (B, C_low, H/4, W/4): before this unit's strided third conv
         x = self.middle_flow(x)  # (B, 728, H/os, W/os)

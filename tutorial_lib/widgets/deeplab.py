@@ -5,6 +5,7 @@ k×k convolutions with rate ``r`` reach each input pixel (one layer: the k×k sa
 :func:`plot_atrous` draws it; :func:`plot_atrous_grid` is the static figure used in the book;
 :func:`atrous_explorer` is the interactive version (ipywidgets), which redraws the same plot.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -22,7 +23,9 @@ def atrous_footprint(kernel_size: int, rate: int, layers: int = 1) -> np.ndarray
     A zero inside the field is a pixel the stack never reads: the "gridding" of repeated rates.
     """
     if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
-        raise ValueError(f"atrous_footprint layers: expected a positive integer, got {layers!r}")
+        raise ValueError(
+            f"atrous_footprint layers: expected a positive integer, got {layers!r}"
+        )
     taps = np.zeros(effective_kernel_size(kernel_size, rate), dtype=np.int64)
     taps[::rate] = 1  # the k sampled offsets of one axis
     line = np.ones(1, dtype=np.int64)
@@ -31,7 +34,13 @@ def atrous_footprint(kernel_size: int, rate: int, layers: int = 1) -> np.ndarray
     return np.outer(line, line)
 
 
-def plot_atrous(kernel_size: int = 3, rate: int = 2, layers: int = 1, ax=None, title: bool = True):
+def plot_atrous(
+    kernel_size: int = 3,
+    rate: int = 2,
+    layers: int = 1,
+    ax=None,
+    title: bool = True,
+):
     """Draw :func:`atrous_footprint` on its pixel grid; returns the axis."""
     import matplotlib.pyplot as plt
 
@@ -49,16 +58,28 @@ def plot_atrous(kernel_size: int = 3, rate: int = 2, layers: int = 1, ax=None, t
     if title:
         field = receptive_field([(kernel_size, 1, rate)] * layers)
         unread = int((footprint == 0).sum())
-        ax.set_title(f"k={kernel_size}, r={rate}, {layers} layer{'s' if layers > 1 else ''}\n"
-                     f"field {field}×{field}, {unread} pixels unread", fontsize=9)
+        ax.set_title(
+            f"k={kernel_size}, r={rate}, {layers} layer{'s' if layers > 1 else ''}\n"
+            f"field {field}×{field}, {unread} pixels unread",
+            fontsize=9,
+        )
     return ax
 
 
-def plot_atrous_grid(kernel_size: int = 3, rates: Sequence[int] = (1, 2, 4), layers: Sequence[int] = (1, 2, 3)):
+def plot_atrous_grid(
+    kernel_size: int = 3,
+    rates: Sequence[int] = (1, 2, 4),
+    layers: Sequence[int] = (1, 2, 3),
+):
     """The static twin of the explorer: one panel per (layers, rate); returns the figure."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(layers), len(rates), figsize=(2.6 * len(rates), 2.7 * len(layers)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(layers),
+        len(rates),
+        figsize=(2.6 * len(rates), 2.7 * len(layers)),
+        squeeze=False,
+    )
     for i, n in enumerate(layers):
         for j, r in enumerate(rates):
             plot_atrous(kernel_size, r, n, ax=axes[i, j])
@@ -66,7 +87,9 @@ def plot_atrous_grid(kernel_size: int = 3, rates: Sequence[int] = (1, 2, 4), lay
     return fig
 
 
-def atrous_explorer(kernel_size: int = 3, rate: int = 2, layers: int = 1, max_rate: int = 8):
+def atrous_explorer(
+    kernel_size: int = 3, rate: int = 2, layers: int = 1, max_rate: int = 8
+):
     """Sliders for kernel size, rate and number of stacked layers → the sampled positions."""
     import io
 
@@ -74,7 +97,9 @@ def atrous_explorer(kernel_size: int = 3, rate: int = 2, layers: int = 1, max_ra
     import matplotlib.pyplot as plt
     from IPython.display import Image
 
-    k = w.SelectionSlider(options=[1, 3, 5, 7], value=kernel_size, description="kernel k")
+    k = w.SelectionSlider(
+        options=[1, 3, 5, 7], value=kernel_size, description="kernel k"
+    )
     r = w.IntSlider(value=rate, min=1, max=max_rate, description="rate r")
     n = w.IntSlider(value=layers, min=1, max=4, description="layers")
     out = w.Output()

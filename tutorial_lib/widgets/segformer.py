@@ -8,6 +8,7 @@ attends to similarly coloured regions anywhere in the image, on the coarse key g
 :func:`plot_colour_attention` is the static figure of chapter 09; :func:`attention_explorer` redraws it
 for a query and a reduction ratio chosen with sliders.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence, Tuple
@@ -17,23 +18,46 @@ import torch.nn.functional as F
 
 from ..layers.efficient_attention import EfficientSelfAttention
 
-__all__ = ["colour_tokens", "colour_attention_head", "plot_colour_attention", "attention_explorer"]
+__all__ = [
+    "colour_tokens",
+    "colour_attention_head",
+    "plot_colour_attention",
+    "attention_explorer",
+]
 
 
-def colour_tokens(image: torch.Tensor, stride: int = 4, dim: int = 16, seed: int = 0) -> Tuple[torch.Tensor, int, int]:
+def colour_tokens(
+    image: torch.Tensor, stride: int = 4, dim: int = 16, seed: int = 0
+) -> Tuple[torch.Tensor, int, int]:
     """``image (3, H, W)`` → ``(tokens (1, N, dim), H/stride, W/stride)``: LN of a random affine colour map."""
-    if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 3:
-        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise ValueError(f"colour_tokens: expected an image tensor of shape (3, H, W), got {shape}")
+    if (
+        not isinstance(image, torch.Tensor)
+        or image.ndim != 3
+        or image.shape[0] != 3
+    ):
+        shape = (
+            tuple(image.shape)
+            if isinstance(image, torch.Tensor)
+            else type(image).__name__
+        )
+        raise ValueError(
+            f"colour_tokens: expected an image tensor of shape (3, H, W), got {shape}"
+        )
     pixels = F.avg_pool2d(image[None], stride)  # (1, 3, H/s, W/s)
     h, w = pixels.shape[-2:]
     gen = torch.Generator().manual_seed(seed)
-    embed, offset = torch.randn(3, dim, generator=gen), torch.randn(dim, generator=gen)
-    tokens = F.layer_norm((pixels.flatten(2).transpose(1, 2) - 0.5) @ embed + offset, (dim,))  # (1, N, C)
+    embed, offset = torch.randn(3, dim, generator=gen), torch.randn(
+        dim, generator=gen
+    )
+    tokens = F.layer_norm(
+        (pixels.flatten(2).transpose(1, 2) - 0.5) @ embed + offset, (dim,)
+    )  # (1, N, C)
     return tokens, h, w
 
 
-def colour_attention_head(dim: int, sr: int, sharpness: float = 3.0) -> EfficientSelfAttention:
+def colour_attention_head(
+    dim: int, sr: int, sharpness: float = 3.0
+) -> EfficientSelfAttention:
     """An :class:`~tutorial_lib.layers.efficient_attention.EfficientSelfAttention` whose weights compare colours (see the module docstring)."""
     m = EfficientSelfAttention(dim, num_heads=1, sr_ratio=sr).eval()
     with torch.no_grad():
@@ -48,12 +72,19 @@ def colour_attention_head(dim: int, sr: int, sharpness: float = 3.0) -> Efficien
             m.sr.weight.zero_()
             m.sr.bias.zero_()
             for c in range(dim):
-                m.sr.weight[c, c] = 1.0 / sr ** 2  # average pooling, channel by channel
+                m.sr.weight[c, c] = (
+                    1.0 / sr**2
+                )  # average pooling, channel by channel
     return m
 
 
-def plot_colour_attention(image: torch.Tensor, queries: Dict[str, Tuple[int, int]],
-                          ratios: Sequence[int] = (8, 4), stride: int = 4, sharpness: float = 3.0):
+def plot_colour_attention(
+    image: torch.Tensor,
+    queries: Dict[str, Tuple[int, int]],
+    ratios: Sequence[int] = (8, 4),
+    stride: int = 4,
+    sharpness: float = 3.0,
+):
     """One row per ``sr`` ratio: the image with the queries, then each query's attention weights.
 
     ``queries`` maps a name to a ``(row, col)`` on the token grid (image size / ``stride``).
@@ -64,9 +95,15 @@ def plot_colour_attention(image: torch.Tensor, queries: Dict[str, Tuple[int, int
     tokens, h, w = colour_tokens(image, stride)
     for name, (r, c) in queries.items():
         if not (0 <= r < h and 0 <= c < w):
-            raise ValueError(f"plot_colour_attention: query {name!r} at {(r, c)} is outside the {h}×{w} token grid")
-    fig, axes = plt.subplots(len(ratios), len(queries) + 1, figsize=(2.5 * (len(queries) + 1), 2.8 * len(ratios)),
-                             squeeze=False)
+            raise ValueError(
+                f"plot_colour_attention: query {name!r} at {(r, c)} is outside the {h}×{w} token grid"
+            )
+    fig, axes = plt.subplots(
+        len(ratios),
+        len(queries) + 1,
+        figsize=(2.5 * (len(queries) + 1), 2.8 * len(ratios)),
+        squeeze=False,
+    )
     for row, sr in enumerate(ratios):
         head = colour_attention_head(tokens.shape[-1], sr, sharpness)
         with torch.no_grad():
@@ -74,7 +111,9 @@ def plot_colour_attention(image: torch.Tensor, queries: Dict[str, Tuple[int, int
         hr, wr = head.reduced_size(h, w)
         axes[row, 0].imshow(image.permute(1, 2, 0).numpy())
         for name, (r, c) in queries.items():
-            axes[row, 0].plot(stride * c, stride * r, "o", ms=7, mec="k", label=name)
+            axes[row, 0].plot(
+                stride * c, stride * r, "o", ms=7, mec="k", label=name
+            )
         axes[row, 0].set_title(f"queries (sr = {sr})", fontsize=9)
         for ax, (name, (r, c)) in zip(axes[row, 1:], queries.items()):
             ax.imshow(maps[r * w + c].reshape(hr, wr).numpy(), cmap="viridis")
@@ -102,14 +141,21 @@ def attention_explorer(image: Optional[torch.Tensor] = None, stride: int = 4):
     row = wd.IntSlider(value=h // 2, min=0, max=h - 1, description="query row")
     col = wd.IntSlider(value=w // 2, min=0, max=w - 1, description="query col")
     sr = wd.SelectionSlider(options=[2, 4, 8, 16], value=8, description="sr")
-    sharp = wd.FloatSlider(value=3.0, min=0.5, max=6.0, step=0.5, description="sharpness")
+    sharp = wd.FloatSlider(
+        value=3.0, min=0.5, max=6.0, step=0.5, description="sharpness"
+    )
     out = wd.Output()
 
     def redraw(_: Optional[dict] = None) -> None:
         # Write the figure into the Output widget's state directly (not ``with out: plt.show()``):
         # that routing needs a front end, and nbval has none, so the figure would leak to the cell.
-        fig = plot_colour_attention(image, {"query": (row.value, col.value)}, ratios=(sr.value,),
-                                    stride=stride, sharpness=sharp.value)
+        fig = plot_colour_attention(
+            image,
+            {"query": (row.value, col.value)},
+            ratios=(sr.value,),
+            stride=stride,
+            sharpness=sharp.value,
+        )
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", bbox_inches="tight")
         plt.close(fig)
