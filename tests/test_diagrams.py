@@ -1,0 +1,108 @@
+"""The diagrams' shape labels equal a shape trace of the library's modules (no stale pictures)."""
+from __future__ import annotations
+
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from tutorial_lib import diagrams, models  # noqa: E402
+from tutorial_lib.profiling import shape_trace  # noqa: E402
+
+
+def _meta(factory, **kw):
+    with torch.device("meta"):
+        return factory(**kw).eval()
+
+
+def _traced(model, size, names):
+    """``{name: label}`` from :func:`shape_trace` (first call of each module), formatted as drawn."""
+    x = torch.zeros(1, 3, size, size, device="meta")
+    table = shape_trace(model, x, names=list(names))
+    first = {}
+    for name, _, shape, _ in table.rows:
+        first.setdefault(name, shape)
+    # "(1, 96, 8, 8)" -> "96×8×8"; "[(1, 2), (1, 3)]" -> "2, 3"
+    return {n: ", ".join("×".join(t.split(", ")[1:]) for t in re.findall(r"\(([^()]*)\)", s))
+            for n, s in first.items()}
+
+
+def _check(d: diagrams.Diagram, model, size, prefix: str = "") -> None:
+    names = {k[len(prefix):]: v for k, v in d.labels.items()
+             if k.startswith(prefix) and k[len(prefix):] in dict(model.named_modules())}
+    assert names, "the diagram labels no module"
+    assert _traced(model, size, names) == names
+    drawn = "\n".join(d.texts())
+    for label in names.values():
+        assert label in drawn, f"{label} is traced but not drawn"
+
+
+def _layout_ok(d: diagrams.Diagram) -> None:
+    """7 in wide, every text inside the figure and at least 8 pt (the book shows figures at 100 dpi)."""
+    fig = d.fig
+    assert fig.get_size_inches()[0] == pytest.approx(7.0)
+    fig.canvas.draw()
+    box = fig.bbox
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        for t in ax.texts:
+            if not t.get_text().strip():
+                continue
+            assert t.get_fontsize() >= 8
+            e = t.get_window_extent(renderer)
+            assert e.x0 >= box.x0 - 1 and e.x1 <= box.x1 + 1 and e.y0 >= box.y0 - 1 and e.y1 <= box.y1 + 1, \
+                f"text {t.get_text()!r} is clipped"
+    plt.close(fig)
+
+
+def test_vit_pipeline():
+    d = diagrams.vit_pipeline()
+    _check(d, _meta(models.vit_base_patch16_224), 224)
+    assert d.labels["pos_drop"] == "197×768"  # 196 patches + the class token
+    _layout_ok(d)
+
+
+def test_vit_pipeline_follows_the_model():
+    from tutorial_lib.models.vit import ViTConfig, VisionTransformer
+    small = VisionTransformer(ViTConfig(img_size=64, embed_dim=48, depth=3, num_heads=3, num_classes=10))
+    d = diagrams.vit_pipeline(small, img_size=64)
+    assert d.labels["pos_drop"] == "17×48" and d.labels["head"] == "10"
+    assert "3 × block" in d.texts()
+    plt.close(d.fig)
+
+
+def test_setr_decoders():
+    d = diagrams.setr_decoders()
+    for prefix, factory in (("naive:", models.setr_naive), ("pup:", models.setr_pup), ("mla:", models.setr_mla)):
+        _check(d, _meta(factory, aux=False), 512, prefix)
+    assert d.labels["pup:decode_head.conv_3"] == "256×256×256"
+    _layout_ok(d)
+
+
+@pytest.mark.parametrize("fn", [diagrams.segformer_overview, diagrams.all_mlp_decoder,
+                                diagrams.efficient_attention, diagrams.mix_ffn])
+def test_segformer_diagrams(fn):
+    d = fn()
+    _check(d, _meta(models.segformer_b0), 512)
+    _layout_ok(d)
+
+
+def test_efficient_attention_reduction():
+    d = diagrams.efficient_attention()
+    p = "encoder.stages.0.blocks.0.attn"
+    n = int(d.labels[p + ".q"].split("×")[0])
+    nr = int(d.labels[p + ".kv"].split("×")[0])
+    assert n == 128 * 128 and n // nr == 8 ** 2 and d.labels["weights"] == f"{n}×{nr}"
+    plt.close(d.fig)
+
+
+def test_legend_uses_one_language():
+    d = diagrams.all_mlp_decoder()
+    texts = d.texts()
+    for kind in ("tensor", "linear / MLP", "resample"):
+        assert kind in texts
+    plt.close(d.fig)

@@ -1,0 +1,19 @@
+"""Architecture diagrams in one visual language, labelled with shapes traced from the library.
+
+Why matplotlib: it is already a dependency of the wheel, so a diagram renders the same offline,
+on Colab and in the static HTML (as the cell's stored PNG, no kernel and no graphviz binary); the
+drawing is code next to the model, so the shapes written on it are *computed* — each function
+builds the library's own module (on ``device="meta"``, so paper-sized models cost nothing), runs
+it once with forward hooks and writes the traced shapes on the boxes. ``tests/test_diagrams.py``
+checks every label against :func:`tutorial_lib.profiling.shape_trace`, so a model change cannot
+leave a stale diagram. Figures are 7 in wide at the book's 100 dpi (the text column's width);
+text is ≥ 8 pt as printed.
+
+Usage in a chapter: ``diagrams.vit_pipeline(); plt.show()``.
+"""
+from ._draw import KINDS, Canvas, Diagram, fmt_shape, trace
+from .transformers import (all_mlp_decoder, efficient_attention, mix_ffn, segformer_overview, setr_decoders,
+                           vit_pipeline)
+
+__all__ = ["KINDS", "Canvas", "Diagram", "fmt_shape", "trace", "vit_pipeline", "setr_decoders",
+           "segformer_overview", "efficient_attention", "mix_ffn", "all_mlp_decoder"]
