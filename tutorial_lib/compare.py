@@ -1,14 +1,17 @@
-"""The capstone's models side by side: small configurations, shipped checkpoints, robustness to resolution.
+"""The capstone's models side by side: small configurations, shipped checkpoints,
+robustness to resolution.
 
-* :data:`CAPSTONE_MODELS` names the small configurations that chapters 12–13 compare (the chapter-01
-  baseline, DeepLabV3+, SETR with each decoder, SegFormer); :func:`build_model` builds one untrained.
+* :data:`CAPSTONE_MODELS` names the small configurations that chapters 12–13 compare
+  (the chapter-01 baseline, DeepLabV3+, SETR with each decoder, SegFormer);
+  :func:`build_model` builds one untrained.
 * ``tools/train_checkpoints.py`` (``make checkpoints``) trains each with
-  :data:`tutorial_lib.train.RECIPE_SMALL` on ``tutorial_lib.data.standard_splits()`` and ships
-  the weights (float16 safetensors, auxiliary heads dropped) and a JSON of their metrics as package
-  data; :func:`load_trained` and :func:`training_record` read them back, so they work after
-  ``pip install``.
-* :func:`evaluate_at_resolutions` evaluates a model on the *same* scenes rendered at other sizes
-  (:class:`~tutorial_lib.data.SyntheticScenes` draws scenes in resolution-free units).
+  :data:`tutorial_lib.train.RECIPE_SMALL` on ``tutorial_lib.data.standard_splits()``
+  and ships the weights (float16 safetensors, auxiliary heads dropped) and a JSON of
+  their metrics as package data; :func:`load_trained` and :func:`training_record`
+  read them back, so they work after ``pip install``.
+* :func:`evaluate_at_resolutions` evaluates a model on the *same* scenes rendered at
+  other sizes (:class:`~tutorial_lib.data.SyntheticScenes` draws scenes in
+  resolution-free units).
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ def _segformer(aux: bool) -> nn.Module:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One capstone model: a short ``label`` for tables, its ``family`` and how to build it."""
+    """One capstone model: a short ``label`` for tables, its ``family`` and how to
+    build it."""
 
     label: str
     family: str
@@ -126,7 +130,8 @@ CAPSTONE_MODELS: Dict[str, ModelSpec] = {
 
 
 def build_model(name: str, aux: bool = False) -> nn.Module:
-    """An untrained capstone model (``aux=True``: with SETR's auxiliary heads, for training)."""
+    """An untrained capstone model (``aux=True``: with SETR's auxiliary heads, for
+    training)."""
     check_choice(name, "build_model name", list(CAPSTONE_MODELS))
     return CAPSTONE_MODELS[name].factory(bool(aux))
 
@@ -134,7 +139,8 @@ def build_model(name: str, aux: bool = False) -> nn.Module:
 def inference_state_dict(
     model: nn.Module, dtype: torch.dtype = torch.float16
 ) -> Dict[str, torch.Tensor]:
-    """The weights an inference model needs: auxiliary heads dropped, floating tensors cast to ``dtype``."""
+    """The weights an inference model needs: auxiliary heads dropped, floating
+    tensors cast to ``dtype``."""
     return {
         k: (v.to(dtype) if v.is_floating_point() else v).detach().clone()
         for k, v in model.state_dict().items()
@@ -144,7 +150,8 @@ def inference_state_dict(
 
 @contextlib.contextmanager
 def checkpoint_path(filename: str) -> Iterator[Any]:
-    """A real file path for ``tutorial_lib/checkpoints/<filename>`` (package data), as a context manager."""
+    """A real file path for ``tutorial_lib/checkpoints/<filename>`` (package data),
+    as a context manager."""
     resource = importlib.resources.files("tutorial_lib") / "checkpoints" / filename
     if not resource.is_file():
         raise ValueError(
@@ -156,7 +163,8 @@ def checkpoint_path(filename: str) -> Iterator[Any]:
 
 
 def load_trained(name: str) -> nn.Module:
-    """The capstone model ``name`` with its shipped weights, in eval mode (float32)."""
+    """The capstone model ``name`` with its shipped weights, in eval mode
+    (float32)."""
     model = build_model(name, aux=False)
     with checkpoint_path(f"{name}.safetensors") as path:
         state = load_state_dict(path)
@@ -165,13 +173,15 @@ def load_trained(name: str) -> nn.Module:
 
 
 def training_record() -> Dict[str, Any]:
-    """The JSON ``make checkpoints`` wrote: recipe, and per model its metrics and training curves."""
+    """The JSON ``make checkpoints`` wrote: recipe, and per model its metrics and
+    training curves."""
     with checkpoint_path("metrics.json") as path:
         return json.loads(path.read_text())
 
 
 def scenes_at(dataset: SyntheticScenes, size: int) -> SyntheticScenes:
-    """The same scenes as ``dataset`` (same seed and count), rendered at ``size`` × ``size``."""
+    """The same scenes as ``dataset`` (same seed and count), rendered at ``size`` ×
+    ``size``."""
     if not isinstance(dataset, SyntheticScenes):
         raise ValueError(
             f"scenes_at: expected a SyntheticScenes dataset, got {type(dataset).__name__}"
@@ -187,10 +197,11 @@ def evaluate_at_resolutions(
     num_classes: int = 6,
     batch_size: int = 16,
 ) -> Dict[int, EvalResult]:
-    """Evaluate ``model`` on ``dataset``'s scenes rendered at each of ``sizes`` (no fine-tuning).
+    """Evaluate ``model`` on ``dataset``'s scenes rendered at each of ``sizes`` (no
+    fine-tuning).
 
-    The labels are rendered at the same size as the images, so every size is scored against its
-    own exact ground truth.
+    The labels are rendered at the same size as the images, so every size is scored
+    against its own exact ground truth.
     """
     sizes = list(sizes)
     if not sizes:
@@ -209,7 +220,8 @@ def evaluate_at_resolutions(
 def measure_latency(
     model: nn.Module, images: torch.Tensor, repeats: int = 5, warmup: int = 1
 ) -> float:
-    """Median wall-clock seconds of one eval-mode forward pass of ``images`` (after ``warmup`` passes)."""
+    """Median wall-clock seconds of one eval-mode forward pass of ``images`` (after
+    ``warmup`` passes)."""
     check_image_batch(images, "measure_latency images")
     check_positive(repeats, "measure_latency repeats")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
@@ -233,9 +245,10 @@ def measure_latency(
 def pareto_front(costs: Sequence[float], scores: Sequence[float]) -> List[int]:
     """Indices of the models no other model beats on both axes, cheapest first.
 
-    Model ``i`` is dominated if some ``j`` has ``costs[j] <= costs[i]`` and ``scores[j] >= scores[i]``
-    with at least one strict inequality (lower cost is better, higher score is better). Models with
-    identical cost and score are both kept. Ties in cost are listed by index.
+    Model ``i`` is dominated if some ``j`` has ``costs[j] <= costs[i]`` and
+    ``scores[j] >= scores[i]`` with at least one strict inequality (lower cost is
+    better, higher score is better). Models with identical cost and score are both
+    kept. Ties in cost are listed by index.
     """
     costs, scores = [float(c) for c in costs], [float(s) for s in scores]
     if len(costs) != len(scores):

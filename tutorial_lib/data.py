@@ -1,11 +1,13 @@
-"""Data for the book: procedurally generated scenes, a real photograph, and a folder loader.
+"""Data for the book: procedurally generated scenes, a real photograph, and a folder
+loader.
 
-* :class:`SyntheticScenes` renders random vector scenes at any resolution, so the same scene can
-  be seen at 64, 128 or 256 pixels (later chapters test resolution robustness with it).
-* :func:`sample_image` returns a real photograph that ships with matplotlib, for patching and
-  attention demos without a download.
-* :class:`SegmentationFolder` reads the common "images + PNG masks" layouts (Pascal VOC,
-  ADE20K), so assignments can train on real data in Colab.
+* :class:`SyntheticScenes` renders random vector scenes at any resolution, so the
+  same scene can be seen at 64, 128 or 256 pixels (later chapters test resolution
+  robustness with it).
+* :func:`sample_image` returns a real photograph that ships with matplotlib, for
+  patching and attention demos without a download.
+* :class:`SegmentationFolder` reads the common "images + PNG masks" layouts (Pascal
+  VOC, ADE20K), so assignments can train on real data in Colab.
 """
 
 from __future__ import annotations
@@ -67,11 +69,13 @@ Size = Union[int, Tuple[int, int]]
 
 @dataclass(frozen=True)
 class SceneObject:
-    """One object of a scene, in resolution-free units (the image spans [0, 1] × [0, 1]).
+    """One object of a scene, in resolution-free units (the image spans [0, 1] × [0,
+    1]).
 
-    ``params`` depends on ``kind``: disc ``(cx, cy, r)``, box ``(cx, cy, half_w, half_h, angle)``,
-    triangle ``(x0, y0, x1, y1, x2, y2)``, ring ``(cx, cy, r_outer, r_inner)``, wire
-    ``(x0, y0, x1, y1, half_width, bend)`` (a quadratic curve bent sideways by ``bend``).
+    ``params`` depends on ``kind``: disc ``(cx, cy, r)``, box ``(cx, cy, half_w,
+    half_h, angle)``, triangle ``(x0, y0, x1, y1, x2, y2)``, ring ``(cx, cy,
+    r_outer, r_inner)``, wire ``(x0, y0, x1, y1, half_width, bend)`` (a quadratic
+    curve bent sideways by ``bend``).
     """
 
     label: int
@@ -84,7 +88,8 @@ class SceneObject:
 
 @dataclass(frozen=True)
 class Scene:
-    """A background description plus objects painted in order (later objects occlude earlier ones)."""
+    """A background description plus objects painted in order (later objects occlude
+    earlier ones)."""
 
     background: Tuple[Tuple[float, float, float], Tuple[float, float, float], float]
     objects: Tuple[SceneObject, ...]
@@ -97,7 +102,8 @@ def _colour(rng: np.random.Generator) -> Tuple[float, float, float]:
 
 
 def make_scene(rng: np.random.Generator) -> Scene:
-    """Draw a random scene: 3–7 objects of mixed classes and scales, at least one thin wire."""
+    """Draw a random scene: 3–7 objects of mixed classes and scales, at least one
+    thin wire."""
     background = (_colour(rng), _colour(rng), float(rng.uniform(0, 2 * math.pi)))
     n_objects = int(rng.integers(3, 8))
     labels = list(rng.integers(1, NUM_CLASSES, size=n_objects))
@@ -202,7 +208,8 @@ def _inside(obj: SceneObject, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _bbox(obj: SceneObject) -> Tuple[float, float, float, float]:
-    """A box (x_min, y_min, x_max, y_max) in [0, 1] units that contains the object."""
+    """A box (x_min, y_min, x_max, y_max) in [0, 1] units that contains the
+    object."""
     p = obj.params
     if obj.kind in ("disc", "ring"):
         return p[0] - p[2], p[1] - p[2], p[0] + p[2], p[1] + p[2]
@@ -239,10 +246,11 @@ def _texture(
 
 
 def render_scene(scene: Scene, size: Size) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Render ``scene`` at ``size`` pixels: image ``(3, H, W)`` in [0, 1], mask ``(H, W)`` int64.
+    """Render ``scene`` at ``size`` pixels: image ``(3, H, W)`` in [0, 1], mask
+    ``(H, W)`` int64.
 
-    Every pixel is evaluated at its centre, so the same scene rendered at two resolutions agrees
-    after resizing, up to pixels on object boundaries.
+    Every pixel is evaluated at its centre, so the same scene rendered at two
+    resolutions agrees after resizing, up to pixels on object boundaries.
     """
     h, w = (size, size) if isinstance(size, int) else size
     if isinstance(h, bool) or not all(isinstance(v, int) and v > 0 for v in (h, w)):
@@ -280,10 +288,11 @@ def render_scene(scene: Scene, size: Size) -> Tuple[torch.Tensor, torch.Tensor]:
 class SyntheticScenes(Dataset):
     """Procedurally generated segmentation scenes, deterministic from ``seed``.
 
-    Item ``i`` is the scene drawn from ``numpy.random.default_rng((seed, i))`` rendered at
-    ``size``: ``(image (3, H, W) float32 in [0, 1], mask (H, W) int64)`` with classes
-    :data:`CLASS_NAMES` (background + 5 object classes, including thin wires and rings whose
-    holes show background). Use different seeds for training and validation sets.
+    Item ``i`` is the scene drawn from ``numpy.random.default_rng((seed, i))``
+    rendered at ``size``: ``(image (3, H, W) float32 in [0, 1], mask (H, W) int64)``
+    with classes :data:`CLASS_NAMES` (background + 5 object classes, including thin
+    wires and rings whose holes show background). Use different seeds for training
+    and validation sets.
     """
 
     def __init__(
@@ -332,7 +341,8 @@ class SyntheticScenes(Dataset):
         return self.num_samples
 
     def scene(self, index: int) -> Scene:
-        """The vector description of item ``index`` (render it at any size with :func:`render_scene`)."""
+        """The vector description of item ``index`` (render it at any size with
+        :func:`render_scene`)."""
         if not -self.num_samples <= index < self.num_samples:
             raise IndexError(
                 f"SyntheticScenes: index {index} out of range for {self.num_samples} samples"
@@ -368,8 +378,9 @@ def standard_splits(
 ) -> Tuple[SyntheticScenes, SyntheticScenes]:
     """The book's standard small training and validation sets (seeds 0 and 1).
 
-    Every chapter that trains on CPU uses these splits with :data:`tutorial_lib.train.RECIPE_SMALL`,
-    so results are comparable across chapters (chapter 01's baseline is the reference point).
+    Every chapter that trains on CPU uses these splits with
+    :data:`tutorial_lib.train.RECIPE_SMALL`, so results are comparable across
+    chapters (chapter 01's baseline is the reference point).
     """
     return (
         SyntheticScenes(num_train, size=size, seed=0, cache=True),
@@ -378,10 +389,11 @@ def standard_splits(
 
 
 def sample_image(size: Optional[Size] = None) -> torch.Tensor:
-    """A real photograph available offline: Grace Hopper, shipped with matplotlib's sample data.
+    """A real photograph available offline: Grace Hopper, shipped with matplotlib's
+    sample data.
 
-    Returns ``(3, H, W)`` float32 in [0, 1] (600×512 as shipped), resized bilinearly to ``size``
-    if given.
+    Returns ``(3, H, W)`` float32 in [0, 1] (600×512 as shipped), resized bilinearly
+    to ``size`` if given.
     """
     import matplotlib.cbook as cbook
     import matplotlib.image as mpimg
@@ -407,14 +419,15 @@ def sample_image(size: Optional[Size] = None) -> torch.Tensor:
 class SegmentationFolder(Dataset):
     """Images + PNG masks on disk, in the Pascal VOC or ADE20K layout.
 
-    * VOC: ``root/JPEGImages/*.jpg``, ``root/SegmentationClass/*.png`` (palette PNGs, 255 = void)
-      and ``root/ImageSets/Segmentation/{split}.txt`` listing the ids.
-    * ADE20K: ``root/images/{split}/*.jpg`` and ``root/annotations/{split}/*.png`` (0 = "other";
-      pass ``reduce_zero_label=True`` to map 0 → 255 and shift classes down by one, as ADE20K
-      training does).
+    * VOC: ``root/JPEGImages/*.jpg``, ``root/SegmentationClass/*.png`` (palette
+      PNGs, 255 = void) and ``root/ImageSets/Segmentation/{split}.txt`` listing the
+      ids.
+    * ADE20K: ``root/images/{split}/*.jpg`` and ``root/annotations/{split}/*.png``
+      (0 = "other"; pass ``reduce_zero_label=True`` to map 0 → 255 and shift classes
+      down by one, as ADE20K training does).
 
-    Items are ``(image (3, H, W) float32 in [0, 1], mask (H, W) int64)``; ``transform(image, mask)``
-    is applied jointly if given.
+    Items are ``(image (3, H, W) float32 in [0, 1], mask (H, W) int64)``;
+    ``transform(image, mask)`` is applied jointly if given.
     """
 
     def __init__(

@@ -1,24 +1,27 @@
-"""Effective receptive fields (Luo et al., NeurIPS 2016), measured by backpropagation.
+"""Effective receptive fields (Luo et al., NeurIPS 2016), measured by
+backpropagation.
 
-The *theoretical* receptive field of an output pixel is every input pixel that can influence it;
-for a stack of convolutions its side is
+The *theoretical* receptive field of an output pixel is every input pixel that can
+influence it; for a stack of convolutions its side is
 
 .. math:: k_\\text{eff} = 1 + \\sum_i d_i (k_i - 1) \\prod_{j<i} s_j
 
 (kernel ``k_i``, dilation ``d_i``, stride ``s_j`` of the earlier layers;
 :func:`tutorial_lib.layers.atrous.receptive_field` computes it). The *effective*
-receptive field (ERF) is how much each input pixel actually does influence it: Luo et al. (§2)
-put a unit gradient on one output position, backpropagate, and look at the magnitude of the
-gradient that reaches the input, averaged over images:
+receptive field (ERF) is how much each input pixel actually does influence it: Luo
+et al. (§2) put a unit gradient on one output position, backpropagate, and look at
+the magnitude of the gradient that reaches the input, averaged over images:
 
 .. math:: \\mathrm{ERF}(u, v) = \\mathbb{E}_x \\sum_c \\left|\\frac{\\partial y_{p}}{\\partial x_{c,u,v}}\\right|.
 
-Their result is that the ERF is roughly Gaussian and occupies a small fraction of the theoretical
-field: for ``n`` stacked layers of uniform weights it is the ``n``-fold convolution of the kernel
-with itself, whose width grows as ``√n`` while the theoretical field grows as ``n``.
+Their result is that the ERF is roughly Gaussian and occupies a small fraction of
+the theoretical field: for ``n`` stacked layers of uniform weights it is the
+``n``-fold convolution of the kernel with itself, whose width grows as ``√n`` while
+the theoretical field grows as ``n``.
 
-:func:`erf_radius` turns an ERF map into one number: the radius of the smallest disc around the
-ERF's centre of mass that holds a given fraction (90% by default) of the gradient mass.
+:func:`erf_radius` turns an ERF map into one number: the radius of the smallest disc
+around the ERF's centre of mass that holds a given fraction (90% by default) of the
+gradient mass.
 """
 
 from __future__ import annotations
@@ -57,21 +60,24 @@ def effective_receptive_field(
     upsample: bool = True,
     batch_size: int = 16,
 ) -> torch.Tensor:
-    """The ERF of one output position, averaged over ``images``: a ``(H, W)`` float64 map.
+    """The ERF of one output position, averaged over ``images``: a ``(H, W)``
+    float64 map.
 
-    ``output(model, x)`` returns the ``(B, C, h, w)`` map whose position is analysed (default: the
-    model's logits). With ``upsample=True`` a map smaller than the input is first resized
-    bilinearly to ``(H, W)`` (as :func:`tutorial_lib.train.predict` does before the argmax), so
-    models with different output strides are compared at the same input pixel. ``position``
+    ``output(model, x)`` returns the ``(B, C, h, w)`` map whose position is analysed
+    (default: the model's logits). With ``upsample=True`` a map smaller than the
+    input is first resized bilinearly to ``(H, W)`` (as
+    :func:`tutorial_lib.train.predict` does before the argmax), so models with
+    different output strides are compared at the same input pixel. ``position``
     defaults to the centre ``(h // 2, w // 2)`` of that map.
 
-    ``reduce="sum"`` is Luo et al.'s unit gradient on every channel at once (one backward pass:
-    the gradient of ``Σ_c y_c``); ``"per_channel"`` sums the magnitudes ``Σ_c |∂y_c/∂x|`` (one
-    pass per channel), which cannot cancel between channels — logits are defined only up to a
-    shared constant, so their plain sum is an arbitrary direction; ``"predicted"`` takes, per
-    image, the gradient of the channel with the largest value at ``position`` (for logits: the
-    class the model predicts there), in one backward pass. The model runs in eval mode
-    (batch-norm statistics frozen, so images do not interact); its parameters get no gradients.
+    ``reduce="sum"`` is Luo et al.'s unit gradient on every channel at once (one
+    backward pass: the gradient of ``Σ_c y_c``); ``"per_channel"`` sums the
+    magnitudes ``Σ_c |∂y_c/∂x|`` (one pass per channel), which cannot cancel between
+    channels — logits are defined only up to a shared constant, so their plain sum
+    is an arbitrary direction; ``"predicted"`` takes, per image, the gradient of the
+    channel with the largest value at ``position`` (for logits: the class the model
+    predicts there), in one backward pass. The model runs in eval mode (batch-norm
+    statistics frozen, so images do not interact); its parameters get no gradients.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(
@@ -167,10 +173,12 @@ def _check_map(erf: object, name: str) -> torch.Tensor:
 def erf_mass_curve(
     erf: torch.Tensor, center: Optional[Tuple[float, float]] = None
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Distances of the pixels from ``center`` (sorted) and the fraction of mass within each.
+    """Distances of the pixels from ``center`` (sorted) and the fraction of mass
+    within each.
 
-    ``center`` is ``(row, column)`` in pixel indices (default: the centre of mass). Returns
-    ``(radii, fraction)`` with ``fraction[i]`` = share of the total mass at distance ``≤ radii[i]``.
+    ``center`` is ``(row, column)`` in pixel indices (default: the centre of mass).
+    Returns ``(radii, fraction)`` with ``fraction[i]`` = share of the total mass at
+    distance ``≤ radii[i]``.
     """
     erf = _check_map(erf, "erf_mass_curve")
     rows, cols = torch.meshgrid(
@@ -191,11 +199,13 @@ def erf_radius(
     fraction: float = 0.9,
     center: Optional[Tuple[float, float]] = None,
 ) -> float:
-    """Radius (pixels) of the smallest disc around ``center`` holding ``fraction`` of the ERF's mass.
+    """Radius (pixels) of the smallest disc around ``center`` holding ``fraction``
+    of the ERF's mass.
 
-    Distances are measured between pixel centres; ``center`` defaults to the centre of mass. A map
-    whose mass sits on one pixel has radius 0; an isotropic Gaussian of standard deviation ``σ``
-    has ``σ √(−2 ln(1 − fraction))`` (2.146 σ at 90%), up to the pixel grid.
+    Distances are measured between pixel centres; ``center`` defaults to the centre
+    of mass. A map whose mass sits on one pixel has radius 0; an isotropic Gaussian
+    of standard deviation ``σ`` has ``σ √(−2 ln(1 − fraction))`` (2.146 σ at 90%),
+    up to the pixel grid.
     """
     if (
         isinstance(fraction, bool)
@@ -215,9 +225,11 @@ def erf_radius(
 
 
 def erf_support(erf: torch.Tensor, threshold: float = 0.0) -> Tuple[int, int]:
-    """Height and width of the bounding box of the pixels whose ERF exceeds ``threshold``.
+    """Height and width of the bounding box of the pixels whose ERF exceeds
+    ``threshold``.
 
-    With ``threshold=0`` and weights that cannot cancel, this is the theoretical receptive field.
+    With ``threshold=0`` and weights that cannot cancel, this is the theoretical
+    receptive field.
     """
     erf = _check_map(erf, "erf_support")
     rows = torch.nonzero((erf > threshold).any(dim=1)).flatten()

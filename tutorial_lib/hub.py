@@ -1,16 +1,18 @@
-"""Checkpoints: safe loading (no pickled code is executed), a pinned cached download for Colab, and
-the SegFormer checkpoint conversions.
+"""Checkpoints: safe loading (no pickled code is executed), a pinned cached download
+for Colab, and the SegFormer checkpoint conversions.
 
-``load_state_dict`` reads ``.safetensors`` files with :mod:`safetensors`, and anything else with
-``torch.load(..., weights_only=True)``, which refuses pickles that would run code.
-``download_cached`` fetches a URL once into a cache folder and checks its SHA-256 before the file
-enters the cache; it is meant for Colab paths only and is tested here with local ``file://`` URLs.
-``segformer_from_hf_state_dict`` and ``segformer_from_nvlabs_state_dict`` convert released SegFormer
-checkpoints (Hugging Face Hub layout, official NVlabs layout) into
-:class:`tutorial_lib.models.segformer.SegFormer`; ``segformer_to_hf_state_dict``,
-``segformer_hf_config`` and ``save_hf_pretrained`` export ours to the Hugging Face layout (they
-live in :mod:`tutorial_lib.hub_segformer`); ``load_pretrained_segformer`` downloads a pretrained
-SegFormer pinned in ``PRETRAINED_SEGFORMER`` (Colab only; it lives in
+``load_state_dict`` reads ``.safetensors`` files with :mod:`safetensors`, and
+anything else with ``torch.load(..., weights_only=True)``, which refuses pickles
+that would run code. ``download_cached`` fetches a URL once into a cache folder and
+checks its SHA-256 before the file enters the cache; it is meant for Colab paths
+only and is tested here with local ``file://`` URLs.
+``segformer_from_hf_state_dict`` and ``segformer_from_nvlabs_state_dict`` convert
+released SegFormer checkpoints (Hugging Face Hub layout, official NVlabs layout)
+into :class:`tutorial_lib.models.segformer.SegFormer`;
+``segformer_to_hf_state_dict``, ``segformer_hf_config`` and ``save_hf_pretrained``
+export ours to the Hugging Face layout (they live in
+:mod:`tutorial_lib.hub_segformer`); ``load_pretrained_segformer`` downloads a
+pretrained SegFormer pinned in ``PRETRAINED_SEGFORMER`` (Colab only; it lives in
 :mod:`tutorial_lib.hub_pretrained`). Every one of them is re-exported here.
 """
 
@@ -69,10 +71,10 @@ PathLike = Union[str, os.PathLike]
 def load_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
     """Load a state dict without executing pickled code.
 
-    ``.safetensors`` → :func:`safetensors.torch.load_file`; other files → ``torch.load`` with
-    ``weights_only=True``. A checkpoint that wraps its weights in ``{"state_dict": ...}`` or
-    ``{"model": ...}`` (mmseg, NVlabs) is unwrapped. Raises ``ValueError`` for unsafe or
-    malformed files.
+    ``.safetensors`` → :func:`safetensors.torch.load_file`; other files →
+    ``torch.load`` with ``weights_only=True``. A checkpoint that wraps its weights
+    in ``{"state_dict": ...}`` or ``{"model": ...}`` (mmseg, NVlabs) is unwrapped.
+    Raises ``ValueError`` for unsafe or malformed files.
     """
     path = pathlib.Path(path)
     if not path.is_file():
@@ -104,7 +106,8 @@ def load_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
 
 
 def save_state_dict(state_dict: Dict[str, torch.Tensor], path: PathLike) -> None:
-    """Save tensors as ``.safetensors`` (contiguous copies; shared storage is not an issue)."""
+    """Save tensors as ``.safetensors`` (contiguous copies; shared storage is not an
+    issue)."""
     from safetensors.torch import save_file
 
     save_file(
@@ -140,19 +143,23 @@ def download_cached(
     filename: Optional[str] = None,
     sha256: Optional[str] = None,
 ) -> pathlib.Path:
-    """Download ``url`` into ``cache_dir`` once, verified against ``sha256``, and return the local path.
+    """Download ``url`` into ``cache_dir`` once, verified against ``sha256``, and
+    return the local path.
 
-    ``sha256`` (64 hex digits) is **required for http(s) URLs**: what a URL serves can change or be
-    tampered with, and the digest pins the exact bytes the book was checked with. It is optional for
-    ``file://`` URLs, a local file the user already controls (tests, offline copies).
+    ``sha256`` (64 hex digits) is **required for http(s) URLs**: what a URL serves
+    can change or be tampered with, and the digest pins the exact bytes the book was
+    checked with. It is optional for ``file://`` URLs, a local file the user already
+    controls (tests, offline copies).
 
-    The download streams into a temporary file in ``cache_dir`` and is hashed as it is written;
-    only a file whose digest matches is moved into the cache (atomically), so a wrong or
-    interrupted download leaves nothing behind, and a mismatch raises ``ValueError`` naming the
-    file, the expected and the actual digest. A cached file is re-hashed on every call that gives
-    ``sha256``; if it no longer matches (a damaged file, or another file under the same name),
-    ``ValueError`` gives its path and asks you to delete it — it is never deleted or replaced
-    silently, because the mismatch may also be a wrong digest in the calling code.
+    The download streams into a temporary file in ``cache_dir`` and is hashed as it
+    is written; only a file whose digest matches is moved into the cache
+    (atomically), so a wrong or interrupted download leaves nothing behind, and a
+    mismatch raises ``ValueError`` naming the file, the expected and the actual
+    digest. A cached file is re-hashed on every call that gives ``sha256``; if it no
+    longer matches (a damaged file, or another file under the same name),
+    ``ValueError`` gives its path and asks you to delete it — it is never deleted or
+    replaced silently, because the mismatch may also be a wrong digest in the
+    calling code.
     """
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme not in {"http", "https", "file"}:

@@ -1,14 +1,17 @@
-"""Pretrained SegFormer checkpoints pinned to a Hugging Face Hub commit and to the SHA-256 of each file.
+"""Pretrained SegFormer checkpoints pinned to a Hugging Face Hub commit and to the
+SHA-256 of each file.
 
-:class:`~tutorial_lib.hub.PinnedCheckpoint` names a Hub repository, a commit (never a branch) and
-the SHA-256 of every file it needs; ``PRETRAINED_SEGFORMER`` holds the pins the book was checked
-with (``"b0-ade"``: ``nvidia/segformer-b0-finetuned-ade-512-512``).
-:func:`~tutorial_lib.hub.load_pretrained_segformer` downloads such a checkpoint once with
-:func:`~tutorial_lib.hub.download_cached`, which refuses bytes that do not match the pins, loads it
-without pickle and converts it with :func:`~tutorial_lib.hub.segformer_from_hf_state_dict` (from
-:mod:`tutorial_lib.hub_segformer`). Meant for Colab: the book never downloads while it is built,
-and the tests use ``file://`` URLs. :mod:`tutorial_lib.hub` re-exports every public name and is
-where they are documented.
+:class:`~tutorial_lib.hub.PinnedCheckpoint` names a Hub repository, a commit (never
+a branch) and the SHA-256 of every file it needs; ``PRETRAINED_SEGFORMER`` holds the
+pins the book was checked with (``"b0-ade"``:
+``nvidia/segformer-b0-finetuned-ade-512-512``).
+:func:`~tutorial_lib.hub.load_pretrained_segformer` downloads such a checkpoint once
+with :func:`~tutorial_lib.hub.download_cached`, which refuses bytes that do not
+match the pins, loads it without pickle and converts it with
+:func:`~tutorial_lib.hub.segformer_from_hf_state_dict` (from
+:mod:`tutorial_lib.hub_segformer`). Meant for Colab: the book never downloads while
+it is built, and the tests use ``file://`` URLs. :mod:`tutorial_lib.hub` re-exports
+every public name and is where they are documented.
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ _HEX40, _HEX64 = re.compile(r"[0-9a-f]{40}"), re.compile(r"[0-9a-f]{64}")
 
 @dataclass(frozen=True)
 class PinnedCheckpoint:
-    """A Hugging Face Hub checkpoint pinned to a commit and to the SHA-256 of each file.
+    """A Hugging Face Hub checkpoint pinned to a commit and to the SHA-256 of each
+    file.
 
-    ``repo`` (``"owner/name"``), ``revision`` (the 40-hex commit, never a branch such as ``main``,
-    whose content can change), ``variant`` (``"b0"``…``"b5"`` for
-    :func:`~tutorial_lib.hub.segformer_from_hf_state_dict`) and ``files`` (file name -> 64-hex SHA-256, read-only).
+    ``repo`` (``"owner/name"``), ``revision`` (the 40-hex commit, never a branch
+    such as ``main``, whose content can change), ``variant`` (``"b0"``…``"b5"`` for
+    :func:`~tutorial_lib.hub.segformer_from_hf_state_dict`) and ``files`` (file name
+    -> 64-hex SHA-256, read-only).
     """
 
     repo: str
@@ -92,7 +97,8 @@ class PinnedCheckpoint:
         return self.base_url + filename
 
     def cache_name(self, filename: str) -> str:
-        """``<owner>--<name>--<revision>--<file>``: two repos or revisions never share a cache file."""
+        """``<owner>--<name>--<revision>--<file>``: two repos or revisions never
+        share a cache file."""
         return f"{self.repo.replace('/', '--')}--{self.revision}--{filename}"
 
 
@@ -116,21 +122,25 @@ def load_pretrained_segformer(
     cache_dir: Optional[Union[str, os.PathLike]] = None,
     base_url: Optional[str] = None,
 ) -> Tuple[SegFormer, Dict[int, str]]:
-    """The pretrained SegFormer ``name`` of ``PRETRAINED_SEGFORMER`` (eval mode) and its ``id2label``.
+    """The pretrained SegFormer ``name`` of ``PRETRAINED_SEGFORMER`` (eval mode) and
+    its ``id2label``.
 
-    ``"b0-ade"`` is ``nvidia/segformer-b0-finetuned-ade-512-512`` (150 ADE20K classes, 512×512
-    crops). Its ``model.safetensors`` and ``config.json`` are fetched with
-    :func:`~tutorial_lib.hub.download_cached` from the pinned commit and checked against the pinned
-    SHA-256 before they are cached (in ``cache_dir``, default
-    :func:`~tutorial_lib.hub.default_cache_dir`, under names that include the revision): the
-    revision and hashes pin exactly the bytes the book was checked with, so a changed or tampered
-    file raises ``ValueError`` instead of loading. The weights are read with
-    :func:`~tutorial_lib.hub.load_state_dict` (safetensors, no pickle) and converted by
-    :func:`~tutorial_lib.hub.segformer_from_hf_state_dict`, so the model reproduces transformers' logits.
+    ``"b0-ade"`` is ``nvidia/segformer-b0-finetuned-ade-512-512`` (150 ADE20K
+    classes, 512×512 crops). Its ``model.safetensors`` and ``config.json`` are
+    fetched with :func:`~tutorial_lib.hub.download_cached` from the pinned commit
+    and checked against the pinned SHA-256 before they are cached (in ``cache_dir``,
+    default :func:`~tutorial_lib.hub.default_cache_dir`, under names that include
+    the revision): the revision and hashes pin exactly the bytes the book was
+    checked with, so a changed or tampered file raises ``ValueError`` instead of
+    loading. The weights are read with :func:`~tutorial_lib.hub.load_state_dict`
+    (safetensors, no pickle) and converted by
+    :func:`~tutorial_lib.hub.segformer_from_hf_state_dict`, so the model reproduces
+    transformers' logits.
 
-    ``base_url`` replaces ``https://huggingface.co/<repo>/resolve/<revision>/`` (an offline mirror,
-    or a ``file://`` folder URL as in the tests); the SHA-256 pins still apply. Meant for Colab:
-    the book never downloads while it is built. Returns ``(model, {class index: class name})``.
+    ``base_url`` replaces ``https://huggingface.co/<repo>/resolve/<revision>/`` (an
+    offline mirror, or a ``file://`` folder URL as in the tests); the SHA-256 pins
+    still apply. Meant for Colab: the book never downloads while it is built.
+    Returns ``(model, {class index: class name})``.
     """
     from .hub import (
         download_cached,

@@ -1,13 +1,16 @@
-"""SegFormer checkpoints: the Hugging Face Hub and official NVlabs layouts, to and from ours.
+"""SegFormer checkpoints: the Hugging Face Hub and official NVlabs layouts, to and
+from ours.
 
 Import: :func:`~tutorial_lib.hub.segformer_from_hf_state_dict` and
 :func:`~tutorial_lib.hub.segformer_from_nvlabs_state_dict` build a
-:class:`~tutorial_lib.models.segformer.SegFormer` from a released checkpoint. Export:
-:func:`~tutorial_lib.hub.segformer_to_hf_state_dict`, :func:`~tutorial_lib.hub.segformer_hf_config`
-and :func:`~tutorial_lib.hub.save_hf_pretrained` write ours in the Hub layout that
-``SegformerForSemanticSegmentation.from_pretrained`` loads; transformers is never imported here.
-The pinned pretrained download built on these converters is :mod:`tutorial_lib.hub_pretrained`.
-:mod:`tutorial_lib.hub` re-exports every public name and is where they are documented.
+:class:`~tutorial_lib.models.segformer.SegFormer` from a released checkpoint.
+Export: :func:`~tutorial_lib.hub.segformer_to_hf_state_dict`,
+:func:`~tutorial_lib.hub.segformer_hf_config` and
+:func:`~tutorial_lib.hub.save_hf_pretrained` write ours in the Hub layout that
+``SegformerForSemanticSegmentation.from_pretrained`` loads; transformers is never
+imported here. The pinned pretrained download built on these converters is
+:mod:`tutorial_lib.hub_pretrained`. :mod:`tutorial_lib.hub` re-exports every public
+name and is where they are documented.
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ def _rules(table: List[Tuple[str, object]]) -> List[_Rule]:
 
 
 def _minus1(template: str) -> Callable[[Match], str]:
-    """Replacement for 1-based stage numbers (NVlabs ``block1``, ``norm1``, ``linear_c1``) -> 0-based."""
+    """Replacement for 1-based stage numbers (NVlabs ``block1``, ``norm1``,
+    ``linear_c1``) -> 0-based."""
     return lambda m: template.format(int(m.group(1)) - 1, *m.groups()[1:])
 
 
@@ -248,10 +252,12 @@ NVLABS_SEGFORMER_RULES: List[_Rule] = _rules(
 def convert_state_dict(
     state_dict: Dict[str, torch.Tensor], rules: List[_Rule]
 ) -> Tuple[Dict[str, torch.Tensor], List[str]]:
-    """Rename ``state_dict`` with ``rules`` (first match wins); return ``(converted, unmatched keys)``.
+    """Rename ``state_dict`` with ``rules`` (first match wins); return ``(converted,
+    unmatched keys)``.
 
-    Keys mapped to ``None`` are dropped; targets ending in ``|k``/``|v`` are the key and value
-    halves of a fused ``kv`` Linear and are concatenated ``[k; v]`` along the output dimension.
+    Keys mapped to ``None`` are dropped; targets ending in ``|k``/``|v`` are the key
+    and value halves of a fused ``kv`` Linear and are concatenated ``[k; v]`` along
+    the output dimension.
     """
     out: Dict[str, torch.Tensor] = {}
     halves: Dict[str, Dict[str, torch.Tensor]] = {}
@@ -339,19 +345,24 @@ def segformer_from_hf_state_dict(
     num_classes: Optional[int] = None,
     layer_norm_eps: float = 1e-5,
 ):
-    """A :class:`~tutorial_lib.models.segformer.SegFormer` (eval mode) from a Hugging Face checkpoint.
+    """A :class:`~tutorial_lib.models.segformer.SegFormer` (eval mode) from a
+    Hugging Face checkpoint.
 
-    ``state_dict`` is a ``SegformerForSemanticSegmentation`` state dict in the Hub layout (the
-    ``model.safetensors`` that ``save_pretrained`` writes and ``nvidia/segformer-*`` ship:
-    ``segformer.encoder.block.N.N.attention.self.query`` …, ``decode_head.linear_c.N.proj`` …) or
-    with transformers 5.x in-memory names. ``variant`` is ``"b0"``…``"b5"`` or a
-    :class:`~tutorial_lib.models.segformer.SegFormerConfig`; ``num_classes`` defaults to the
-    classifier's size. HF's separate ``key``/``value`` Linears become our fused ``kv``.
+    ``state_dict`` is a ``SegformerForSemanticSegmentation`` state dict in the Hub
+    layout (the ``model.safetensors`` that ``save_pretrained`` writes and
+    ``nvidia/segformer-*`` ship:
+    ``segformer.encoder.block.N.N.attention.self.query`` …,
+    ``decode_head.linear_c.N.proj`` …) or with transformers 5.x in-memory names.
+    ``variant`` is ``"b0"``…``"b5"`` or a
+    :class:`~tutorial_lib.models.segformer.SegFormerConfig`; ``num_classes``
+    defaults to the classifier's size. HF's separate ``key``/``value`` Linears
+    become our fused ``kv``.
 
-    ``layer_norm_eps`` defaults to 1e-5 because Hugging Face builds every LayerNorm with PyTorch's
-    default eps, so the converted model reproduces its logits; the official code (and training of
-    the released weights) used 1e-6 for the block and stage-end norms — pass 1e-6 to compute as it.
-    Missing, unexpected or wrongly shaped tensors raise ``ValueError`` listing them.
+    ``layer_norm_eps`` defaults to 1e-5 because Hugging Face builds every LayerNorm
+    with PyTorch's default eps, so the converted model reproduces its logits; the
+    official code (and training of the released weights) used 1e-6 for the block and
+    stage-end norms — pass 1e-6 to compute as it. Missing, unexpected or wrongly
+    shaped tensors raise ``ValueError`` listing them.
     """
     return _segformer_from(
         state_dict,
@@ -370,13 +381,15 @@ def segformer_from_nvlabs_state_dict(
     num_classes: Optional[int] = None,
     layer_norm_eps: float = 1e-6,
 ):
-    """A SegFormer (eval mode) from an official NVlabs/SegFormer checkpoint's ``state_dict``.
+    """A SegFormer (eval mode) from an official NVlabs/SegFormer checkpoint's
+    ``state_dict``.
 
-    Keys ``backbone.patch_embed1.proj`` …, ``backbone.block1.0.attn.q`` …, ``backbone.norm1`` …,
-    ``decode_head.linear_c4.proj``, ``decode_head.linear_fuse.conv``/``.bn``,
-    ``decode_head.linear_pred``; the unused ``decode_head.conv_seg`` that mmseg's
-    ``BaseDecodeHead`` builds is dropped. LayerNorm eps 1e-6 as the official code.
-    Missing, unexpected or wrongly shaped tensors raise ``ValueError`` listing them.
+    Keys ``backbone.patch_embed1.proj`` …, ``backbone.block1.0.attn.q`` …,
+    ``backbone.norm1`` …, ``decode_head.linear_c4.proj``,
+    ``decode_head.linear_fuse.conv``/``.bn``, ``decode_head.linear_pred``; the
+    unused ``decode_head.conv_seg`` that mmseg's ``BaseDecodeHead`` builds is
+    dropped. LayerNorm eps 1e-6 as the official code. Missing, unexpected or wrongly
+    shaped tensors raise ``ValueError`` listing them.
     """
     return _segformer_from(
         state_dict,
@@ -481,14 +494,17 @@ def _check_exportable(
 def segformer_to_hf_state_dict(
     model: nn.Module, *, allow_eps_change: bool = False
 ) -> Dict[str, torch.Tensor]:
-    """The state dict of a :class:`~tutorial_lib.models.segformer.SegFormer` in the Hugging Face Hub layout.
+    """The state dict of a :class:`~tutorial_lib.models.segformer.SegFormer` in the
+    Hugging Face Hub layout.
 
-    The inverse of :func:`segformer_from_hf_state_dict`: the names ``nvidia/segformer-*`` ship and
-    ``save_pretrained`` writes (``segformer.encoder.block.0.0.attention.self.query`` …,
-    ``decode_head.linear_c.3.proj``, ``decode_head.batch_norm`` with its running statistics); our
-    fused ``kv`` becomes HF's ``key`` (first half) and ``value``. Detached CPU copies. ``ValueError``
-    for what HF cannot express: not a SegFormer, a folded decoder, a norm eps other than 1e-5 (HF
-    always computes with 1e-5; ``allow_eps_change=True`` exports anyway, outputs then differ slightly).
+    The inverse of :func:`segformer_from_hf_state_dict`: the names
+    ``nvidia/segformer-*`` ship and ``save_pretrained`` writes
+    (``segformer.encoder.block.0.0.attention.self.query`` …,
+    ``decode_head.linear_c.3.proj``, ``decode_head.batch_norm`` with its running
+    statistics); our fused ``kv`` becomes HF's ``key`` (first half) and ``value``.
+    Detached CPU copies. ``ValueError`` for what HF cannot express: not a SegFormer,
+    a folded decoder, a norm eps other than 1e-5 (HF always computes with 1e-5;
+    ``allow_eps_change=True`` exports anyway, outputs then differ slightly).
     """
     _check_exportable(model, "segformer_to_hf_state_dict", allow_eps_change)
     out: Dict[str, torch.Tensor] = {}
@@ -515,12 +531,14 @@ def segformer_to_hf_state_dict(
 def segformer_hf_config(
     model: nn.Module, *, allow_eps_change: bool = False
 ) -> Dict[str, object]:
-    """Keyword arguments of ``transformers.SegformerConfig`` describing ``model`` (plain JSON types).
+    """Keyword arguments of ``transformers.SegformerConfig`` describing ``model``
+    (plain JSON types).
 
-    ``SegformerConfig(**segformer_hf_config(model))`` builds the matching Hugging Face model.
-    ``layer_norm_eps`` records the model's own eps; HF stores it but never reads it. Dropout,
-    drop-path and the loss's ignore index (255, as :func:`tutorial_lib.train.segmentation_loss`)
-    matter only for training. Same refusals as :func:`segformer_to_hf_state_dict`.
+    ``SegformerConfig(**segformer_hf_config(model))`` builds the matching Hugging
+    Face model. ``layer_norm_eps`` records the model's own eps; HF stores it but
+    never reads it. Dropout, drop-path and the loss's ignore index (255, as
+    :func:`tutorial_lib.train.segmentation_loss`) matter only for training. Same
+    refusals as :func:`segformer_to_hf_state_dict`.
     """
     _check_exportable(model, "segformer_hf_config", allow_eps_change)
     c = model.config
@@ -555,12 +573,15 @@ def save_hf_pretrained(
     *,
     allow_eps_change: bool = False,
 ) -> pathlib.Path:
-    """Write ``config.json`` and ``model.safetensors`` that ``from_pretrained(folder)`` loads; return the folder.
+    """Write ``config.json`` and ``model.safetensors`` that
+    ``from_pretrained(folder)`` loads; return the folder.
 
-    ``config.json`` holds :func:`segformer_hf_config` with ``"model_type": "segformer"``,
-    ``"architectures": ["SegformerForSemanticSegmentation"]`` and ``id2label``/``label2id``
-    (``LABEL_i`` unless ``id2label`` names the ``num_classes`` classes); ``model.safetensors`` holds
-    :func:`segformer_to_hf_state_dict`. Existing files of those names are overwritten.
+    ``config.json`` holds :func:`segformer_hf_config` with ``"model_type":
+    "segformer"``, ``"architectures": ["SegformerForSemanticSegmentation"]`` and
+    ``id2label``/``label2id`` (``LABEL_i`` unless ``id2label`` names the
+    ``num_classes`` classes); ``model.safetensors`` holds
+    :func:`segformer_to_hf_state_dict`. Existing files of those names are
+    overwritten.
     """
     from safetensors.torch import save_file
 

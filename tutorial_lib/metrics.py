@@ -2,11 +2,13 @@
 
 Conventions (the ones Pascal VOC, ADE20K and mmsegmentation use):
 
-* pixels whose target equals ``ignore_index`` (255 by default) are left out everywhere;
-* IoU of class c is ``TP / (TP + FP + FN)`` accumulated over the whole dataset (not averaged
-  per image);
-* a class absent from both prediction and target has no IoU (``nan``) and is excluded from the
-  mean; a class present in the target but never predicted (or predicted but absent) has IoU 0.
+* pixels whose target equals ``ignore_index`` (255 by default) are left out
+  everywhere;
+* IoU of class c is ``TP / (TP + FP + FN)`` accumulated over the whole dataset (not
+  averaged per image);
+* a class absent from both prediction and target has no IoU (``nan``) and is
+  excluded from the mean; a class present in the target but never predicted (or
+  predicted but absent) has IoU 0.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ def confusion_matrix(
     num_classes: int,
     ignore_index: int = 255,
 ) -> torch.Tensor:
-    """``(num_classes, num_classes)`` int64 counts: row = true class, column = predicted class.
+    """``(num_classes, num_classes)`` int64 counts: row = true class, column =
+    predicted class.
 
-    ``pred`` and ``target`` are integer label maps of the same shape (any rank). Targets equal to
-    ``ignore_index`` are skipped; other labels outside ``[0, num_classes)`` raise ``ValueError``.
+    ``pred`` and ``target`` are integer label maps of the same shape (any rank).
+    Targets equal to ``ignore_index`` are skipped; other labels outside ``[0,
+    num_classes)`` raise ``ValueError``.
     """
     if (
         isinstance(num_classes, bool)
@@ -59,7 +63,8 @@ def confusion_matrix(
 
 
 def iou_per_class(confusion: torch.Tensor) -> torch.Tensor:
-    """IoU of each class from a confusion matrix; ``nan`` for classes absent from pred and target."""
+    """IoU of each class from a confusion matrix; ``nan`` for classes absent from
+    pred and target."""
     if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1]:
         raise ValueError(
             f"iou_per_class: expected a square confusion matrix, got shape {tuple(confusion.shape)}"
@@ -73,7 +78,8 @@ def iou_per_class(confusion: torch.Tensor) -> torch.Tensor:
 
 
 def mean_iou(confusion: torch.Tensor) -> float:
-    """Mean of :func:`iou_per_class` over the classes that occur (absent classes excluded)."""
+    """Mean of :func:`iou_per_class` over the classes that occur (absent classes
+    excluded)."""
     iou = iou_per_class(confusion)
     present = ~torch.isnan(iou)
     if not present.any():

@@ -1,17 +1,19 @@
 """Counting parameters and multiply-accumulates, and tracing shapes through a model.
 
-Cost is reported as **MACs** (multiply-accumulates): one MAC is one multiplication and one
-addition. The SegFormer paper calls the same quantity "FLOPs" and DeepLabV3+ calls it
-"Multiply-Adds". ``count_macs`` uses fvcore's tracer with an explicit policy:
+Cost is reported as **MACs** (multiply-accumulates): one MAC is one multiplication
+and one addition. The SegFormer paper calls the same quantity "FLOPs" and DeepLabV3+
+calls it "Multiply-Adds". ``count_macs`` uses fvcore's tracer with an explicit
+policy:
 
 * convolutions, linear layers, matrix products, ``einsum`` and
   ``scaled_dot_product_attention`` are counted as MACs (bias additions are not);
-* normalisation, pooling and upsampling are counted only with ``include_elementwise=True``
-  (fvcore's elementwise estimates); by default they count zero, as in the papers' tables;
-* activations, softmax, additions, reshapes and other elementwise or data-movement ops are
-  always zero;
-* any other operator that carries arithmetic and has no rule raises a ``UserWarning`` naming it,
-  so no cost is silently missing.
+* normalisation, pooling and upsampling are counted only with
+  ``include_elementwise=True`` (fvcore's elementwise estimates); by default they
+  count zero, as in the papers' tables;
+* activations, softmax, additions, reshapes and other elementwise or data-movement
+  ops are always zero;
+* any other operator that carries arithmetic and has no rule raises a
+  ``UserWarning`` naming it, so no cost is silently missing.
 """
 
 from __future__ import annotations
@@ -148,7 +150,8 @@ ELEMENTWISE_OPS: Tuple[str, ...] = (
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters of ``model`` (buffers such as BN running statistics excluded)."""
+    """Number of parameters of ``model`` (buffers such as BN running statistics
+    excluded)."""
     if not isinstance(model, nn.Module):
         raise ValueError(
             f"count_params: expected an nn.Module, got {type(model).__name__}"
@@ -171,9 +174,9 @@ def _shape(value: Any) -> Optional[List[int]]:
 def sdpa_mac_handle(inputs: List[Any], outputs: List[Any]) -> int:
     """fvcore handle for ``aten::scaled_dot_product_attention``.
 
-    ``Q: (..., L, E)``, ``K: (..., S, E)``, ``V: (..., S, Ev)``: the product ``QKᵀ`` costs
-    ``L·S·E`` MACs per batch-head and ``softmax(·)V`` costs ``L·S·Ev``; softmax and scaling
-    are elementwise and count zero.
+    ``Q: (..., L, E)``, ``K: (..., S, E)``, ``V: (..., S, Ev)``: the product ``QKᵀ``
+    costs ``L·S·E`` MACs per batch-head and ``softmax(·)V`` costs ``L·S·Ev``;
+    softmax and scaling are elementwise and count zero.
     """
     q, k, v = (_shape(t) for t in inputs[:3])
     if q is None or k is None or v is None:
@@ -194,7 +197,8 @@ def _zero_handle(inputs: List[Any], outputs: List[Any]) -> int:
 
 @dataclass
 class MacCount:
-    """The result of :func:`count_macs`: a total plus breakdowns by module and operator."""
+    """The result of :func:`count_macs`: a total plus breakdowns by module and
+    operator."""
 
     total: int
     by_module: Dict[str, int] = field(repr=False)
@@ -216,10 +220,11 @@ class MacCount:
 def count_macs(
     model: nn.Module, *inputs: Any, include_elementwise: bool = False
 ) -> MacCount:
-    """Count the multiply-accumulates of ``model(*inputs)`` with fvcore (policy in module doc).
+    """Count the multiply-accumulates of ``model(*inputs)`` with fvcore (policy in
+    module doc).
 
-    The model is traced once; the count is exact for the given input shapes. Run it on small
-    inputs or on cheap models: the trace executes a real forward pass.
+    The model is traced once; the count is exact for the given input shapes. Run it
+    on small inputs or on cheap models: the trace executes a real forward pass.
     """
     from fvcore.nn import FlopCountAnalysis
 
@@ -266,8 +271,9 @@ def count_macs(
 def _forward_with_hooks(
     model: nn.Module, input_shapes: Sequence[Sequence[int]], hooks: Dict[str, Any]
 ) -> None:
-    """Run ``model`` once on empty inputs of ``input_shapes`` (on the device of its parameters, e.g.
-    ``meta``) with forward ``hooks`` (module name → hook) attached, in eval mode, without gradients.
+    """Run ``model`` once on empty inputs of ``input_shapes`` (on the device of its
+    parameters, e.g. ``meta``) with forward ``hooks`` (module name → hook) attached,
+    in eval mode, without gradients.
     """
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
@@ -287,16 +293,18 @@ def _forward_with_hooks(
 
 
 def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
-    """Count the MACs of a convolutional model from module shapes, fast, e.g. on the ``meta`` device.
+    """Count the MACs of a convolutional model from module shapes, fast, e.g. on the
+    ``meta`` device.
 
-    For models too large to run forward many times (Xception-65 at 513×513 takes seconds on a CPU,
-    and fvcore's tracer cannot trace ``meta`` tensors): build the model under
-    ``with torch.device("meta"):`` and pass input *shapes*; inputs are created on the device of
-    the model's parameters. Forward hooks count every ``nn.Conv1d/2d/3d`` (groups and dilation
-    included) and ``nn.Linear`` as :func:`count_macs` does (bias not counted; everything else
-    zero). It agrees with :func:`count_macs` for models whose arithmetic lives in those modules —
-    the tests check this for DeepLabV3+ — and refuses models with attention, matrix products or
-    transposed convolutions inside a module it cannot see through.
+    For models too large to run forward many times (Xception-65 at 513×513 takes
+    seconds on a CPU, and fvcore's tracer cannot trace ``meta`` tensors): build the
+    model under ``with torch.device("meta"):`` and pass input *shapes*; inputs are
+    created on the device of the model's parameters. Forward hooks count every
+    ``nn.Conv1d/2d/3d`` (groups and dilation included) and ``nn.Linear`` as
+    :func:`count_macs` does (bias not counted; everything else zero). It agrees with
+    :func:`count_macs` for models whose arithmetic lives in those modules — the
+    tests check this for DeepLabV3+ — and refuses models with attention, matrix
+    products or transposed convolutions inside a module it cannot see through.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(
@@ -350,12 +358,14 @@ def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
 def space_to_batch_extra_macs(
     model: nn.Module, *input_shapes: Sequence[int]
 ) -> int:
-    """MACs that TensorFlow's atrous convolution computes beyond the output, summed over ``model``.
+    """MACs that TensorFlow's atrous convolution computes beyond the output, summed
+    over ``model``.
 
-    TensorFlow runs a convolution with rate ``r > 1`` as ``space_to_batch`` → ordinary convolution
-    → ``batch_to_space``, and pads the map to a multiple of ``r`` first; a profiler of that graph
-    counts ``⌈H/r⌉r × ⌈W/r⌉r`` output positions instead of ``H × W`` (a 33×33 map at rate 6 is
-    computed as 36×36). Run it on a ``meta`` model like :func:`count_macs_meta`.
+    TensorFlow runs a convolution with rate ``r > 1`` as ``space_to_batch`` →
+    ordinary convolution → ``batch_to_space``, and pads the map to a multiple of
+    ``r`` first; a profiler of that graph counts ``⌈H/r⌉r × ⌈W/r⌉r`` output
+    positions instead of ``H × W`` (a 33×33 map at rate 6 is computed as 36×36). Run
+    it on a ``meta`` model like :func:`count_macs_meta`.
     """
     extra = [0]
 
@@ -386,7 +396,8 @@ def space_to_batch_extra_macs(
 
 @dataclass
 class ShapeTrace:
-    """A table of ``module name | type | output shape | parameters`` from :func:`shape_trace`."""
+    """A table of ``module name | type | output shape | parameters`` from
+    :func:`shape_trace`."""
 
     rows: List[Tuple[str, str, str, int]]
 
@@ -432,12 +443,14 @@ def shape_trace(
     depth: int = 1,
     names: Optional[Sequence[str]] = None,
 ) -> ShapeTrace:
-    """Run ``model(*inputs)`` once and list each submodule's output shape, in call order.
+    """Run ``model(*inputs)`` once and list each submodule's output shape, in call
+    order.
 
-    ``depth`` selects modules by the number of dots in their name (1 = direct children,
-    2 = grandchildren too); ``names`` selects modules explicitly instead. A selected container
-    (``nn.Sequential``/``nn.ModuleList``) that the model iterates instead of calling (ViT's
-    ``blocks``) never runs a hook of its own: its children are listed in its place.
+    ``depth`` selects modules by the number of dots in their name (1 = direct
+    children, 2 = grandchildren too); ``names`` selects modules explicitly instead.
+    A selected container (``nn.Sequential``/``nn.ModuleList``) that the model
+    iterates instead of calling (ViT's ``blocks``) never runs a hook of its own: its
+    children are listed in its place.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(

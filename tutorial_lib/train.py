@@ -1,21 +1,26 @@
-"""Training and evaluation loops, as the papers train: AdamW, poly schedule with linear warm-up.
+"""Training and evaluation loops, as the papers train: AdamW, poly schedule with
+linear warm-up.
 
-Models return logits ``(B, K, h, w)`` at any output stride; the loss is computed on logits
-upsampled bilinearly to the label size (as mmsegmentation does). A model may instead return a
-dict ``{"out": logits, "aux": [logits, ...]}`` in training mode (SETR's auxiliary heads); the
-auxiliary losses are added with weight ``aux_weight`` (0.4 in SETR).
+Models return logits ``(B, K, h, w)`` at any output stride; the loss is computed on
+logits upsampled bilinearly to the label size (as mmsegmentation does). A model may
+instead return a dict ``{"out": logits, "aux": [logits, ...]}`` in training mode
+(SETR's auxiliary heads); the auxiliary losses are added with weight ``aux_weight``
+(0.4 in SETR).
 
-**Devices.** :func:`fit`, :func:`evaluate` and :func:`predict` run on the model's device (that of
-its first parameter or buffer; CPU with neither): move the model once, ``model.to(default_device())``.
-Batches come from a CPU ``DataLoader`` shuffled by a CPU generator, so every device sees the same
-batches in the same order, and are copied over with ``non_blocking=True`` (from pinned memory on
-CUDA). On CPU the loops do exactly the operations they always did, so the chapters' outputs,
-recorded on CPU, reproduce bit for bit; a GPU differs in the last digits (other kernels).
+**Devices.** :func:`fit`, :func:`evaluate` and :func:`predict` run on the model's
+device (that of its first parameter or buffer; CPU with neither): move the model
+once, ``model.to(default_device())``. Batches come from a CPU ``DataLoader``
+shuffled by a CPU generator, so every device sees the same batches in the same
+order, and are copied over with ``non_blocking=True`` (from pinned memory on CUDA).
+On CPU the loops do exactly the operations they always did, so the chapters'
+outputs, recorded on CPU, reproduce bit for bit; a GPU differs in the last digits
+(other kernels).
 
-**Mixed precision.** ``amp=True`` runs the forward pass under :func:`torch.autocast` in bfloat16
-where the device computes it natively (CPU; CUDA compute capability >= 8), else in float16 (older
-GPUs such as Colab's T4) with a :class:`torch.amp.GradScaler`; ``amp=torch.bfloat16`` or
-``torch.float16`` chooses. The loss is always computed in float32 (see :func:`segmentation_loss`).
+**Mixed precision.** ``amp=True`` runs the forward pass under :func:`torch.autocast`
+in bfloat16 where the device computes it natively (CPU; CUDA compute capability >=
+8), else in float16 (older GPUs such as Colab's T4) with a
+:class:`torch.amp.GradScaler`; ``amp=torch.bfloat16`` or ``torch.float16`` chooses.
+The loss is always computed in float32 (see :func:`segmentation_loss`).
 """
 
 from __future__ import annotations
@@ -61,15 +66,18 @@ RECIPE_SMALL = dict(
 
 
 def default_device(allow_mps: bool = False) -> torch.device:
-    """The device the chapters train on: ``cuda`` when a GPU is available, else ``cpu``.
+    """The device the chapters train on: ``cuda`` when a GPU is available, else
+    ``cpu``.
 
-    The environment variable ``TUTORIAL_LIB_DEVICE`` overrides the choice: ``cpu`` forces the CPU
-    on a GPU runtime (to reproduce the book's numbers exactly), ``cuda``, ``cuda:1`` or ``mps``
-    ask for that device. Anything else, or a device this machine lacks, raises ``ValueError``.
+    The environment variable ``TUTORIAL_LIB_DEVICE`` overrides the choice: ``cpu``
+    forces the CPU on a GPU runtime (to reproduce the book's numbers exactly),
+    ``cuda``, ``cuda:1`` or ``mps`` ask for that device. Anything else, or a device
+    this machine lacks, raises ``ValueError``.
 
-    Apple's ``mps`` is used only on request (``allow_mps=True`` or the variable): some operators the
-    models use are missing there (they fall back to the CPU or fail) and its kernels are not
-    deterministic, so results would not reproduce and need not be faster.
+    Apple's ``mps`` is used only on request (``allow_mps=True`` or the variable):
+    some operators the models use are missing there (they fall back to the CPU or
+    fail) and its kernels are not deterministic, so results would not reproduce and
+    need not be faster.
     """
     requested = os.environ.get(DEVICE_ENV, "").strip()
     if requested:
@@ -117,7 +125,8 @@ def _model_device(
 def _amp_dtype(
     amp: Any, device: torch.device, caller: str
 ) -> Optional[torch.dtype]:
-    """The autocast dtype ``amp`` asks for on ``device`` (``None``: full precision)."""
+    """The autocast dtype ``amp`` asks for on ``device`` (``None``: full
+    precision)."""
     if amp is False:
         return None
     if amp is not True and not (
@@ -162,7 +171,8 @@ def _autocast(
 def poly_lr_factor(
     step: int, total_steps: int, warmup_steps: int = 0, power: float = 1.0
 ) -> float:
-    """Learning-rate multiplier at ``step``: linear warm-up to 1, then ``(1 - t)^power`` decay to 0."""
+    """Learning-rate multiplier at ``step``: linear warm-up to 1, then ``(1 -
+    t)^power`` decay to 0."""
     if total_steps <= 0:
         raise ValueError(
             f"poly_lr_factor: expected total_steps > 0, got {total_steps}"
@@ -196,11 +206,13 @@ def _at_least_float32(logits: torch.Tensor) -> torch.Tensor:
 def segmentation_loss(
     out: Any, target: torch.Tensor, ignore_index: int = 255, aux_weight: float = 0.4
 ) -> torch.Tensor:
-    """Cross-entropy of logits upsampled to the label size, plus weighted auxiliary losses.
+    """Cross-entropy of logits upsampled to the label size, plus weighted auxiliary
+    losses.
 
-    Logits are lifted to float32 first: under mixed precision they arrive in bfloat16 or float16,
-    whose 8- or 11-bit mantissas make the log-softmax and the mean over every pixel of the batch
-    inaccurate (and float16 can overflow); float32 logits pass through unchanged.
+    Logits are lifted to float32 first: under mixed precision they arrive in
+    bfloat16 or float16, whose 8- or 11-bit mantissas make the log-softmax and the
+    mean over every pixel of the batch inaccurate (and float16 can overflow);
+    float32 logits pass through unchanged.
     """
     main, aux = _split_output(out)
     loss = torch.zeros((), device=target.device)
@@ -231,9 +243,10 @@ class EvalResult:
 
 @dataclass
 class History:
-    """Per-step training loss and learning rate, validation results after each epoch, and where
-    the model trained: ``device`` (e.g. ``'cpu'``, ``'cuda:0'``) and ``amp`` (the autocast dtype,
-    ``'bfloat16'`` or ``'float16'``, or ``None`` for full precision)."""
+    """Per-step training loss and learning rate, validation results after each
+    epoch, and where the model trained: ``device`` (e.g. ``'cpu'``, ``'cuda:0'``)
+    and ``amp`` (the autocast dtype, ``'bfloat16'`` or ``'float16'``, or ``None``
+    for full precision)."""
 
     steps: List[int] = field(default_factory=list)
     train_loss: List[float] = field(default_factory=list)
@@ -282,11 +295,13 @@ def _predict(
 def predict(
     model: nn.Module, images: torch.Tensor, amp: Union[bool, torch.dtype] = False
 ) -> torch.Tensor:
-    """Class labels ``(B, H, W)`` at the input size (logits upsampled bilinearly, then argmax).
+    """Class labels ``(B, H, W)`` at the input size (logits upsampled bilinearly,
+    then argmax).
 
-    Runs on the model's device (``images`` are copied there) and returns the labels on the device
-    of ``images``, so CPU images give CPU labels whatever the model runs on. A model on the
-    ``meta`` device gives ``meta`` labels (shapes only). ``amp`` as in :func:`fit`.
+    Runs on the model's device (``images`` are copied there) and returns the labels
+    on the device of ``images``, so CPU images give CPU labels whatever the model
+    runs on. A model on the ``meta`` device gives ``meta`` labels (shapes only).
+    ``amp`` as in :func:`fit`.
     """
     check_image_batch(images, "predict")
     device = _model_device(model, "predict", allow_meta=True)
@@ -308,10 +323,11 @@ def evaluate(
     ignore_index: int = 255,
     amp: Union[bool, torch.dtype] = False,
 ) -> EvalResult:
-    """Mean IoU and pixel accuracy of ``model`` over ``data`` (dataset-level confusion matrix).
+    """Mean IoU and pixel accuracy of ``model`` over ``data`` (dataset-level
+    confusion matrix).
 
-    Runs on the model's device; the confusion matrix accumulates there and is returned on the CPU.
-    ``amp`` as in :func:`fit`.
+    Runs on the model's device; the confusion matrix accumulates there and is
+    returned on the CPU. ``amp`` as in :func:`fit`.
     """
     device = _model_device(model, "evaluate")
     dtype = _amp_dtype(amp, device, "evaluate")
@@ -358,14 +374,16 @@ def fit(
     max_steps: Optional[int] = None,
     amp: Union[bool, torch.dtype] = False,
 ) -> History:
-    """Train ``model`` with AdamW and a poly learning-rate schedule with linear warm-up.
+    """Train ``model`` with AdamW and a poly learning-rate schedule with linear
+    warm-up.
 
-    Deterministic for a given ``seed`` (shuffling and initialisation-independent). Warm-up
-    defaults to 10% of the steps. Validation (if ``val_data`` is given) runs after each epoch.
-    Trains on the model's device (move the model first: ``model.to(default_device())``).
-    ``amp``: ``False`` (full precision), ``True`` (bfloat16 where the device supports it, else
-    float16 with a gradient scaler) or a dtype, ``torch.bfloat16`` or ``torch.float16``.
-    Returns the :class:`History`, which records the device and the autocast dtype.
+    Deterministic for a given ``seed`` (shuffling and initialisation-independent).
+    Warm-up defaults to 10% of the steps. Validation (if ``val_data`` is given) runs
+    after each epoch. Trains on the model's device (move the model first:
+    ``model.to(default_device())``). ``amp``: ``False`` (full precision), ``True``
+    (bfloat16 where the device supports it, else float16 with a gradient scaler) or
+    a dtype, ``torch.bfloat16`` or ``torch.float16``. Returns the :class:`History`,
+    which records the device and the autocast dtype.
     """
     for name, value in (
         ("epochs", epochs),

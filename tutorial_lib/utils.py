@@ -36,7 +36,8 @@ def in_colab() -> bool:
 
 
 def seed_everything(seed: int = 0) -> None:
-    """Seed Python, NumPy and PyTorch so that a notebook gives the same numbers every run."""
+    """Seed Python, NumPy and PyTorch so that a notebook gives the same numbers
+    every run."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
     random.seed(seed)
@@ -48,12 +49,13 @@ def setup_notebook(seed: int = 0, version: Optional[str] = None) -> None:
     """The standard first call of every chapter.
 
     Seeds every generator, sets short print options for tensors and arrays, silences
-    fvcore's per-op log lines (``profiling.count_macs`` decides explicitly what it counts),
-    and sets matplotlib defaults that read well both in Jupyter and in the rendered book.
+    fvcore's per-op log lines (``profiling.count_macs`` decides explicitly what it
+    counts), and sets matplotlib defaults that read well both in Jupyter and in the
+    rendered book.
 
-    ``version`` is the ``tutorial_lib`` version the chapter was executed with (the setup cell
-    passes it); a different installed version gets a warning, because the chapter's stored
-    outputs may then differ from what the reader sees.
+    ``version`` is the ``tutorial_lib`` version the chapter was executed with (the
+    setup cell passes it); a different installed version gets a warning, because the
+    chapter's stored outputs may then differ from what the reader sees.
     """
     if version is not None and version != __import__("tutorial_lib").__version__:
         warnings.warn(
@@ -88,10 +90,11 @@ def setup_notebook(seed: int = 0, version: Optional[str] = None) -> None:
 
 
 class SourceListing:
-    """The source code of an object, shown highlighted in Jupyter and as plain text elsewhere.
+    """The source code of an object, shown highlighted in Jupyter and as plain text
+    elsewhere.
 
-    The plain-text form is what nbval compares, so a library change that makes a chapter's
-    listing stale fails the notebook tests.
+    The plain-text form is what nbval compares, so a library change that makes a
+    chapter's listing stale fails the notebook tests.
     """
 
     def __init__(self, source: str, name: str) -> None:
@@ -115,8 +118,9 @@ ELIDED = "# (input checks elided: they raise ValueError)"
 
 
 def _is_validation(node: ast.stmt) -> bool:
-    """A statement that only validates: a ``check_*(...)`` call, an ``if`` whose body only
-    validates (ends in ``raise ValueError``), or a loop over such statements."""
+    """A statement that only validates: a ``check_*(...)`` call, an ``if`` whose
+    body only validates (ends in ``raise ValueError``), or a loop over such
+    statements."""
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
         func = node.value.func
         name = (
@@ -138,8 +142,9 @@ def _is_validation(node: ast.stmt) -> bool:
 
 
 def elide_validation(source: str) -> str:
-    """``source`` with its input-validation statements replaced by one :data:`ELIDED` comment
-    per run of consecutive checks (the checks stay in the library; a listing shows the idea).
+    """``source`` with its input-validation statements replaced by one
+    :data:`ELIDED` comment per run of consecutive checks (the checks stay in the
+    library; a listing shows the idea).
     """
     lines = source.splitlines(keepends=True)
     try:
@@ -185,11 +190,12 @@ def _only_blank(lines: list, after: int, upto: int) -> bool:
 
 
 def show_source(obj: object, elide_checks: bool = True) -> SourceListing:
-    """Return the highlighted source of a class, function or method from ``tutorial_lib``.
+    """Return the highlighted source of a class, function or method from
+    ``tutorial_lib``.
 
-    Input validation (``check_*`` calls, ``if ...: raise ValueError``) is replaced by a comment
-    saying so, so the listing reads like the paper's equation; ``elide_checks=False`` shows
-    every line.
+    Input validation (``check_*`` calls, ``if ...: raise ValueError``) is replaced
+    by a comment saying so, so the listing reads like the paper's equation;
+    ``elide_checks=False`` shows every line.
     """
     try:
         source = inspect.getsource(obj)
@@ -205,13 +211,15 @@ def show_source(obj: object, elide_checks: bool = True) -> SourceListing:
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:
-    """Store ``value`` under ``name`` for the book's ``{glue:text}`name``` roles; harmless elsewhere.
+    """Store ``value`` under ``name`` for the book's ``{glue:text}`name``` roles;
+    harmless elsewhere.
 
-    Writes the same output as ``myst_nb.glue`` (a display message whose MIME types carry the
-    ``application/papermill.record/`` prefix and whose metadata names the value), which the book
-    build reads from the stored notebook — without importing ``myst_nb``, so a chapter runs
-    wherever ``tutorial_lib`` is installed (Colab, a plain Jupyter). Outside IPython it does
-    nothing; in Jupyter or Colab the output is invisible unless ``display=True``.
+    Writes the same output as ``myst_nb.glue`` (a display message whose MIME types
+    carry the ``application/papermill.record/`` prefix and whose metadata names the
+    value), which the book build reads from the stored notebook — without importing
+    ``myst_nb``, so a chapter runs wherever ``tutorial_lib`` is installed (Colab, a
+    plain Jupyter). Outside IPython it does nothing; in Jupyter or Colab the output
+    is invisible unless ``display=True``.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(

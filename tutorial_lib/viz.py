@@ -1,4 +1,5 @@
-"""Plotting helpers: class palette, mask colouring, overlays, batches and training curves."""
+"""Plotting helpers: class palette, mask colouring, overlays, batches and training
+curves."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ PALETTE = np.array(
 
 
 def colorize(mask: torch.Tensor) -> np.ndarray:
-    """``(H, W)`` integer mask → ``(H, W, 3)`` uint8 colours (class ids beyond the palette wrap)."""
+    """``(H, W)`` integer mask → ``(H, W, 3)`` uint8 colours (class ids beyond the
+    palette wrap)."""
     m = (
         mask.detach().cpu().numpy()
         if isinstance(mask, torch.Tensor)
@@ -65,7 +67,8 @@ def _to_hwc(image: torch.Tensor) -> np.ndarray:
 def overlay(
     image: torch.Tensor, mask: torch.Tensor, alpha: float = 0.5
 ) -> np.ndarray:
-    """Blend the colour-coded ``mask`` over ``image`` (3, H, W) → ``(H, W, 3)`` float array."""
+    """Blend the colour-coded ``mask`` over ``image`` (3, H, W) → ``(H, W, 3)``
+    float array."""
     return (1 - alpha) * _to_hwc(image) + alpha * colorize(mask) / 255.0
 
 
@@ -87,7 +90,8 @@ def show_batch(
     max_items: int = 6,
     titles: Optional[Sequence[str]] = None,
 ):
-    """Show images with their masks (and predictions) in columns; returns the figure."""
+    """Show images with their masks (and predictions) in columns; returns the
+    figure."""
     import matplotlib.pyplot as plt
 
     if images.ndim != 4 or masks.ndim != 3:
@@ -124,7 +128,8 @@ def show_batch(
 
 
 def plot_history(history, ax=None, label: Optional[str] = None):
-    """Training loss (smoothed) against step, with validation mIoU on a second axis if present."""
+    """Training loss (smoothed) against step, with validation mIoU on a second axis
+    if present."""
     import matplotlib.pyplot as plt
 
     if ax is None:

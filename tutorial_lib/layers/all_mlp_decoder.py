@@ -1,13 +1,16 @@
-"""SegFormer's All-MLP decoder (chapter 11), as the paper draws it and folded for inference.
+"""SegFormer's All-MLP decoder (chapter 11), as the paper draws it and folded for
+inference.
 
-:class:`AllMLPDecoder` is the teaching path: per-stage Linear to a common width ``C``, bilinear
-upsampling to 1/4 of the input, concatenation, a fuse layer and a per-pixel classifier.
+:class:`AllMLPDecoder` is the teaching path: per-stage Linear to a common width
+``C``, bilinear upsampling to 1/4 of the input, concatenation, a fuse layer and a
+per-pixel classifier.
 
-:class:`FoldedAllMLPDecoder` computes the same logits in eval mode for a fraction of the cost.
-Bilinear upsampling is linear per channel and keeps constants (its weights sum to one), so it
-commutes with any per-pixel affine map. Each stage's Linear, its slice of the 1×1 fuse
-convolution and the eval-mode BatchNorm are therefore one ``C_i → C`` matrix applied *before*
-upsampling, and the concatenation followed by the fuse convolution becomes a sum.
+:class:`FoldedAllMLPDecoder` computes the same logits in eval mode for a fraction of
+the cost. Bilinear upsampling is linear per channel and keeps constants (its weights
+sum to one), so it commutes with any per-pixel affine map. Each stage's Linear, its
+slice of the 1×1 fuse convolution and the eval-mode BatchNorm are therefore one
+``C_i → C`` matrix applied *before* upsampling, and the concatenation followed by
+the fuse convolution becomes a sum.
 """
 
 from __future__ import annotations
@@ -39,21 +42,25 @@ def _check_features(features: object, dims: Sequence[int], name: str) -> None:
 
 
 class AllMLPDecoder(nn.Module):
-    r"""The All-MLP decoder of SegFormer (Xie et al., 2021, §3.2, eq. 4), as the official code builds it.
+    r"""The All-MLP decoder of SegFormer (Xie et al., 2021, §3.2, eq. 4), as the
+    official code builds it.
 
     .. math::
         \hat F_i &= \mathrm{Linear}(C_i, C)(F_i),\ \forall i \\
-        \hat F_i &= \mathrm{Upsample}\big(\tfrac{H}{4} \times \tfrac{W}{4}\big)(\hat F_i),\ \forall i \\
+        \hat F_i &= \mathrm{Upsample}\big(\tfrac{H}{4} \times \tfrac{W}{4}\big)
+            (\hat F_i),\ \forall i \\
         F &= \mathrm{Linear}(4C, C)\big(\mathrm{Concat}(\hat F_i)\big) \\
         M &= \mathrm{Linear}(C, N_{cls})(F)
 
-    ``linear_c[i]`` are ``nn.Linear(C_i, C)`` on the flattened tokens; upsampling is bilinear with
-    ``align_corners=False`` to the size of the stage-1 map; the concatenation order is
-    ``[c4, c3, c2, c1]`` (the official ``SegFormerHead``). The fuse layer is the official
-    ``ConvModule``: ``linear_fuse`` (1×1 conv, no bias) → ``norm`` (BatchNorm) → ReLU, which the
-    paper's equation does not show. Then ``Dropout2d(dropout)`` and ``linear_pred`` (1×1 conv).
+    ``linear_c[i]`` are ``nn.Linear(C_i, C)`` on the flattened tokens; upsampling is
+    bilinear with ``align_corners=False`` to the size of the stage-1 map; the
+    concatenation order is ``[c4, c3, c2, c1]`` (the official ``SegFormerHead``).
+    The fuse layer is the official ``ConvModule``: ``linear_fuse`` (1×1 conv, no
+    bias) → ``norm`` (BatchNorm) → ReLU, which the paper's equation does not show.
+    Then ``Dropout2d(dropout)`` and ``linear_pred`` (1×1 conv).
 
-    Shapes: ``[(B, C_i, H_i, W_i)] * 4 -> logits (B, num_classes, H_1, W_1)`` (1/4 of the image).
+    Shapes: ``[(B, C_i, H_i, W_i)] * 4 -> logits (B, num_classes, H_1, W_1)`` (1/4
+    of the image).
     """
 
     def __init__(
@@ -111,21 +118,23 @@ class AllMLPDecoder(nn.Module):
 
 
 class FoldedAllMLPDecoder(nn.Module):
-    r"""Inference-only form of :class:`AllMLPDecoder`: the same logits, the fuse layer folded away.
+    r"""Inference-only form of :class:`AllMLPDecoder`: the same logits, the fuse
+    layer folded away.
 
-    With ``linear_c[i]`` = :math:`(W_i, b_i)`, the fuse weight's slice for stage :math:`i`
-    :math:`W_f^{(i)}` and eval-mode BatchNorm :math:`y = s \odot x + t`, and since bilinear
-    upsampling :math:`U` is linear and keeps constants,
+    With ``linear_c[i]`` = :math:`(W_i, b_i)`, the fuse weight's slice for stage
+    :math:`i` :math:`W_f^{(i)}` and eval-mode BatchNorm :math:`y = s \odot x + t`,
+    and since bilinear upsampling :math:`U` is linear and keeps constants,
 
     .. math::
         s \odot W_f \,\mathrm{Concat}_i\, U(W_i F_i + b_i) + t
         = \sum_i U\big(\underbrace{s \odot W_f^{(i)} W_i}_{M_i}\, F_i\big)
           + \underbrace{s \odot \textstyle\sum_i W_f^{(i)} b_i + t}_{b}
 
-    ``weights[i]`` holds :math:`M_i` as a 1×1 convolution ``(C, C_i, 1, 1)`` applied at stage
-    ``i``'s own resolution; ``bias`` is :math:`b`. The ``N_1 · 4C · C`` MACs of the fuse layer at
-    1/4 resolution disappear; what remains is ``Σ N_i · C_i · C`` plus the classifier. Training
-    needs the unfolded decoder (BatchNorm statistics, gradients for each factor).
+    ``weights[i]`` holds :math:`M_i` as a 1×1 convolution ``(C, C_i, 1, 1)`` applied
+    at stage ``i``'s own resolution; ``bias`` is :math:`b`. The ``N_1 · 4C · C``
+    MACs of the fuse layer at 1/4 resolution disappear; what remains is ``Σ N_i ·
+    C_i · C`` plus the classifier. Training needs the unfolded decoder (BatchNorm
+    statistics, gradients for each factor).
 
     Shapes: ``[(B, C_i, H_i, W_i)] * 4 -> logits (B, num_classes, H_1, W_1)``.
     """
@@ -146,7 +155,8 @@ class FoldedAllMLPDecoder(nn.Module):
 
     @classmethod
     def from_decoder(cls, decoder: AllMLPDecoder) -> "FoldedAllMLPDecoder":
-        """Fold a (trained) :class:`AllMLPDecoder`; computed in float64, stored in its dtype."""
+        """Fold a (trained) :class:`AllMLPDecoder`; computed in float64, stored in
+        its dtype."""
         if not isinstance(decoder, AllMLPDecoder):
             raise ValueError(
                 f"FoldedAllMLPDecoder.from_decoder: expected an AllMLPDecoder, "
@@ -178,7 +188,8 @@ class FoldedAllMLPDecoder(nn.Module):
         return folded.to(decoder.linear_fuse.weight.device).eval()
 
     def forward(self, features: List[torch.Tensor]) -> torch.Tensor:
-        """Logits ``(B, K, H_1, W_1)``: merged maps at each stage's resolution, upsampled and summed."""
+        """Logits ``(B, K, H_1, W_1)``: merged maps at each stage's resolution,
+        upsampled and summed."""
         _check_features(features, self.in_dims, "FoldedAllMLPDecoder")
         size = features[0].shape[-2:]
         x = F.conv2d(features[0], self.weights[0], self.bias)  # (B, C, H/4, W/4)

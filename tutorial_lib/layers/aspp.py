@@ -1,11 +1,13 @@
-"""Atrous Spatial Pyramid Pooling (ASPP): parallel atrous convolutions plus image-level features.
+"""Atrous Spatial Pyramid Pooling (ASPP): parallel atrous convolutions plus
+image-level features.
 
-DeepLabv3 (Chen et al., 2017) §3.3, reused by DeepLabV3+ §3.1: "(a) one 1×1 convolution and three
-3×3 convolutions with rates = (6, 12, 18) when output stride = 16 (all with 256 filters and batch
-normalization), and (b) the image-level features" (global average pooling, 1×1 convolution, BN,
-bilinear upsampling). "The rates are doubled when output stride = 8." The five branches are
-concatenated and projected by a 1×1 convolution with 256 filters and BN. DeepLabV3+ may make the
-3×3 branches depthwise separable ("SC" in its Table 5).
+DeepLabv3 (Chen et al., 2017) §3.3, reused by DeepLabV3+ §3.1: "(a) one 1×1
+convolution and three 3×3 convolutions with rates = (6, 12, 18) when output stride =
+16 (all with 256 filters and batch normalization), and (b) the image-level features"
+(global average pooling, 1×1 convolution, BN, bilinear upsampling). "The rates are
+doubled when output stride = 8." The five branches are concatenated and projected by
+a 1×1 convolution with 256 filters and BN. DeepLabV3+ may make the 3×3 branches
+depthwise separable ("SC" in its Table 5).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ ASPP_RATES: Dict[int, Tuple[int, int, int]] = {16: (6, 12, 18), 8: (12, 24, 36)}
 
 
 def aspp_rates(output_stride: int) -> Tuple[int, int, int]:
-    """The ASPP rates for ``output_stride``: (6, 12, 18) at 16, doubled to (12, 24, 36) at 8."""
+    """The ASPP rates for ``output_stride``: (6, 12, 18) at 16, doubled to (12, 24,
+    36) at 8."""
     check_choice(output_stride, "aspp_rates output_stride", sorted(ASPP_RATES))
     return ASPP_RATES[output_stride]
 
@@ -39,10 +42,12 @@ def conv_bn_relu(
     rate: int = 1,
     separable: bool = False,
 ) -> nn.Module:
-    """Convolution (atrous, or depthwise separable if ``separable`` and ``kernel_size > 1``) + BN + ReLU.
+    """Convolution (atrous, or depthwise separable if ``separable`` and
+    ``kernel_size > 1``) + BN + ReLU.
 
-    The separable form follows DeepLab's code: BN and ReLU after the depthwise *and* the pointwise
-    convolution. A 1×1 convolution has no rate: it is a plain ``nn.Conv2d`` (same weights).
+    The separable form follows DeepLab's code: BN and ReLU after the depthwise *and*
+    the pointwise convolution. A 1×1 convolution has no rate: it is a plain
+    ``nn.Conv2d`` (same weights).
     """
     if kernel_size == 1:
         if rate != 1:
@@ -60,10 +65,12 @@ def conv_bn_relu(
 
 
 class ImagePooling(nn.Module):
-    """Image-level features: global average pooling, 1×1 convolution + BN + ReLU, upsampling.
+    """Image-level features: global average pooling, 1×1 convolution + BN + ReLU,
+    upsampling.
 
-    ``x: (B, C, H, W) -> (B, out_chans, H, W)``, constant over space. In training mode BatchNorm
-    needs a batch of more than one image here (the pooled map has a single position).
+    ``x: (B, C, H, W) -> (B, out_chans, H, W)``, constant over space. In training
+    mode BatchNorm needs a batch of more than one image here (the pooled map has a
+    single position).
     """
 
     def __init__(self, in_chans: int, out_chans: int = 256) -> None:
@@ -83,12 +90,14 @@ class ImagePooling(nn.Module):
 
 
 class ASPP(nn.Module):
-    """Atrous Spatial Pyramid Pooling (DeepLabv3 §3.3) with an optional separable form (DeepLabV3+).
+    """Atrous Spatial Pyramid Pooling (DeepLabv3 §3.3) with an optional separable
+    form (DeepLabV3+).
 
-    Branches: a 1×1 convolution, one 3×3 atrous convolution per rate, and (if ``image_pooling``)
-    :class:`ImagePooling`; each gives ``out_chans`` channels with BN and ReLU. They are concatenated,
-    projected by a 1×1 convolution + BN + ReLU, and passed through dropout (DeepLab's code keeps 90%).
-    ``x: (B, in_chans, H, W) -> (B, out_chans, H, W)``.
+    Branches: a 1×1 convolution, one 3×3 atrous convolution per rate, and (if
+    ``image_pooling``) :class:`ImagePooling`; each gives ``out_chans`` channels with
+    BN and ReLU. They are concatenated, projected by a 1×1 convolution + BN + ReLU,
+    and passed through dropout (DeepLab's code keeps 90%). ``x: (B, in_chans, H, W)
+    -> (B, out_chans, H, W)``.
     """
 
     def __init__(

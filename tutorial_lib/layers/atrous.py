@@ -1,15 +1,17 @@
-"""Atrous (dilated) convolution: a k×k kernel whose taps are spread ``rate`` pixels apart.
+"""Atrous (dilated) convolution: a k×k kernel whose taps are spread ``rate`` pixels
+apart.
 
-DeepLabv3 (Chen et al., 2017) §3.1 and DeepLabV3+ §3.1 write it, for a 2-D input ``x``,
-weights ``w`` and rate ``r``, as
+DeepLabv3 (Chen et al., 2017) §3.1 and DeepLabV3+ §3.1 write it, for a 2-D input
+``x``, weights ``w`` and rate ``r``, as
 
 .. math:: y[i] = \\sum_{k} x[i + r \\cdot k]\\, w[k]
 
 so ``r = 1`` is the ordinary convolution. The kernel keeps k×k weights but covers
-``k + (k - 1)(r - 1)`` pixels; with padding ``r(k - 1)/2`` (odd ``k``) a stride-1 atrous
-convolution keeps the spatial size. The helpers below give these sizes, the sampled offsets and
-the receptive field of a stack of layers; :func:`atrous_conv2d` is a from-scratch implementation
-(sum over taps of shifted inputs) that equals ``torch.nn.functional.conv2d(..., dilation=r)``.
+``k + (k - 1)(r - 1)`` pixels; with padding ``r(k - 1)/2`` (odd ``k``) a stride-1
+atrous convolution keeps the spatial size. The helpers below give these sizes, the
+sampled offsets and the receptive field of a stack of layers; :func:`atrous_conv2d`
+is a from-scratch implementation (sum over taps of shifted inputs) that equals
+``torch.nn.functional.conv2d(..., dilation=r)``.
 """
 
 from __future__ import annotations
@@ -33,14 +35,16 @@ __all__ = [
 
 
 def effective_kernel_size(kernel_size: int, rate: int) -> int:
-    """Span in pixels of a ``kernel_size`` kernel with dilation ``rate``: ``k + (k-1)(r-1)``."""
+    """Span in pixels of a ``kernel_size`` kernel with dilation ``rate``: ``k +
+    (k-1)(r-1)``."""
     check_positive(kernel_size, "effective_kernel_size kernel_size")
     check_positive(rate, "effective_kernel_size rate")
     return kernel_size + (kernel_size - 1) * (rate - 1)
 
 
 def same_padding(kernel_size: int, rate: int = 1) -> int:
-    """Padding ``r(k-1)/2`` that keeps the size of a stride-1 atrous convolution (odd ``k``)."""
+    """Padding ``r(k-1)/2`` that keeps the size of a stride-1 atrous convolution
+    (odd ``k``)."""
     check_positive(kernel_size, "same_padding kernel_size")
     check_positive(rate, "same_padding rate")
     if kernel_size % 2 == 0:
@@ -53,7 +57,8 @@ def same_padding(kernel_size: int, rate: int = 1) -> int:
 def conv_output_size(
     size: int, kernel_size: int, stride: int = 1, padding: int = 0, rate: int = 1
 ) -> int:
-    """Output length of a convolution: ``floor((n + 2p - r(k-1) - 1) / s) + 1`` (PyTorch's formula)."""
+    """Output length of a convolution: ``floor((n + 2p - r(k-1) - 1) / s) + 1``
+    (PyTorch's formula)."""
     for name, value in (
         ("size", size),
         ("kernel_size", kernel_size),
@@ -75,16 +80,18 @@ def conv_output_size(
 
 
 def sampled_offsets(kernel_size: int, rate: int) -> List[int]:
-    """Offsets (in pixels, relative to the centre) that one axis of an atrous kernel reads."""
+    """Offsets (in pixels, relative to the centre) that one axis of an atrous kernel
+    reads."""
     half = effective_kernel_size(kernel_size, rate) // 2
     return [rate * i - half for i in range(kernel_size)]
 
 
 def receptive_field(layers: Sequence[Tuple[int, int, int]]) -> int:
-    """Receptive field (pixels, one axis) of stacked ``(kernel_size, stride, rate)`` layers.
+    """Receptive field (pixels, one axis) of stacked ``(kernel_size, stride, rate)``
+    layers.
 
-    Each layer adds ``(k_eff - 1) · j`` pixels, where ``j`` is the product of the strides before
-    it (the "jump" between neighbouring positions in input pixels).
+    Each layer adds ``(k_eff - 1) · j`` pixels, where ``j`` is the product of the
+    strides before it (the "jump" between neighbouring positions in input pixels).
     """
     field, jump = 1, 1
     for index, layer in enumerate(layers):
@@ -108,11 +115,13 @@ def atrous_conv2d(
     padding: int = 0,
     stride: int = 1,
 ) -> torch.Tensor:
-    """Atrous convolution written out: the sum over the k×k taps of shifted, weighted inputs.
+    """Atrous convolution written out: the sum over the k×k taps of shifted,
+    weighted inputs.
 
-    ``x: (B, C_in, H, W)``, ``weight: (C_out, C_in, k, k)`` -> ``(B, C_out, H_out, W_out)``; equal to
-    ``F.conv2d(x, weight, bias, stride, padding, dilation=rate)``. Tap ``(i, j)`` reads the input
-    at offset ``(i·r, j·r)`` from the window's corner, which is all that "atrous" means.
+    ``x: (B, C_in, H, W)``, ``weight: (C_out, C_in, k, k)`` -> ``(B, C_out, H_out,
+    W_out)``; equal to ``F.conv2d(x, weight, bias, stride, padding,
+    dilation=rate)``. Tap ``(i, j)`` reads the input at offset ``(i·r, j·r)`` from
+    the window's corner, which is all that "atrous" means.
     """
     check_image_batch(x, "atrous_conv2d input")
     if (
@@ -132,7 +141,7 @@ def atrous_conv2d(
     out = x.new_zeros(x.shape[0], weight.shape[0], h_out, w_out)
     for i in range(k):
         for j in range(k):
-            # the input pixels that tap (i, j) sees, for every output position at once
+            # the input pixels that tap (i, j) sees, for all outputs at once
             patch = x[
                 :,
                 :,
@@ -146,10 +155,12 @@ def atrous_conv2d(
 
 
 class AtrousConv2d(nn.Conv2d):
-    """A k×k convolution with dilation ``rate`` and the padding ``r(k-1)/2`` that keeps the size.
+    """A k×k convolution with dilation ``rate`` and the padding ``r(k-1)/2`` that
+    keeps the size.
 
-    DeepLabv3 §3.1. ``x: (B, C_in, H, W) -> (B, C_out, ceil(H/s), ceil(W/s))``. It is an
-    ``nn.Conv2d`` (same parameters, same speed); the class only fixes the padding and checks inputs.
+    DeepLabv3 §3.1. ``x: (B, C_in, H, W) -> (B, C_out, ceil(H/s), ceil(W/s))``. It
+    is an ``nn.Conv2d`` (same parameters, same speed); the class only fixes the
+    padding and checks inputs.
     """
 
     def __init__(

@@ -1,4 +1,5 @@
-"""Multi-head self-attention as ViT uses it (Vaswani et al. 2017, §3.2; Dosovitskiy et al. 2021, eq. 2).
+"""Multi-head self-attention as ViT uses it (Vaswani et al. 2017, §3.2; Dosovitskiy
+et al. 2021, eq. 2).
 
 For each head :math:`h` with :math:`d = D/H` channels,
 :math:`\\mathrm{head}_h = \\mathrm{softmax}(Q_h K_h^\\top/\\sqrt{d})\\,V_h`, and
@@ -23,11 +24,12 @@ __all__ = ["attention_explicit", "Attention"]
 def attention_explicit(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``softmax(Q Kᵀ / √d) V`` written out; returns ``(output, attention weights)``.
+    """``softmax(Q Kᵀ / √d) V`` written out; returns ``(output, attention
+    weights)``.
 
-    ``q: (..., N, d)``, ``k: (..., M, d)``, ``v: (..., M, d_v) -> (..., N, d_v), (..., N, M)``.
-    Mathematically the same as ``F.scaled_dot_product_attention`` (which never materialises
-    the ``N×M`` matrix when a fused kernel is available).
+    ``q: (..., N, d)``, ``k: (..., M, d)``, ``v: (..., M, d_v) -> (..., N, d_v),
+    (..., N, M)``. Mathematically the same as ``F.scaled_dot_product_attention``
+    (which never materialises the ``N×M`` matrix when a fused kernel is available).
     """
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor) or t.ndim < 2:
@@ -46,12 +48,14 @@ def attention_explicit(
 
 
 class Attention(nn.Module):
-    """ViT multi-head self-attention with one ``qkv`` projection and an output ``proj``.
+    """ViT multi-head self-attention with one ``qkv`` projection and an output
+    ``proj``.
 
-    Module names follow timm and SETR (``qkv``, ``proj``). ``x: (B, N, D) -> (B, N, D)``.
-    The default path calls ``F.scaled_dot_product_attention``; ``return_attention=True`` (or
-    ``fused=False``) takes the explicit ``softmax(QKᵀ/√d)V`` path, which can also return the
-    attention maps ``(B, H, N, N)``.
+    Module names follow timm and SETR (``qkv``, ``proj``). ``x: (B, N, D) -> (B, N,
+    D)``. The default path calls ``F.scaled_dot_product_attention``;
+    ``return_attention=True`` (or ``fused=False``) takes the explicit
+    ``softmax(QKᵀ/√d)V`` path, which can also return the attention maps ``(B, H, N,
+    N)``.
     """
 
     def __init__(

@@ -1,10 +1,11 @@
 """SegFormer's efficient self-attention with sequence reduction (chapter 09).
 
-Queries come from all ``N = H·W`` tokens; keys and values from a sequence shortened ``R``-fold,
-so the attention matrix is ``N × N/R`` instead of ``N × N``. The paper writes the reduction as a
-reshape plus a linear layer (eq. 2, :class:`SequenceReductionLiteral`); the official code uses a
-convolution with kernel = stride = ``sr_ratio`` followed by LayerNorm, which is the same operator
-when the reshape groups ``sr × sr`` neighbourhoods and ``R = sr²``
+Queries come from all ``N = H·W`` tokens; keys and values from a sequence shortened
+``R``-fold, so the attention matrix is ``N × N/R`` instead of ``N × N``. The paper
+writes the reduction as a reshape plus a linear layer (eq. 2,
+:class:`SequenceReductionLiteral`); the official code uses a convolution with kernel
+= stride = ``sr_ratio`` followed by LayerNorm, which is the same operator when the
+reshape groups ``sr × sr`` neighbourhoods and ``R = sr²``
 (:func:`conv_weight_to_linear`, :func:`linear_weight_to_conv`).
 """
 
@@ -45,15 +46,17 @@ class EfficientSelfAttention(nn.Module):
         \mathrm{Attention}(Q, K, V) = \mathrm{Softmax}\Big(\frac{QK^\top}{\sqrt{d_\text{head}}}\Big)V,
         \qquad K, V \in \mathbb{R}^{\frac{N}{R} \times C},\ R = \text{sr\_ratio}^2
 
-    ``q = Linear(C, C)`` on all tokens; if ``sr_ratio > 1`` the tokens are reshaped to the
-    ``H × W`` grid, reduced by ``sr = Conv2d(C, C, sr_ratio, stride=sr_ratio)`` and normalised by
-    ``norm = LayerNorm(C)`` (eps 1e-5, as the official code); ``kv = Linear(C, 2C)`` gives keys
-    and values from the reduced tokens; ``proj = Linear(C, C)`` mixes the heads. ``forward``
-    computes with ``scaled_dot_product_attention``; :meth:`explicit` and
-    :meth:`attention_map` form ``softmax(QKᵀ/√d)`` explicitly.
+    ``q = Linear(C, C)`` on all tokens; if ``sr_ratio > 1`` the tokens are reshaped
+    to the ``H × W`` grid, reduced by ``sr = Conv2d(C, C, sr_ratio,
+    stride=sr_ratio)`` and normalised by ``norm = LayerNorm(C)`` (eps 1e-5, as the
+    official code); ``kv = Linear(C, 2C)`` gives keys and values from the reduced
+    tokens; ``proj = Linear(C, C)`` mixes the heads. ``forward`` computes with
+    ``scaled_dot_product_attention``; :meth:`explicit` and :meth:`attention_map`
+    form ``softmax(QKᵀ/√d)`` explicitly.
 
-    Shapes: ``x: (B, N, C), H, W -> (B, N, C)`` with ``N = H · W``; keys and values have
-    ``N_r = ⌊H/sr⌋·⌊W/sr⌋`` tokens (the strided convolution drops a remainder row or column).
+    Shapes: ``x: (B, N, C), H, W -> (B, N, C)`` with ``N = H · W``; keys and values
+    have ``N_r = ⌊H/sr⌋·⌊W/sr⌋`` tokens (the strided convolution drops a remainder
+    row or column).
     """
 
     def __init__(
@@ -94,7 +97,8 @@ class EfficientSelfAttention(nn.Module):
             self.norm = nn.LayerNorm(dim)
 
     def reduce(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        """The sequence reduction: ``(B, N, C) -> (B, N_r, C)`` (identity when ``sr_ratio == 1``)."""
+        """The sequence reduction: ``(B, N, C) -> (B, N_r, C)`` (identity when
+        ``sr_ratio == 1``)."""
         if self.sr_ratio == 1:
             return x
         if H < self.sr_ratio or W < self.sr_ratio:
@@ -127,7 +131,8 @@ class EfficientSelfAttention(nn.Module):
         return self.proj_drop(self.proj(out))  # (B, N, C)
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        """``x: (B, N, C)`` tokens of an ``H × W`` grid ``-> (B, N, C)``, computed with SDPA."""
+        """``x: (B, N, C)`` tokens of an ``H × W`` grid ``-> (B, N, C)``, computed
+        with SDPA."""
         q, k, v = self._heads(x, H, W)
         drop = self.attn_drop if self.training else 0.0
         out = F.scaled_dot_product_attention(
@@ -138,7 +143,8 @@ class EfficientSelfAttention(nn.Module):
     def explicit(
         self, x: torch.Tensor, H: int, W: int
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``softmax(QKᵀ/√d)V`` written out: returns ``(output (B, N, C), weights (B, h, N, N_r))``."""
+        """``softmax(QKᵀ/√d)V`` written out: returns ``(output (B, N, C), weights
+        (B, h, N, N_r))``."""
         q, k, v = self._heads(x, H, W)
         attn = (q @ k.transpose(-2, -1)) * self.scale  # (B, h, N, N_r)
         attn = attn.softmax(dim=-1)
@@ -162,13 +168,15 @@ class EfficientSelfAttention(nn.Module):
 
 
 def efficient_attention_macs(H: int, W: int, dim: int, sr_ratio: int = 1) -> int:
-    r"""Analytic MACs of one :class:`EfficientSelfAttention` on an ``H × W`` token grid.
+    r"""Analytic MACs of one :class:`EfficientSelfAttention` on an ``H × W`` token
+    grid.
 
     With :math:`N = HW` and :math:`N_r = \lfloor H/s\rfloor\lfloor W/s\rfloor`:
-    :math:`NC^2` (q) + :math:`N_r s^2 C^2` (sr conv, if :math:`s>1`) + :math:`2N_rC^2` (kv)
-    + :math:`2NN_rC` (:math:`QK^\top` and :math:`AV`) + :math:`NC^2` (proj). Biases, LayerNorm and
-    softmax count zero, the policy of :func:`tutorial_lib.profiling.count_macs`. The attention
-    term :math:`2NN_rC = 2N^2C/R` is the paper's :math:`O(N^2/R)`.
+    :math:`NC^2` (q) + :math:`N_r s^2 C^2` (sr conv, if :math:`s>1`) +
+    :math:`2N_rC^2` (kv) + :math:`2NN_rC` (:math:`QK^\top` and :math:`AV`) +
+    :math:`NC^2` (proj). Biases, LayerNorm and softmax count zero, the policy of
+    :func:`tutorial_lib.profiling.count_macs`. The attention term :math:`2NN_rC =
+    2N^2C/R` is the paper's :math:`O(N^2/R)`.
     """
     for value, name in ((H, "H"), (W, "W"), (dim, "dim"), (sr_ratio, "sr_ratio")):
         check_positive(value, f"efficient_attention_macs {name}")
@@ -186,14 +194,15 @@ class SequenceReductionLiteral(nn.Module):
 
     ``grouping`` decides which ``R`` tokens the reshape puts in one row:
 
-    * ``"raster"``: ``R`` consecutive tokens in raster order, literally ``K.reshape(B, N/R, C·R)``
-      (a strip of ``R`` pixels of one image row);
-    * ``"window"``: the ``s × s`` neighbourhood of a non-overlapping window, ``R = s²``, with the
-      row layout ``(dy, dx, c)``. This is the official code's strided convolution
-      (kernel = stride = ``s``), see :meth:`from_conv` / :meth:`to_conv`.
+    * ``"raster"``: ``R`` consecutive tokens in raster order, literally
+      ``K.reshape(B, N/R, C·R)`` (a strip of ``R`` pixels of one image row);
+    * ``"window"``: the ``s × s`` neighbourhood of a non-overlapping window, ``R =
+      s²``, with the row layout ``(dy, dx, c)``. This is the official code's strided
+      convolution (kernel = stride = ``s``), see :meth:`from_conv` /
+      :meth:`to_conv`.
 
-    Shapes: ``x: (B, N, C), H, W -> (B, N/R, C)``. The reshape needs ``N`` divisible by ``R``
-    (``"raster"``) or ``H`` and ``W`` divisible by ``s`` (``"window"``).
+    Shapes: ``x: (B, N, C), H, W -> (B, N/R, C)``. The reshape needs ``N`` divisible
+    by ``R`` (``"raster"``) or ``H`` and ``W`` divisible by ``s`` (``"window"``).
     """
 
     def __init__(self, dim: int, reduction: int, grouping: str = "window") -> None:
@@ -243,7 +252,8 @@ class SequenceReductionLiteral(nn.Module):
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d) -> "SequenceReductionLiteral":
-        """The ``"window"`` literal reduction computing the same function as ``conv``."""
+        """The ``"window"`` literal reduction computing the same function as
+        ``conv``."""
         _check_sr_conv(conv)
         s = conv.kernel_size[0]
         lit = cls(conv.in_channels, s * s, grouping="window")
@@ -257,7 +267,8 @@ class SequenceReductionLiteral(nn.Module):
         return lit
 
     def to_conv(self) -> nn.Conv2d:
-        """The strided convolution (kernel = stride = ``s``) equal to this ``"window"`` reduction."""
+        """The strided convolution (kernel = stride = ``s``) equal to this
+        ``"window"`` reduction."""
         if self.grouping != "window":
             raise ValueError(
                 f"SequenceReductionLiteral.to_conv: expected grouping='window', got {self.grouping!r} "
@@ -287,10 +298,11 @@ def _check_sr_conv(conv: object) -> None:
 
 
 def conv_weight_to_linear(weight: torch.Tensor) -> torch.Tensor:
-    """Map an sr-conv weight ``(C_out, C_in, s, s)`` to the literal Linear's ``(C_out, s·s·C_in)``.
+    """Map an sr-conv weight ``(C_out, C_in, s, s)`` to the literal Linear's
+    ``(C_out, s·s·C_in)``.
 
-    The literal reshape lays out one window as ``(dy, dx, c)``, so the conv weight's input
-    channel axis moves last before flattening.
+    The literal reshape lays out one window as ``(dy, dx, c)``, so the conv weight's
+    input channel axis moves last before flattening.
     """
     if (
         not isinstance(weight, torch.Tensor)
@@ -310,7 +322,8 @@ def conv_weight_to_linear(weight: torch.Tensor) -> torch.Tensor:
 
 
 def linear_weight_to_conv(weight: torch.Tensor, side: int) -> torch.Tensor:
-    """Inverse of :func:`conv_weight_to_linear`: ``(C_out, s·s·C_in) -> (C_out, C_in, s, s)``."""
+    """Inverse of :func:`conv_weight_to_linear`: ``(C_out, s·s·C_in) -> (C_out,
+    C_in, s, s)``."""
     check_positive(side, "linear_weight_to_conv side")
     if (
         not isinstance(weight, torch.Tensor)

@@ -1,8 +1,8 @@
 """SegFormer's Mix-FFN (chapter 10): an MLP with a 3×3 depthwise convolution inside.
 
-The zero-padded depthwise convolution mixes each token with its eight neighbours and, at the
-image border, sees the padding: that is enough positional information for segmentation, so
-SegFormer uses no positional encoding at all.
+The zero-padded depthwise convolution mixes each token with its eight neighbours
+and, at the image border, sees the padding: that is enough positional information
+for segmentation, so SegFormer uses no positional encoding at all.
 """
 
 from __future__ import annotations
@@ -18,14 +18,17 @@ __all__ = ["MixFFN"]
 class MixFFN(nn.Module):
     r"""Mix-FFN of SegFormer (Xie et al., 2021, §3.1, eq. 3), without the residual.
 
-    .. math:: x_\text{out} = \mathrm{MLP}\big(\mathrm{GELU}(\mathrm{Conv}_{3\times3}(\mathrm{MLP}(x_\text{in})))\big) + x_\text{in}
+    .. math::
+        x_\text{out} = \mathrm{MLP}\big(\mathrm{GELU}(
+            \mathrm{Conv}_{3\times3}(\mathrm{MLP}(x_\text{in})))\big) + x_\text{in}
 
-    This module computes everything but the ``+ x_in``: the transformer block adds the residual
-    (after its pre-norm). ``fc1 = Linear(dim, hidden_dim)`` → depthwise ``Conv2d(hidden, hidden,
-    3, 1, 1, groups=hidden)`` with bias → GELU → dropout → ``fc2 = Linear(hidden_dim, dim)`` →
-    dropout, as the official ``Mlp``. The official code wraps the convolution in a ``DWConv``
-    module (state-dict key ``dwconv.dwconv.weight``); here it is ``dwconv`` directly
-    (``dwconv.weight``), which weight converters account for.
+    This module computes everything but the ``+ x_in``: the transformer block adds
+    the residual (after its pre-norm). ``fc1 = Linear(dim, hidden_dim)`` → depthwise
+    ``Conv2d(hidden, hidden, 3, 1, 1, groups=hidden)`` with bias → GELU → dropout →
+    ``fc2 = Linear(hidden_dim, dim)`` → dropout, as the official ``Mlp``. The
+    official code wraps the convolution in a ``DWConv`` module (state-dict key
+    ``dwconv.dwconv.weight``); here it is ``dwconv`` directly (``dwconv.weight``),
+    which weight converters account for.
 
     Shapes: ``x: (B, N, C), H, W -> (B, N, C)`` with ``N = H · W``.
     """
@@ -47,7 +50,8 @@ class MixFFN(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        """``x: (B, N, C)`` tokens of an ``H × W`` grid (row-major) ``-> (B, N, C)``."""
+        """``x: (B, N, C)`` tokens of an ``H × W`` grid (row-major) ``-> (B, N,
+        C)``."""
         check_positive(H, "MixFFN H")
         check_positive(W, "MixFFN W")
         check_tokens(x, "MixFFN input", dim=self.dim)

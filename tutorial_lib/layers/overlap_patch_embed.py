@@ -1,8 +1,9 @@
 """SegFormer's overlapping patch embedding (chapter 08).
 
-A strided convolution whose kernel is larger than its stride (K=7, S=4, P=3 for stage 1 and
-K=3, S=2, P=1 for stages 2-4), followed by a LayerNorm over channels. Neighbouring patches
-share pixels, so the tokens keep the local continuity that ViT's non-overlapping patches cut.
+A strided convolution whose kernel is larger than its stride (K=7, S=4, P=3 for
+stage 1 and K=3, S=2, P=1 for stages 2-4), followed by a LayerNorm over channels.
+Neighbouring patches share pixels, so the tokens keep the local continuity that
+ViT's non-overlapping patches cut.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ __all__ = ["OverlapPatchEmbed", "overlap_output_size"]
 def overlap_output_size(size: int, patch_size: int, stride: int) -> int:
     r"""Output length of an overlapping patch embedding along one axis.
 
-    With padding :math:`P = \lfloor K/2 \rfloor` (the official code's ``patch_size // 2``):
+    With padding :math:`P = \lfloor K/2 \rfloor` (the official code's ``patch_size
+    // 2``):
 
     .. math:: H_\text{out} = \left\lfloor \frac{H + 2\lfloor K/2\rfloor - K}{S} \right\rfloor + 1
 
@@ -33,10 +35,12 @@ def overlap_output_size(size: int, patch_size: int, stride: int) -> int:
 
 
 class OverlapPatchEmbed(nn.Module):
-    r"""Overlapping patch embedding of SegFormer (Xie et al., 2021, §3.1 "Overlapped Patch Merging").
+    r"""Overlapping patch embedding of SegFormer (Xie et al., 2021, §3.1 "Overlapped
+    Patch Merging").
 
-    A convolution with kernel ``patch_size`` (K), stride ``stride`` (S) and padding ``K // 2``
-    (with bias), then ``LayerNorm(embed_dim)`` (eps 1e-5, as the official code) on the tokens:
+    A convolution with kernel ``patch_size`` (K), stride ``stride`` (S) and padding
+    ``K // 2`` (with bias), then ``LayerNorm(embed_dim)`` (eps 1e-5, as the official
+    code) on the tokens:
 
     .. math:: z = \mathrm{LN}\big(\mathrm{Flatten}(\mathrm{Conv}_{K,S,\lfloor K/2\rfloor}(x))\big)
 

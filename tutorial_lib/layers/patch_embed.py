@@ -1,15 +1,16 @@
 """ViT's patch embedding: an image as a sequence of non-overlapping P×P patches.
 
-Dosovitskiy et al. (2021), §3.1, eq. (1): the image :math:`x \\in \\mathbb{R}^{H\\times W\\times C}`
-is reshaped into :math:`N = HW/P^2` flattened patches :math:`x_p \\in \\mathbb{R}^{N\\times(P^2 C)}`,
-each mapped to :math:`D` dimensions by a trainable linear projection :math:`\\mathbf{E}`:
+Dosovitskiy et al. (2021), §3.1, eq. (1): the image :math:`x \\in
+\\mathbb{R}^{H\\times W\\times C}` is reshaped into :math:`N = HW/P^2` flattened
+patches :math:`x_p \\in \\mathbb{R}^{N\\times(P^2 C)}`, each mapped to :math:`D`
+dimensions by a trainable linear projection :math:`\\mathbf{E}`:
 
 .. math:: z_0 = [x_\\text{class};\\, x_p^1\\mathbf{E};\\, \\dots;\\, x_p^N\\mathbf{E}] + \\mathbf{E}_{pos}
 
-A linear map applied to every non-overlapping patch *is* a convolution with kernel = stride = P,
-which is how ViT, SETR and timm implement it (``PatchEmbed.proj``). Patches are flattened in
-``(C, P, P)`` order, the order of ``F.unfold`` and of a ``Conv2d`` weight, so the weight mapping
-between the two forms is a plain reshape.
+A linear map applied to every non-overlapping patch *is* a convolution with kernel =
+stride = P, which is how ViT, SETR and timm implement it (``PatchEmbed.proj``).
+Patches are flattened in ``(C, P, P)`` order, the order of ``F.unfold`` and of a
+``Conv2d`` weight, so the weight mapping between the two forms is a plain reshape.
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ def _pair(value: Size, name: str) -> Tuple[int, int]:
 def check_patch_divisible(
     height: int, width: int, patch_size: int, name: str
 ) -> None:
-    """Raise a ``ValueError`` unless ``height`` and ``width`` are multiples of ``patch_size``.
+    """Raise a ``ValueError`` unless ``height`` and ``width`` are multiples of
+    ``patch_size``.
 
-    ViT cuts the image into whole patches; it neither pads nor crops (SETR's official code
-    asserts the size instead). Resize or pad the input yourself if it is not divisible.
+    ViT cuts the image into whole patches; it neither pads nor crops (SETR's
+    official code asserts the size instead). Resize or pad the input yourself if it
+    is not divisible.
     """
     if height % patch_size or width % patch_size:
         raise ValueError(
@@ -56,8 +59,8 @@ def check_patch_divisible(
 def patchify(x: torch.Tensor, patch_size: int) -> torch.Tensor:
     """Cut images into flattened non-overlapping patches by reshaping.
 
-    ``x: (B, C, H, W) -> (B, N, C·P·P)`` with ``N = (H/P)(W/P)`` patches in raster order
-    (row by row); each patch is flattened in ``(C, P, P)`` order, exactly as
+    ``x: (B, C, H, W) -> (B, N, C·P·P)`` with ``N = (H/P)(W/P)`` patches in raster
+    order (row by row); each patch is flattened in ``(C, P, P)`` order, exactly as
     ``F.unfold(x, P, stride=P).transpose(1, 2)``.
     """
     check_positive(patch_size, "patchify patch_size")
@@ -73,7 +76,8 @@ def patchify(x: torch.Tensor, patch_size: int) -> torch.Tensor:
 def unpatchify(
     patches: torch.Tensor, grid_size: Size, patch_size: int
 ) -> torch.Tensor:
-    """Inverse of :func:`patchify`: ``(B, N, C·P·P) -> (B, C, h·P, w·P)`` for ``grid_size = (h, w)``."""
+    """Inverse of :func:`patchify`: ``(B, N, C·P·P) -> (B, C, h·P, w·P)`` for
+    ``grid_size = (h, w)``."""
     check_positive(patch_size, "unpatchify patch_size")
     gh, gw = _pair(grid_size, "unpatchify grid_size")
     if not isinstance(patches, torch.Tensor) or patches.ndim != 3:
@@ -99,14 +103,17 @@ def unpatchify(
 
 
 class PatchEmbed(nn.Module):
-    """ViT's patch embedding (Dosovitskiy et al. 2021, §3.1, eq. 1): ``x_p E`` for every patch.
+    """ViT's patch embedding (Dosovitskiy et al. 2021, §3.1, eq. 1): ``x_p E`` for
+    every patch.
 
-    ``proj`` is ``Conv2d(in_chans, embed_dim, kernel_size=P, stride=P)``, equivalent to a linear
-    layer on :func:`patchify`'s output with weight ``proj.weight.reshape(D, -1)``.
+    ``proj`` is ``Conv2d(in_chans, embed_dim, kernel_size=P, stride=P)``, equivalent
+    to a linear layer on :func:`patchify`'s output with weight
+    ``proj.weight.reshape(D, -1)``.
 
-    ``x: (B, C, H, W) -> (B, N, D)`` with ``N = HW/P²``; H and W must be multiples of P
-    (``ValueError`` otherwise). ``img_size`` fixes ``grid_size`` and ``num_patches``,
-    which the model's position embedding is built for; other divisible sizes still embed.
+    ``x: (B, C, H, W) -> (B, N, D)`` with ``N = HW/P²``; H and W must be multiples
+    of P (``ValueError`` otherwise). ``img_size`` fixes ``grid_size`` and
+    ``num_patches``, which the model's position embedding is built for; other
+    divisible sizes still embed.
     """
 
     def __init__(

@@ -1,8 +1,9 @@
-"""Depthwise separable convolution: a per-channel k×k convolution, then a 1×1 convolution.
+"""Depthwise separable convolution: a per-channel k×k convolution, then a 1×1
+convolution.
 
-MobileNets (Howard et al., 2017) §3.1; DeepLabV3+ §3.1 "atrous separable convolution". With
-``M`` input channels, ``N`` output channels, a ``K×K`` kernel and a ``G×G`` output map, the
-multiply-accumulates are
+MobileNets (Howard et al., 2017) §3.1; DeepLabV3+ §3.1 "atrous separable
+convolution". With ``M`` input channels, ``N`` output channels, a ``K×K`` kernel and
+a ``G×G`` output map, the multiply-accumulates are
 
 .. math::
 
@@ -10,8 +11,9 @@ multiply-accumulates are
    \\underbrace{G^2 K^2 M}_{\\text{depthwise}} + \\underbrace{N G^2 M}_{\\text{pointwise}},
    \\qquad \\frac{G^2 K^2 M + N G^2 M}{N G^2 K^2 M} = \\frac{1}{N} + \\frac{1}{K^2}.
 
-The cost functions return exact integers (and the ratio an exact ``fractions.Fraction``), so
-they can be compared with a MAC count of real layers without rounding.
+The cost functions return exact integers (and the ratio an exact
+``fractions.Fraction``), so they can be compared with a MAC count of real layers
+without rounding.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ def _check(**values: int) -> None:
 def standard_conv_macs(
     in_chans: int, out_chans: int, kernel_size: int, size: int
 ) -> int:
-    """MACs of a standard K×K convolution, M → N channels, on a G×G output: ``N·G²·K²·M``."""
+    """MACs of a standard K×K convolution, M → N channels, on a G×G output:
+    ``N·G²·K²·M``."""
     _check(
         in_chans=in_chans, out_chans=out_chans, kernel_size=kernel_size, size=size
     )
@@ -49,7 +52,8 @@ def standard_conv_macs(
 
 
 def depthwise_conv_macs(in_chans: int, kernel_size: int, size: int) -> int:
-    """MACs of a depthwise K×K convolution (one filter per channel) on a G×G output: ``G²·K²·M``."""
+    """MACs of a depthwise K×K convolution (one filter per channel) on a G×G output:
+    ``G²·K²·M``."""
     _check(in_chans=in_chans, kernel_size=kernel_size, size=size)
     return size**2 * kernel_size**2 * in_chans
 
@@ -61,18 +65,20 @@ def pointwise_conv_macs(in_chans: int, out_chans: int, size: int) -> int:
 
 
 def separable_cost_ratio(out_chans: int, kernel_size: int):  # -> fractions.Fraction
-    """Cost of depthwise separable over standard convolution as an exact ``Fraction``: ``1/N + 1/K²``."""
+    """Cost of depthwise separable over standard convolution as an exact
+    ``Fraction``: ``1/N + 1/K²``."""
     _check(out_chans=out_chans, kernel_size=kernel_size)
     return Fraction(1, out_chans) + Fraction(1, kernel_size**2)
 
 
 class SeparableConv2d(nn.Module):
-    """Depthwise K×K convolution (``groups = in_chans``, dilation ``rate``) followed by a 1×1 convolution.
+    """Depthwise K×K convolution (``groups = in_chans``, dilation ``rate``) followed
+    by a 1×1 convolution.
 
-    As in DeepLab's code, each of the two convolutions is followed by BatchNorm (``norm=True``) and,
-    with ``activation=True``, by ReLU; there are no biases. With ``norm=False`` it is the bare
-    two-convolution factorisation whose cost the module docstring gives.
-    ``x: (B, M, H, W) -> (B, N, ceil(H/s), ceil(W/s))``.
+    As in DeepLab's code, each of the two convolutions is followed by BatchNorm
+    (``norm=True``) and, with ``activation=True``, by ReLU; there are no biases.
+    With ``norm=False`` it is the bare two-convolution factorisation whose cost the
+    module docstring gives. ``x: (B, M, H, W) -> (B, N, ceil(H/s), ceil(W/s))``.
     """
 
     def __init__(

@@ -2,12 +2,14 @@
 
 ``create_model("segformer_b0", num_classes=19)`` calls
 :func:`tutorial_lib.models.segformer.segformer_b0` with those keyword arguments;
-``list_models()`` gives every name, ``list_models("setr_*")`` those matching a shell pattern.
-The factories are also importable from here (``from tutorial_lib.models import segformer_b0``).
+``list_models()`` gives every name, ``list_models("setr_*")`` those matching a shell
+pattern. The factories are also importable from here (``from tutorial_lib.models
+import segformer_b0``).
 
-A factory is a function in a ``tutorial_lib.models.*`` module's ``__all__`` whose return
-annotation is an ``nn.Module`` — the rule ``tests/test_robustness.py`` uses, so every listed
-model also has a robustness spec. Large models build in milliseconds on the ``meta`` device::
+A factory is a function in a ``tutorial_lib.models.*`` module's ``__all__`` whose
+return annotation is an ``nn.Module`` — the rule ``tests/test_robustness.py`` uses,
+so every listed model also has a robustness spec. Large models build in milliseconds
+on the ``meta`` device::
 
     with torch.device("meta"):
         model = create_model("vit_large_patch16_224")
@@ -89,7 +91,8 @@ def _registry() -> Dict[str, Callable[..., nn.Module]]:
 
 
 def list_models(pattern: Optional[str] = None) -> List[str]:
-    """Sorted names of every model factory, optionally filtered by a shell pattern (``"segformer_*"``)."""
+    """Sorted names of every model factory, optionally filtered by a shell pattern
+    (``"segformer_*"``)."""
     names = sorted(_registry())
     return (
         names
@@ -99,10 +102,11 @@ def list_models(pattern: Optional[str] = None) -> List[str]:
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
-    """Build the model called ``name`` (see :func:`list_models`); ``kwargs`` go to its factory unchanged.
+    """Build the model called ``name`` (see :func:`list_models`); ``kwargs`` go to
+    its factory unchanged.
 
-    An unknown name raises ``ValueError`` with the closest names (so ``"segformer-b0"`` or
-    ``"SegFormer_B0"`` suggest ``"segformer_b0"``).
+    An unknown name raises ``ValueError`` with the closest names (so
+    ``"segformer-b0"`` or ``"SegFormer_B0"`` suggest ``"segformer_b0"``).
     """
     registry = _registry()
     if not isinstance(name, str):

@@ -1,17 +1,19 @@
-"""DeepLabV3+: an aligned-Xception encoder with ASPP, and a light decoder (Chen et al., 2018).
+"""DeepLabV3+: an aligned-Xception encoder with ASPP, and a light decoder (Chen et
+al., 2018).
 
-Encoder (§3.1): the backbone at output stride 16 (or 8) followed by ASPP gives the "DeepLabv3
-feature map" (256 channels). Decoder (§3.1, Tables 1–2): the encoder output is upsampled ×4 and
-concatenated with the stride-4 low-level backbone feature reduced to 48 channels by a 1×1
-convolution; two 3×3 convolutions with 256 filters refine the result, a 1×1 convolution classifies,
-and the logits are upsampled ×4 to the input size. With ``separable=True`` the ASPP and decoder
-3×3 convolutions are depthwise separable ("SC" in Table 5). With ``decoder=False`` the model is
+Encoder (§3.1): the backbone at output stride 16 (or 8) followed by ASPP gives the
+"DeepLabv3 feature map" (256 channels). Decoder (§3.1, Tables 1–2): the encoder
+output is upsampled ×4 and concatenated with the stride-4 low-level backbone feature
+reduced to 48 channels by a 1×1 convolution; two 3×3 convolutions with 256 filters
+refine the result, a 1×1 convolution classifies, and the logits are upsampled ×4 to
+the input size. With ``separable=True`` the ASPP and decoder 3×3 convolutions are
+depthwise separable ("SC" in Table 5). With ``decoder=False`` the model is
 DeepLabv3: ASPP, classifier, upsampling by the output stride.
 
-Upsampling goes to the exact size of the target map (bilinear, ``align_corners=False``), so any
-input size works: 513×513 at output stride 16 gives 33×33 features, 129×129 low-level features
-and 513×513 logits. (DeepLab's code uses ``align_corners=True``, which is why its crops are
-16·k + 1 pixels.)
+Upsampling goes to the exact size of the target map (bilinear,
+``align_corners=False``), so any input size works: 513×513 at output stride 16 gives
+33×33 features, 129×129 low-level features and 513×513 logits. (DeepLab's code uses
+``align_corners=True``, which is why its crops are 16·k + 1 pixels.)
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DeepLabConfig:
-    """Hyper-parameters of DeepLabV3+ (defaults: the paper's Xception-65 model for Pascal VOC)."""
+    """Hyper-parameters of DeepLabV3+ (defaults: the paper's Xception-65 model for
+    Pascal VOC)."""
 
     num_classes: int = 21
     output_stride: int = 16
@@ -59,12 +62,14 @@ class DeepLabConfig:
 
 
 class Decoder(nn.Module):
-    """The DeepLabV3+ decoder: fuse the upsampled encoder output with a stride-4 backbone feature.
+    """The DeepLabV3+ decoder: fuse the upsampled encoder output with a stride-4
+    backbone feature.
 
-    ``x: (B, C_enc, h, w)``, ``low_level: (B, C_low, H4, W4) -> (B, channels, H4, W4)``:
-    ``proj`` reduces ``low_level`` to ``low_level_channels`` (1×1 + BN + ReLU), ``x`` is upsampled
-    bilinearly to ``(H4, W4)``, the two are concatenated (encoder first, as in DeepLab's code) and
-    ``fuse`` applies two 3×3 convolutions (+ BN + ReLU) with ``channels`` filters.
+    ``x: (B, C_enc, h, w)``, ``low_level: (B, C_low, H4, W4) -> (B, channels, H4,
+    W4)``: ``proj`` reduces ``low_level`` to ``low_level_channels`` (1×1 + BN +
+    ReLU), ``x`` is upsampled bilinearly to ``(H4, W4)``, the two are concatenated
+    (encoder first, as in DeepLab's code) and ``fuse`` applies two 3×3 convolutions
+    (+ BN + ReLU) with ``channels`` filters.
     """
 
     def __init__(
@@ -98,9 +103,11 @@ class Decoder(nn.Module):
 
 
 class DeepLabV3Plus(nn.Module):
-    """DeepLabV3+ (or DeepLabv3 with ``decoder=False``) on an aligned Xception backbone.
+    """DeepLabV3+ (or DeepLabv3 with ``decoder=False``) on an aligned Xception
+    backbone.
 
-    ``x: (B, 3, H, W) -> logits (B, num_classes, H, W)`` for any ``H, W`` (odd sizes included).
+    ``x: (B, 3, H, W) -> logits (B, num_classes, H, W)`` for any ``H, W`` (odd sizes
+    included).
     """
 
     def __init__(self, config: DeepLabConfig = DeepLabConfig()) -> None:
@@ -162,7 +169,8 @@ class DeepLabV3Plus(nn.Module):
 def deeplabv3plus_xception65(
     num_classes: int = 21, output_stride: int = 16, separable: bool = False
 ) -> DeepLabV3Plus:
-    """The paper's DeepLabV3+ with Xception-65 (54.7 M parameters; count its MACs on ``meta``)."""
+    """The paper's DeepLabV3+ with Xception-65 (54.7 M parameters; count its MACs on
+    ``meta``)."""
     return DeepLabV3Plus(
         DeepLabConfig(
             num_classes=num_classes,
@@ -192,9 +200,10 @@ def deeplabv3plus_small(
 ) -> DeepLabV3Plus:
     """A small DeepLabV3+ for CPU training (chapter 05): minutes, not GPU-days.
 
-    :data:`XCEPTION_SMALL` backbone; ASPP and decoder with 48 channels, a 16-channel low-level
-    projection, separable convolutions. The ASPP rates are scaled to the feature map: 64×64 inputs
-    at output stride 8 give 8×8 features, where the paper's (12, 24, 36) would read only padding.
+    :data:`XCEPTION_SMALL` backbone; ASPP and decoder with 48 channels, a 16-channel
+    low-level projection, separable convolutions. The ASPP rates are scaled to the
+    feature map: 64×64 inputs at output stride 8 give 8×8 features, where the
+    paper's (12, 24, 36) would read only padding.
     """
     config = DeepLabConfig(
         num_classes=num_classes,

@@ -1,9 +1,11 @@
-"""A tiny fully-convolutional baseline (chapter 01): the simplest per-pixel classifier.
+"""A tiny fully-convolutional baseline (chapter 01): the simplest per-pixel
+classifier.
 
-Three strided 3×3 convolutions take the image to output stride 8, a 1×1 convolution classifies
-every position, and the logits are upsampled bilinearly to the input size — the FCN recipe
-(Long et al., 2015) with no skip connections, no atrous convolution and no context module. Later
-chapters measure what each of those additions buys against it.
+Three strided 3×3 convolutions take the image to output stride 8, a 1×1 convolution
+classifies every position, and the logits are upsampled bilinearly to the input size
+— the FCN recipe (Long et al., 2015) with no skip connections, no atrous convolution
+and no context module. Later chapters measure what each of those additions buys
+against it.
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 
 
 class TinyFCN(nn.Module):
-    """Conv–BN–ReLU stages with stride 2 each, a 1×1 classifier, bilinear upsampling.
+    """Conv–BN–ReLU stages with stride 2 each, a 1×1 classifier, bilinear
+    upsampling.
 
-    ``x: (B, 3, H, W) -> logits (B, num_classes, H, W)``; output stride ``2 ** len(widths)``.
+    ``x: (B, 3, H, W) -> logits (B, num_classes, H, W)``; output stride ``2 **
+    len(widths)``.
     """
 
     def __init__(self, config: FCNConfig = FCNConfig()) -> None:

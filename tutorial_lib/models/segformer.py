@@ -1,9 +1,11 @@
-"""SegFormer (Xie et al., NeurIPS 2021): the Mix Transformer encoder MiT-B0…B5 and the All-MLP decoder.
+"""SegFormer (Xie et al., NeurIPS 2021): the Mix Transformer encoder MiT-B0…B5 and
+the All-MLP decoder.
 
-The configurations follow the released code and weights (NVlabs/SegFormer ``mit_b0``…``mit_b5``):
-MLP ratio 4 in every stage, although the paper's Table 6 lists 8 for stages 1–2 of B0–B4 (the
-chapter explains the mismatch). Block and stage-end LayerNorms use eps 1e-6 as the official code;
-Hugging Face's implementation uses 1e-5 everywhere, so its converted weights get a config with
+The configurations follow the released code and weights (NVlabs/SegFormer
+``mit_b0``…``mit_b5``): MLP ratio 4 in every stage, although the paper's Table 6
+lists 8 for stages 1–2 of B0–B4 (the chapter explains the mismatch). Block and
+stage-end LayerNorms use eps 1e-6 as the official code; Hugging Face's
+implementation uses 1e-5 everywhere, so its converted weights get a config with
 ``layer_norm_eps=1e-5`` (:func:`tutorial_lib.hub.segformer_from_hf_state_dict`).
 """
 
@@ -46,7 +48,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class SegFormerConfig:
-    """Hyper-parameters of a SegFormer; the defaults are MiT-B0 with the ADE20K head (150 classes)."""
+    """Hyper-parameters of a SegFormer; the defaults are MiT-B0 with the ADE20K head
+    (150 classes)."""
 
     embed_dims: Tuple[int, ...] = (32, 64, 160, 256)
     depths: Tuple[int, ...] = (2, 2, 2, 2)
@@ -115,20 +118,23 @@ MIT_VARIANTS = {
 
 
 def segformer_config(variant: str, **overrides) -> SegFormerConfig:
-    """The configuration of MiT-``variant`` (``"b0"``…``"b5"``), with field ``overrides``."""
+    """The configuration of MiT-``variant`` (``"b0"``…``"b5"``), with field
+    ``overrides``."""
     check_choice(variant, "segformer_config variant", list(MIT_VARIANTS))
     return SegFormerConfig(**{**MIT_VARIANTS[variant], **overrides})
 
 
 class DropPath(nn.Module):
-    """Stochastic depth (Huang et al., 2016): drop a residual branch per sample while training."""
+    """Stochastic depth (Huang et al., 2016): drop a residual branch per sample
+    while training."""
 
     def __init__(self, p: float = 0.0) -> None:
         super().__init__()
         self.p = float(p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` with each sample's branch zeroed with probability ``p`` (rescaled), in training only."""
+        """``x`` with each sample's branch zeroed with probability ``p`` (rescaled),
+        in training only."""
         if self.p == 0.0 or not self.training:
             return x
         keep = 1.0 - self.p
@@ -142,7 +148,8 @@ class DropPath(nn.Module):
 
 
 class SegFormerBlock(nn.Module):
-    r"""A Mix Transformer block (Xie et al., 2021, §3.1): pre-norm efficient attention and Mix-FFN.
+    r"""A Mix Transformer block (Xie et al., 2021, §3.1): pre-norm efficient
+    attention and Mix-FFN.
 
     .. math::
         x &\leftarrow x + \mathrm{DropPath}(\mathrm{EfficientAttn}(\mathrm{LN}(x)))\\
@@ -176,7 +183,8 @@ class SegFormerBlock(nn.Module):
 
 
 class MixTransformerStage(nn.Module):
-    """One encoder stage: overlapping patch embedding → blocks → LayerNorm → back to a map.
+    """One encoder stage: overlapping patch embedding → blocks → LayerNorm → back to
+    a map.
 
     Shapes: ``x: (B, C_in, H, W) -> (B, C, H', W')`` with ``H' = ⌈H / stride⌉``.
     """
@@ -216,10 +224,13 @@ class MixTransformerStage(nn.Module):
 
 
 class MixTransformer(nn.Module):
-    """The hierarchical MiT encoder: four stages at strides 4, 8, 16, 32 (Xie et al., 2021, §3.1).
+    """The hierarchical MiT encoder: four stages at strides 4, 8, 16, 32 (Xie et
+    al., 2021, §3.1).
 
-    Stochastic depth rises linearly from 0 to ``drop_path_rate`` over all blocks of all stages.
-    Shapes: ``x: (B, 3, H, W) -> [(B, C_i, H/s_i, W/s_i)]`` for ``s_i = 4, 8, 16, 32`` (rounded up).
+    Stochastic depth rises linearly from 0 to ``drop_path_rate`` over all blocks of
+    all stages.
+    Shapes: ``x: (B, 3, H, W) -> [(B, C_i, H/s_i, W/s_i)]`` for ``s_i = 4, 8, 16,
+    32`` (rounded up).
     """
 
     def __init__(self, config: SegFormerConfig) -> None:
@@ -243,10 +254,11 @@ class MixTransformer(nn.Module):
 
 
 class SegFormer(nn.Module):
-    """SegFormer: MiT encoder + All-MLP decoder; returns logits at 1/4 of the input resolution.
+    """SegFormer: MiT encoder + All-MLP decoder; returns logits at 1/4 of the input
+    resolution.
 
-    ``fit``/``evaluate`` upsample the logits to the label size, as mmsegmentation does.
-    :meth:`fold_decoder` returns an inference copy whose decoder is
+    ``fit``/``evaluate`` upsample the logits to the label size, as mmsegmentation
+    does. :meth:`fold_decoder` returns an inference copy whose decoder is
     :class:`~tutorial_lib.layers.all_mlp_decoder.FoldedAllMLPDecoder`.
     Shapes: ``x: (B, 3, H, W) -> (B, num_classes, ⌈H/4⌉, ⌈W/4⌉)``.
     """
@@ -265,7 +277,8 @@ class SegFormer(nn.Module):
 
     @property
     def min_input_size(self) -> int:
-        """The smallest image side for which every sequence-reduction convolution has a full window."""
+        """The smallest image side for which every sequence-reduction convolution
+        has a full window."""
         return next(
             size
             for size in range(1, 1 << 16)
@@ -288,7 +301,8 @@ class SegFormer(nn.Module):
         return self.decode_head(self.encoder(x))  # (B, K, H/4, W/4)
 
     def fold_decoder(self) -> "SegFormer":
-        """An eval-mode copy with the folded decoder (same logits, fewer MACs); ``self`` is unchanged."""
+        """An eval-mode copy with the folded decoder (same logits, fewer MACs);
+        ``self`` is unchanged."""
         if not isinstance(self.decode_head, AllMLPDecoder):
             raise ValueError(
                 f"fold_decoder: expected an AllMLPDecoder head, got {type(self.decode_head).__name__} "
@@ -308,7 +322,8 @@ def _stage_sizes(config: SegFormerConfig, size: int) -> List[int]:
 
 
 def _init_weights(m: nn.Module) -> None:
-    """The official initialisation: trunc-normal Linear, unit LayerNorm, He-normal (fan-out) convs."""
+    """The official initialisation: trunc-normal Linear, unit LayerNorm, He-normal
+    (fan-out) convs."""
     if isinstance(m, nn.Linear):
         nn.init.trunc_normal_(m.weight, std=0.02)
         if m.bias is not None:
@@ -332,12 +347,14 @@ def segformer_macs(
 ) -> int:
     """Analytic MACs of ``SegFormer(config)`` on one ``height × width`` image.
 
-    By default the policy of :func:`tutorial_lib.profiling.count_macs` (convolutions, linear layers
-    and the two attention products; biases, norms, activations and upsampling count zero), so the
-    two agree exactly (tested); use this where a forward pass would be slow (B2–B5 at 512² or 640²).
-    ``conv_bias=True`` adds one operation per output element of every biased convolution, as
-    mmcv's ``get_model_complexity_info`` (which produced the paper's Table 1) does; ``folded``
-    counts :class:`~tutorial_lib.layers.all_mlp_decoder.FoldedAllMLPDecoder` instead.
+    By default the policy of :func:`tutorial_lib.profiling.count_macs`
+    (convolutions, linear layers and the two attention products; biases, norms,
+    activations and upsampling count zero), so the two agree exactly (tested); use
+    this where a forward pass would be slow (B2–B5 at 512² or 640²).
+    ``conv_bias=True`` adds one operation per output element of every biased
+    convolution, as mmcv's ``get_model_complexity_info`` (which produced the paper's
+    Table 1) does; ``folded`` counts
+    :class:`~tutorial_lib.layers.all_mlp_decoder.FoldedAllMLPDecoder` instead.
     """
     check_positive(height, "segformer_macs height")
     check_positive(width, "segformer_macs width")

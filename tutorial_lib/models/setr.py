@@ -1,25 +1,31 @@
-"""SETR: a ViT encoder with Naive, PUP or MLA decoders (Zheng et al., CVPR 2021, §3.2–3.3).
+"""SETR: a ViT encoder with Naive, PUP or MLA decoders (Zheng et al., CVPR 2021,
+§3.2–3.3).
 
-The encoder is ViT without its final LayerNorm (each head normalises its own input); its
-output stride is the patch size (16 in the paper). The class token follows the official code
-per variant: Naive and PUP (``VIT``) carry it through the 24 blocks and the heads drop it; MLA
-(``VIT_MLA``) drops it right after adding the position embeddings (``x = x[:, 1:]``), so it
-never enters a block. The paper does not say either. The decoders follow the official code
-(fudan-zvg/SETR, ``vit_up_head.py``, ``vit_mla.py``, ``vit_mla_head.py``, ``vit_mla_auxi_head.py``):
+The encoder is ViT without its final LayerNorm (each head normalises its own input);
+its output stride is the patch size (16 in the paper). The class token follows the
+official code per variant: Naive and PUP (``VIT``) carry it through the 24 blocks
+and the heads drop it; MLA (``VIT_MLA``) drops it right after adding the position
+embeddings (``x = x[:, 1:]``), so it never enters a block. The paper does not say
+either. The decoders follow the official code (fudan-zvg/SETR, ``vit_up_head.py``,
+``vit_mla.py``, ``vit_mla_head.py``, ``vit_mla_auxi_head.py``):
 
-* **Naive**: LN → 1×1 conv (D→256) → BN → ReLU → 1×1 conv (→K) → bilinear to the image.
-* **PUP** (progressive upsampling): LN → four 3×3 conv–BN–ReLU (D→256→256→256→256) with a 2×
-  bilinear upsampling after each of the first three, a 1×1 classifier and a last 2× (16× in all).
-* **MLA** (multi-level aggregation): LN on layers 6, 12, 18, 24 → 1×1 conv (D→256) → top-down
-  cumulative sums → 3×3 conv (the *neck*, part of the official backbone ``VIT_MLA``); then per
-  stream two 3×3 conv (256→128→128) and a 4× upsampling, concatenation, a **3×3** classifier
-  (512→K) and bilinear to the image. The paper's text says "channels halved" and does not
-  mention the 3×3 classifier; the code (followed here) goes 1024→256→128.
+* **Naive**: LN → 1×1 conv (D→256) → BN → ReLU → 1×1 conv (→K) → bilinear to the
+  image.
+* **PUP** (progressive upsampling): LN → four 3×3 conv–BN–ReLU (D→256→256→256→256)
+  with a 2× bilinear upsampling after each of the first three, a 1×1 classifier and
+  a last 2× (16× in all).
+* **MLA** (multi-level aggregation): LN on layers 6, 12, 18, 24 → 1×1 conv (D→256) →
+  top-down cumulative sums → 3×3 conv (the *neck*, part of the official backbone
+  ``VIT_MLA``); then per stream two 3×3 conv (256→128→128) and a 4× upsampling,
+  concatenation, a **3×3** classifier (512→K) and bilinear to the image. The paper's
+  text says "channels halved" and does not mention the 3×3 classifier; the code
+  (followed here) goes 1024→256→128.
 
-Auxiliary heads (loss weight 0.4) read the layers the paper names (Z^10, Z^15, Z^20 for Naive;
-plus Z^24 for PUP; the four MLA streams). Like the official ``BaseDecodeHead``, every head also
-builds a ``conv_seg`` (1×1, 512→K) that its ``forward`` never calls; it is counted in the paper's
-#Params, so it is built here by default (``conv_seg=True``) and itemised by :meth:`SETR.param_breakdown`.
+Auxiliary heads (loss weight 0.4) read the layers the paper names (Z^10, Z^15, Z^20
+for Naive; plus Z^24 for PUP; the four MLA streams). Like the official
+``BaseDecodeHead``, every head also builds a ``conv_seg`` (1×1, 512→K) that its
+``forward`` never calls; it is counted in the paper's #Params, so it is built here
+by default (``conv_seg=True``) and itemised by :meth:`SETR.param_breakdown`.
 """
 
 from __future__ import annotations
@@ -57,8 +63,9 @@ Size = Union[int, Tuple[int, int]]
 class SETRConfig:
     """SETR hyper-parameters. Layer indices are 0-based (``9`` is the paper's Z^10).
 
-    ``aux_indices``: encoder layers read by the Naive/PUP auxiliary heads; ``mla_indices``: the
-    layers tapped by MLA (whose auxiliary heads read the four neck outputs).
+    ``aux_indices``: encoder layers read by the Naive/PUP auxiliary heads;
+    ``mla_indices``: the layers tapped by MLA (whose auxiliary heads read the four
+    neck outputs).
     """
 
     decoder: str = "pup"
@@ -117,10 +124,12 @@ class _Head(nn.Module):
 
 
 class NaiveHead(_Head):
-    """SETR-Naive head (also its auxiliary head): ``(B, N, D) -> (B, K, h, w)`` at the token grid.
+    """SETR-Naive head (also its auxiliary head): ``(B, N, D) -> (B, K, h, w)`` at
+    the token grid.
 
-    LN → ``conv_0`` 1×1 (D→256) → ``bn_0`` → ReLU → ``conv_1`` 1×1 (→K); the official names are
-    ``conv_0``, ``syncbn_fc_0``, ``conv_1``. SETR then upsamples bilinearly to the image.
+    LN → ``conv_0`` 1×1 (D→256) → ``bn_0`` → ReLU → ``conv_1`` 1×1 (→K); the
+    official names are ``conv_0``, ``syncbn_fc_0``, ``conv_1``. SETR then upsamples
+    bilinearly to the image.
     """
 
     def __init__(self, config: SETRConfig) -> None:
@@ -137,11 +146,13 @@ class NaiveHead(_Head):
 
 
 class PUPHead(_Head):
-    """SETR-PUP head: ``(B, N, D) -> (B, K, P·h, P·w)`` by alternating conv and 2× upsampling.
+    """SETR-PUP head: ``(B, N, D) -> (B, K, P·h, P·w)`` by alternating conv and 2×
+    upsampling.
 
-    ``log2(P)`` upsamplings in all: one after each of the first ``log2(P) - 1`` conv–BN–ReLU
-    (``conv_i``/``bn_i``, official ``syncbn_fc_i``) and one after the 1×1 classifier ``conv_4``;
-    for P = 16 this is the official order (↑ after conv 0, 1, 2 and after the classifier).
+    ``log2(P)`` upsamplings in all: one after each of the first ``log2(P) - 1``
+    conv–BN–ReLU (``conv_i``/``bn_i``, official ``syncbn_fc_i``) and one after the
+    1×1 classifier ``conv_4``; for P = 16 this is the official order (↑ after conv
+    0, 1, 2 and after the classifier).
     """
 
     def __init__(self, config: SETRConfig) -> None:
@@ -173,9 +184,11 @@ class PUPHead(_Head):
 
 
 class PUPAuxHead(_Head):
-    """SETR-PUP auxiliary head: LN → 3×3 conv (D→256) → BN → ReLU → ↑4 → 1×1 conv (→K).
+    """SETR-PUP auxiliary head: LN → 3×3 conv (D→256) → BN → ReLU → ↑4 → 1×1 conv
+    (→K).
 
-    ``(B, N, D) -> (B, K, 4h, 4w)`` (official ``num_conv=2, num_upsampe_layer=2, conv3x3_conv1x1=True``).
+    ``(B, N, D) -> (B, K, 4h, 4w)`` (official ``num_conv=2, num_upsampe_layer=2,
+    conv3x3_conv1x1=True``).
     """
 
     def __init__(self, config: SETRConfig) -> None:
@@ -195,12 +208,14 @@ class PUPAuxHead(_Head):
 
 
 class MLANeck(nn.Module):
-    """The multi-level aggregation that the official code puts in its backbone (``VIT_MLA``).
+    """The multi-level aggregation that the official code puts in its backbone
+    (``VIT_MLA``).
 
-    Four token maps (shallow → deep) ``(B, N, D)`` → per stream LN (``norm[i]``, official
-    ``norm_0..3``) and 1×1 conv D→256 without bias + BN + ReLU (``proj[i]``, official
-    ``mla_p*_1x1``); top-down cumulative sums from the deepest stream; a 3×3 conv 256→256 + BN +
-    ReLU per stream (``smooth[i]``, official ``mla_p*``). Returns four ``(B, 256, h, w)`` maps.
+    Four token maps (shallow → deep) ``(B, N, D)`` → per stream LN (``norm[i]``,
+    official ``norm_0..3``) and 1×1 conv D→256 without bias + BN + ReLU
+    (``proj[i]``, official ``mla_p*_1x1``); top-down cumulative sums from the
+    deepest stream; a 3×3 conv 256→256 + BN + ReLU per stream (``smooth[i]``,
+    official ``mla_p*``). Returns four ``(B, 256, h, w)`` maps.
     """
 
     def __init__(self, config: SETRConfig) -> None:
@@ -239,11 +254,12 @@ class MLANeck(nn.Module):
 
 
 class MLAHead(_Head):
-    """SETR-MLA head (official ``VIT_MLAHead``): four ``(B, 256, h, w)`` maps → ``(B, K, 4h, 4w)``.
+    """SETR-MLA head (official ``VIT_MLAHead``): four ``(B, 256, h, w)`` maps →
+    ``(B, K, 4h, 4w)``.
 
-    Per stream ``head2..head5``: 3×3 conv 256→128 + BN + ReLU, 3×3 conv 128→128 + BN + ReLU
-    (no bias), bilinear ↑4 with ``align_corners=True``; concatenation (4·128 channels) and a
-    3×3 classifier ``cls`` (→K).
+    Per stream ``head2..head5``: 3×3 conv 256→128 + BN + ReLU, 3×3 conv 128→128 + BN
+    + ReLU (no bias), bilinear ↑4 with ``align_corners=True``; concatenation (4·128
+    channels) and a 3×3 classifier ``cls`` (→K).
     """
 
     def __init__(self, config: SETRConfig) -> None:
@@ -276,7 +292,8 @@ class MLAHead(_Head):
 
 
 class MLAAuxHead(_Head):
-    """SETR-MLA auxiliary head (official ``VIT_MLA_AUXIHead``): 1×1 conv 256→K, no bias."""
+    """SETR-MLA auxiliary head (official ``VIT_MLA_AUXIHead``): 1×1 conv 256→K, no
+    bias."""
 
     def __init__(self, config: SETRConfig) -> None:
         super().__init__()
@@ -290,8 +307,9 @@ class MLAAuxHead(_Head):
 class SETR(nn.Module):
     """SEgmentation TRansformer: ``x: (B, 3, H, W) -> logits (B, K, H, W)``.
 
-    In training mode with auxiliary heads it returns ``{"out": logits, "aux": [logits, ...]}``
-    (all at the input size), which :func:`tutorial_lib.train.fit` weights 0.4.
+    In training mode with auxiliary heads it returns ``{"out": logits, "aux":
+    [logits, ...]}`` (all at the input size), which :func:`tutorial_lib.train.fit`
+    weights 0.4.
     """
 
     def __init__(self, config: SETRConfig) -> None:
@@ -394,7 +412,8 @@ class SETR(nn.Module):
         }
 
     def param_breakdown(self) -> Dict[str, int]:
-        """Parameters itemised as the paper's #Params is made up (``total`` = their sum)."""
+        """Parameters itemised as the paper's #Params is made up (``total`` = their
+        sum)."""
 
         def count(m: nn.Module) -> int:
             return sum(p.numel() for p in m.parameters())
@@ -482,7 +501,8 @@ def setr_naive(
     aux: bool = True,
     **overrides,
 ) -> SETR:
-    """SETR-Naive; ``size="large"`` at 512 with 150 classes has the paper's 305.67 M parameters."""
+    """SETR-Naive; ``size="large"`` at 512 with 150 classes has the paper's 305.67 M
+    parameters."""
     return _build("naive", size, num_classes, img_size, aux, **overrides)
 
 
@@ -493,7 +513,8 @@ def setr_pup(
     aux: bool = True,
     **overrides,
 ) -> SETR:
-    """SETR-PUP; ``size="large"`` at 512 with 150 classes has the paper's 318.31 M parameters."""
+    """SETR-PUP; ``size="large"`` at 512 with 150 classes has the paper's 318.31 M
+    parameters."""
     return _build("pup", size, num_classes, img_size, aux, **overrides)
 
 
@@ -504,5 +525,6 @@ def setr_mla(
     aux: bool = True,
     **overrides,
 ) -> SETR:
-    """SETR-MLA; ``size="large"`` at 512 with 150 classes has the paper's 310.57 M parameters."""
+    """SETR-MLA; ``size="large"`` at 512 with 150 classes has the paper's 310.57 M
+    parameters."""
     return _build("mla", size, num_classes, img_size, aux, **overrides)

@@ -1,13 +1,15 @@
-"""Vision Transformer encoder (Dosovitskiy et al., ICLR 2021) with timm's module names.
+"""Vision Transformer encoder (Dosovitskiy et al., ICLR 2021) with timm's module
+names.
 
-Eqs. (1)–(4) of the paper: patch embeddings plus a learnable ``[class]`` token and learned 1-D
-position embeddings, then ``L`` pre-norm blocks
+Eqs. (1)–(4) of the paper: patch embeddings plus a learnable ``[class]`` token and
+learned 1-D position embeddings, then ``L`` pre-norm blocks
 
 .. math:: z'_\\ell = \\mathrm{MSA}(\\mathrm{LN}(z_{\\ell-1})) + z_{\\ell-1},\\qquad
           z_\\ell = \\mathrm{MLP}(\\mathrm{LN}(z'_\\ell)) + z'_\\ell,
 
-and ``y = LN(z_L^0)`` fed to a linear head. SETR uses the same encoder without the final
-LayerNorm (each of its heads normalises its own input): ``ViTConfig(final_norm=False, num_classes=0)``.
+and ``y = LN(z_L^0)`` fed to a linear head. SETR uses the same encoder without the
+final LayerNorm (each of its heads normalises its own input):
+``ViTConfig(final_norm=False, num_classes=0)``.
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ Size = Union[int, Tuple[int, int]]
 
 @dataclass(frozen=True)
 class ViTConfig:
-    """ViT hyper-parameters (paper Table 1: Base 12/768/12 heads, Large 24/1024/16 heads).
+    """ViT hyper-parameters (paper Table 1: Base 12/768/12 heads, Large 24/1024/16
+    heads).
 
-    ``num_classes=0`` builds no head; ``final_norm=False`` drops the last LayerNorm (SETR).
-    ``dynamic_img_size=True`` interpolates the position embeddings to each input's grid with
-    ``pos_interp_mode`` (otherwise an input of another size raises a ``ValueError``).
+    ``num_classes=0`` builds no head; ``final_norm=False`` drops the last LayerNorm
+    (SETR). ``dynamic_img_size=True`` interpolates the position embeddings to each
+    input's grid with ``pos_interp_mode`` (otherwise an input of another size raises
+    a ``ValueError``).
     """
 
     img_size: Size = 224
@@ -63,7 +67,8 @@ class ViTConfig:
 
 
 class Mlp(nn.Module):
-    """The transformer's two-layer MLP with GELU (ViT §3.1): ``(B, N, D) -> (B, N, D)``."""
+    """The transformer's two-layer MLP with GELU (ViT §3.1): ``(B, N, D) -> (B, N,
+    D)``."""
 
     def __init__(
         self, in_features: int, hidden_features: int, drop: float = 0.0
@@ -80,7 +85,8 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block (ViT eqs. 2–3): ``x + MSA(LN(x))``, then ``x + MLP(LN(x))``.
+    """Pre-norm transformer block (ViT eqs. 2–3): ``x + MSA(LN(x))``, then ``x +
+    MLP(LN(x))``.
 
     ``x: (B, N, D) -> (B, N, D)``.
     """
@@ -112,13 +118,16 @@ def resize_pos_embed(
     num_prefix_tokens: int = 1,
     mode: str = "bilinear",
 ) -> torch.Tensor:
-    """Interpolate learned position embeddings to a new token grid (ViT §3.2 "fine-tuning").
+    """Interpolate learned position embeddings to a new token grid (ViT §3.2
+    "fine-tuning").
 
-    ``pos_embed: (1, T + h·w, D) -> (1, T + h'·w', D)`` for ``T = num_prefix_tokens`` (the class
-    token's embedding is kept unchanged, it has no position). The ``h×w`` grid part is resampled
-    as a ``D``-channel image with ``F.interpolate(mode, align_corners=False)``: ``"bilinear"`` as
-    SETR's official loader does, ``"bicubic"`` as timm does (timm also sets ``antialias=True``,
-    which only matters when shrinking). At ``new_grid == old_grid`` the result equals the input.
+    ``pos_embed: (1, T + h·w, D) -> (1, T + h'·w', D)`` for ``T =
+    num_prefix_tokens`` (the class token's embedding is kept unchanged, it has no
+    position). The ``h×w`` grid part is resampled as a ``D``-channel image with
+    ``F.interpolate(mode, align_corners=False)``: ``"bilinear"`` as SETR's official
+    loader does, ``"bicubic"`` as timm does (timm also sets ``antialias=True``,
+    which only matters when shrinking). At ``new_grid == old_grid`` the result
+    equals the input.
     """
     check_choice(mode, "resize_pos_embed mode", ("bilinear", "bicubic"))
     old = (old_grid, old_grid) if isinstance(old_grid, int) else tuple(old_grid)
@@ -166,11 +175,12 @@ def resize_pos_embed(
 
 
 class VisionTransformer(nn.Module):
-    """ViT encoder with a class token, learned 1-D position embeddings and pre-norm blocks.
+    """ViT encoder with a class token, learned 1-D position embeddings and pre-norm
+    blocks.
 
-    ``x: (B, 3, H, W) -> (B, num_classes)`` (or the normalised class token ``(B, D)`` without
-    a head). :meth:`forward_layers` returns every block's tokens ``(B, 1 + N, D)``, which is what
-    SETR's heads read.
+    ``x: (B, 3, H, W) -> (B, num_classes)`` (or the normalised class token ``(B,
+    D)`` without a head). :meth:`forward_layers` returns every block's tokens ``(B,
+    1 + N, D)``, which is what SETR's heads read.
     """
 
     def __init__(self, config: ViTConfig = ViTConfig()) -> None:
@@ -273,10 +283,12 @@ class VisionTransformer(nn.Module):
         indices: Optional[Sequence[int]] = None,
         class_token: bool = True,
     ) -> List[torch.Tensor]:
-        """Tokens ``(B, 1 + N, D)`` after each block (all blocks, or those in ``indices``, 0-based).
+        """Tokens ``(B, 1 + N, D)`` after each block (all blocks, or those in
+        ``indices``, 0-based).
 
-        ``class_token=False`` drops the class token right after the position embeddings are
-        added, so the blocks see only the N patch tokens ``(B, N, D)`` (official SETR-MLA).
+        ``class_token=False`` drops the class token right after the position
+        embeddings are added, so the blocks see only the N patch tokens ``(B, N,
+        D)`` (official SETR-MLA).
         """
         grid = self.grid_for(x)
         z = self._pos_embed(self.patch_embed(x), grid)  # (B, 1 + N, D)
@@ -301,7 +313,8 @@ class VisionTransformer(nn.Module):
 
 
 def vit_base_patch16_224(num_classes: int = 1000, **kwargs) -> VisionTransformer:
-    """ViT-B/16 at 224 (timm ``vit_base_patch16_224``): 86,567,656 parameters with 1000 classes."""
+    """ViT-B/16 at 224 (timm ``vit_base_patch16_224``): 86,567,656 parameters with
+    1000 classes."""
     return VisionTransformer(
         ViTConfig(
             embed_dim=768, depth=12, num_heads=12, num_classes=num_classes, **kwargs
@@ -310,7 +323,8 @@ def vit_base_patch16_224(num_classes: int = 1000, **kwargs) -> VisionTransformer
 
 
 def vit_large_patch16_224(num_classes: int = 1000, **kwargs) -> VisionTransformer:
-    """ViT-L/16 at 224 (timm ``vit_large_patch16_224``): 304,326,632 parameters with 1000 classes."""
+    """ViT-L/16 at 224 (timm ``vit_large_patch16_224``): 304,326,632 parameters with
+    1000 classes."""
     return VisionTransformer(
         ViTConfig(
             embed_dim=1024,

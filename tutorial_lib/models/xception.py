@@ -1,22 +1,27 @@
-"""Modified aligned Xception, the DeepLabV3+ backbone (Chen et al., 2018, §3.2 and Fig. 4).
+"""Modified aligned Xception, the DeepLabV3+ backbone (Chen et al., 2018, §3.2 and
+Fig. 4).
 
-Three changes to MSRA's aligned Xception: (1) deeper — 16 middle-flow units; (2) every max pooling
-is replaced by a depthwise separable convolution with stride 2, so atrous convolution can replace
-any striding; (3) BatchNorm follows every depthwise and pointwise convolution. The structure follows
-the official code (``xception_65`` in tensorflow/models ``research/deeplab/core/xception.py``):
+Three changes to MSRA's aligned Xception: (1) deeper — 16 middle-flow units; (2)
+every max pooling is replaced by a depthwise separable convolution with stride 2, so
+atrous convolution can replace any striding; (3) BatchNorm follows every depthwise
+and pointwise convolution. The structure follows the official code (``xception_65``
+in tensorflow/models ``research/deeplab/core/xception.py``):
 
 * stem: 3×3/32 stride 2, 3×3/64 (conv + BN + ReLU each);
-* entry flow: units [128]×3, [256]×3, [728]×3, stride 2 in each unit's third separable conv,
-  1×1 convolution shortcut;
+* entry flow: units [128]×3, [256]×3, [728]×3, stride 2 in each unit's third
+  separable conv, 1×1 convolution shortcut;
 * middle flow: 16 units [728]×3 with identity shortcut;
-* exit flow: [728, 1024, 1024] stride 2 with conv shortcut, then [1536, 1536, 2048] without shortcut.
+* exit flow: [728, 1024, 1024] stride 2 with conv shortcut, then [1536, 1536, 2048]
+  without shortcut.
 
-Where ReLU sits: the paper's Fig. 4 draws BN + ReLU after each depthwise convolution, but the code
-applies ReLU *before* each separable convolution (pre-activation; the shortcut reads the input
-before that ReLU) in every unit except the last, which alone has ReLU after its depthwise and
-pointwise convolutions (``activation_fn_in_separable_conv=True``). This module follows the code.
+Where ReLU sits: the paper's Fig. 4 draws BN + ReLU after each depthwise
+convolution, but the code applies ReLU *before* each separable convolution
+(pre-activation; the shortcut reads the input before that ReLU) in every unit except
+the last, which alone has ReLU after its depthwise and pointwise convolutions
+(``activation_fn_in_separable_conv=True``). This module follows the code.
 
-Layer count: 2 (stem) + 3·3 (entry) + 16·3 (middle) + 3 + 3 (exit) = 65 convolutions.
+Layer count: 2 (stem) + 3·3 (entry) + 16·3 (middle) + 3 + 3 (exit) = 65
+convolutions.
 """
 
 from __future__ import annotations
@@ -68,11 +73,13 @@ XCEPTION65 = XceptionConfig()
 def plan_strides(
     strides: Sequence[int], output_stride: int
 ) -> List[Tuple[int, int]]:
-    """``(stride, rate)`` for each unit so that the network stops striding at ``output_stride``.
+    """``(stride, rate)`` for each unit so that the network stops striding at
+    ``output_stride``.
 
-    DeepLab's ``stack_blocks_dense``: once the product of strides reaches ``output_stride``, a unit
-    keeps stride 1 and runs at the current rate, and the rate of later units is multiplied by the
-    stride that was dropped — the atrous rates replace the striding.
+    DeepLab's ``stack_blocks_dense``: once the product of strides reaches
+    ``output_stride``, a unit keeps stride 1 and runs at the current rate, and the
+    rate of later units is multiplied by the stride that was dropped — the atrous
+    rates replace the striding.
     """
     current, rate, plan = 1, 1, []
     for stride in strides:
@@ -91,11 +98,13 @@ def plan_strides(
 
 
 class XceptionBlock(nn.Module):
-    """One Xception unit: three 3×3 separable convolutions and a shortcut (Fig. 4 of DeepLabV3+).
+    """One Xception unit: three 3×3 separable convolutions and a shortcut (Fig. 4 of
+    DeepLabV3+).
 
-    ``skip``: ``"conv"`` (1×1 convolution + BN, with the unit's stride), ``"sum"`` (identity) or
-    ``"none"``. The stride sits in the third separable convolution; ``rate`` dilates all three.
-    ``x: (B, C_in, H, W) -> (B, widths[-1], ceil(H/s), ceil(W/s))``.
+    ``skip``: ``"conv"`` (1×1 convolution + BN, with the unit's stride), ``"sum"``
+    (identity) or ``"none"``. The stride sits in the third separable convolution;
+    ``rate`` dilates all three. ``x: (B, C_in, H, W) -> (B, widths[-1], ceil(H/s),
+    ceil(W/s))``.
     """
 
     def __init__(
@@ -141,7 +150,8 @@ class XceptionBlock(nn.Module):
     def forward_features(
         self, x: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The unit's output and the output of its second separable convolution (before the stride)."""
+        """The unit's output and the output of its second separable convolution
+        (before the stride)."""
         residual, hidden = x, x
         for i, conv in enumerate(self.convs):
             if not self.activation_inside:
@@ -162,10 +172,12 @@ class XceptionBlock(nn.Module):
 
 
 class Xception(nn.Module):
-    """Modified aligned Xception as a dense feature extractor at output stride 8, 16 or 32.
+    """Modified aligned Xception as a dense feature extractor at output stride 8, 16
+    or 32.
 
-    ``x: (B, 3, H, W) -> (features (B, exit[-1][-1], ⌈H/os⌉, ⌈W/os⌉), low_level (B, C_low, ⌈H/4⌉, ⌈W/4⌉))``
-    where ``C_low = entry[low_level_unit][1]`` (256 for Xception-65).
+    ``x: (B, 3, H, W) -> (features (B, exit[-1][-1], ⌈H/os⌉, ⌈W/os⌉), low_level (B,
+    C_low, ⌈H/4⌉, ⌈W/4⌉))`` where ``C_low = entry[low_level_unit][1]`` (256 for
+    Xception-65).
     """
 
     def __init__(

@@ -1,9 +1,12 @@
-"""Explorers for the DeepLabV3+ part: where an atrous kernel samples, and what a stack of them sees.
+"""Explorers for the DeepLabV3+ part: where an atrous kernel samples, and what a
+stack of them sees.
 
-:func:`atrous_footprint` computes, for one output pixel, how many paths through ``layers`` stacked
-k×k convolutions with rate ``r`` reach each input pixel (one layer: the k×k sampled positions).
-:func:`plot_atrous` draws it; :func:`plot_atrous_grid` is the static figure used in the book;
-:func:`atrous_explorer` is the interactive version (ipywidgets), which redraws the same plot.
+:func:`atrous_footprint` computes, for one output pixel, how many paths through
+``layers`` stacked k×k convolutions with rate ``r`` reach each input pixel (one
+layer: the k×k sampled positions). :func:`plot_atrous` draws it;
+:func:`plot_atrous_grid` is the static figure used in the book;
+:func:`atrous_explorer` is the interactive version (ipywidgets), which redraws the
+same plot.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ __all__ = ["atrous_footprint", "plot_atrous", "plot_atrous_grid", "atrous_explor
 
 
 def atrous_footprint(kernel_size: int, rate: int, layers: int = 1) -> np.ndarray:
-    """``(F, F)`` counts of paths from one output pixel back to each input pixel, ``F`` = receptive field.
+    """``(F, F)`` counts of paths from one output pixel back to each input pixel,
+    ``F`` = receptive field.
 
-    A zero inside the field is a pixel the stack never reads: the "gridding" of repeated rates.
+    A zero inside the field is a pixel the stack never reads: the "gridding" of
+    repeated rates.
     """
     if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
         raise ValueError(
@@ -71,7 +76,8 @@ def plot_atrous_grid(
     rates: Sequence[int] = (1, 2, 4),
     layers: Sequence[int] = (1, 2, 3),
 ):
-    """The static twin of the explorer: one panel per (layers, rate); returns the figure."""
+    """The static twin of the explorer: one panel per (layers, rate); returns the
+    figure."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(
@@ -90,7 +96,8 @@ def plot_atrous_grid(
 def atrous_explorer(
     kernel_size: int = 3, rate: int = 2, layers: int = 1, max_rate: int = 8
 ):
-    """Sliders for kernel size, rate and number of stacked layers → the sampled positions."""
+    """Sliders for kernel size, rate and number of stacked layers → the sampled
+    positions."""
     import io
 
     import ipywidgets as w

@@ -1,12 +1,15 @@
-"""Explorers for the SegFormer part: where a query attends when keys are sequence-reduced.
+"""Explorers for the SegFormer part: where a query attends when keys are
+sequence-reduced.
 
-Without trained weights, :func:`colour_attention_head` sets an :class:`~tutorial_lib.layers.efficient_attention.EfficientSelfAttention` by
-hand so that it compares *colours*: tokens are the LayerNorm of a fixed random affine map of the
-pixel colours (:func:`colour_tokens`, a stand-in for a trained embedding), q/k/v/proj are identities
-(q scaled by ``sharpness``) and the ``sr`` convolution averages each ``sr × sr`` window. A query then
-attends to similarly coloured regions anywhere in the image, on the coarse key grid.
-:func:`plot_colour_attention` is the static figure of chapter 09; :func:`attention_explorer` redraws it
-for a query and a reduction ratio chosen with sliders.
+Without trained weights, :func:`colour_attention_head` sets an
+:class:`~tutorial_lib.layers.efficient_attention.EfficientSelfAttention` by hand so
+that it compares *colours*: tokens are the LayerNorm of a fixed random affine map of
+the pixel colours (:func:`colour_tokens`, a stand-in for a trained embedding),
+q/k/v/proj are identities (q scaled by ``sharpness``) and the ``sr`` convolution
+averages each ``sr × sr`` window. A query then attends to similarly coloured regions
+anywhere in the image, on the coarse key grid. :func:`plot_colour_attention` is the
+static figure of chapter 09; :func:`attention_explorer` redraws it for a query and a
+reduction ratio chosen with sliders.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ __all__ = [
 def colour_tokens(
     image: torch.Tensor, stride: int = 4, dim: int = 16, seed: int = 0
 ) -> Tuple[torch.Tensor, int, int]:
-    """``image (3, H, W)`` → ``(tokens (1, N, dim), H/stride, W/stride)``: LN of a random affine colour map."""
+    """``image (3, H, W)`` → ``(tokens (1, N, dim), H/stride, W/stride)``: LN of a
+    random affine colour map."""
     if (
         not isinstance(image, torch.Tensor)
         or image.ndim != 3
@@ -58,7 +62,8 @@ def colour_tokens(
 def colour_attention_head(
     dim: int, sr: int, sharpness: float = 3.0
 ) -> EfficientSelfAttention:
-    """An :class:`~tutorial_lib.layers.efficient_attention.EfficientSelfAttention` whose weights compare colours (see the module docstring)."""
+    """An :class:`~tutorial_lib.layers.efficient_attention.EfficientSelfAttention`
+    whose weights compare colours (see the module docstring)."""
     m = EfficientSelfAttention(dim, num_heads=1, sr_ratio=sr).eval()
     with torch.no_grad():
         eye = torch.eye(dim)
@@ -85,10 +90,11 @@ def plot_colour_attention(
     stride: int = 4,
     sharpness: float = 3.0,
 ):
-    """One row per ``sr`` ratio: the image with the queries, then each query's attention weights.
+    """One row per ``sr`` ratio: the image with the queries, then each query's
+    attention weights.
 
-    ``queries`` maps a name to a ``(row, col)`` on the token grid (image size / ``stride``).
-    Returns the figure.
+    ``queries`` maps a name to a ``(row, col)`` on the token grid (image size /
+    ``stride``). Returns the figure.
     """
     import matplotlib.pyplot as plt
 
@@ -127,7 +133,8 @@ def plot_colour_attention(
 
 
 def attention_explorer(image: Optional[torch.Tensor] = None, stride: int = 4):
-    """Sliders for the query position, ``sr`` and sharpness → the query's attention weights."""
+    """Sliders for the query position, ``sr`` and sharpness → the query's attention
+    weights."""
     import io
 
     import ipywidgets as wd

@@ -1,7 +1,9 @@
-"""Explorers for chapters 06–07: how the patch size sets ViT's token grid and sequence length.
+"""Explorers for chapters 06–07: how the patch size sets ViT's token grid and
+sequence length.
 
-:func:`patch_grid_explorer` (ipywidgets) and its static twin :func:`patch_grid_figure` both draw
-with :func:`plot_patch_grid`, so the book's figure is exactly what the slider shows.
+:func:`patch_grid_explorer` (ipywidgets) and its static twin
+:func:`patch_grid_figure` both draw with :func:`plot_patch_grid`, so the book's
+figure is exactly what the slider shows.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ __all__ = [
 
 
 def crop_to_multiple(image: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """Centre-crop a ``(C, H, W)`` image to the largest size divisible by ``patch_size``."""
+    """Centre-crop a ``(C, H, W)`` image to the largest size divisible by
+    ``patch_size``."""
     check_positive(patch_size, "crop_to_multiple patch_size")
     if not isinstance(image, torch.Tensor) or image.ndim != 3:
         raise ValueError(
@@ -40,7 +43,8 @@ def crop_to_multiple(image: torch.Tensor, patch_size: int) -> torch.Tensor:
 
 
 def token_stats(height: int, width: int, patch_size: int) -> Dict[str, int]:
-    """Token grid, sequence length ``N = HW/P²`` and attention-matrix entries ``N²`` (per head)."""
+    """Token grid, sequence length ``N = HW/P²`` and attention-matrix entries ``N²``
+    (per head)."""
     for v, name in (
         (height, "height"),
         (width, "width"),
@@ -61,7 +65,8 @@ def token_stats(height: int, width: int, patch_size: int) -> Dict[str, int]:
 def plot_patch_grid(
     image: torch.Tensor, patch_size: int, ax=None, show_numbers: bool = True
 ):
-    """Draw ``image`` (cropped to a multiple of P) with its P×P patch grid and a summary title."""
+    """Draw ``image`` (cropped to a multiple of P) with its P×P patch grid and a
+    summary title."""
     import matplotlib.pyplot as plt
 
     image = crop_to_multiple(image, patch_size)
@@ -98,7 +103,8 @@ def plot_patch_grid(
 def patch_grid_figure(
     image: torch.Tensor, patch_sizes: Sequence[int] = (128, 64, 32, 16)
 ):
-    """Static twin of the explorer: the same image cut with several patch sizes, side by side."""
+    """Static twin of the explorer: the same image cut with several patch sizes,
+    side by side."""
     import matplotlib.pyplot as plt
 
     if not patch_sizes:
@@ -116,7 +122,8 @@ def patch_grid_figure(
 
 
 def patch_grid_explorer(image: Optional[torch.Tensor] = None):
-    """Slider over patch size and image side: redraws the grid and prints N and N²."""
+    """Slider over patch size and image side: redraws the grid and prints N and
+    N²."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 

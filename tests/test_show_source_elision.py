@@ -1,0 +1,48 @@
+"""show_source: listings elide input validation (and say so) and fit the book's column."""
+from __future__ import annotations
+
+import pytest
+
+from tutorial_lib.layers.all_mlp_decoder import AllMLPDecoder
+from tutorial_lib.layers.mix_ffn import MixFFN
+from tutorial_lib.utils import ELIDED, elide_validation, show_source
+
+#: characters of code that fit the rendered column at 1280 px without scrolling
+COLUMN = 84
+
+
+def test_validation_is_elided_and_the_listing_says_so():
+    full = repr(show_source(MixFFN.forward, elide_checks=False))
+    short = repr(show_source(MixFFN.forward))
+    assert "check_tokens" in full and "raise ValueError" in full
+    assert ELIDED in short
+    code = short.replace(ELIDED, "")
+    assert "check_" not in code and "raise" not in code
+    assert "x = self.dwconv(x)" in short  # the computation stays
+
+
+def test_runs_of_checks_collapse_into_one_comment_and_other_ifs_stay():
+    source = (
+        "def f(x, n):\n"
+        "    check_positive(n, 'n')\n"
+        "    if x.ndim != 4:\n"
+        "        got = x.ndim\n"
+        "        raise ValueError(f'expected 4, got {got}')\n"
+        "    if n > 2:\n"
+        "        x = x * 2\n"
+        "    for name in ('a', 'b'):\n"
+        "        check_positive(n, name)\n"
+        "    return x\n"
+    )
+    out = elide_validation(source)
+    assert out.count(ELIDED) == 2
+    assert "if n > 2:" in out and "x = x * 2" in out and "return x" in out
+    code = out.replace(ELIDED, "")
+    assert "raise" not in code and "check_positive" not in code
+    compile(out, "<listing>", "exec")  # still valid Python
+
+
+@pytest.mark.parametrize("obj", [MixFFN, AllMLPDecoder])
+def test_listings_fit_the_column(obj):
+    lines = repr(show_source(obj)).splitlines()
+    assert max(map(len, lines)) <= COLUMN
