@@ -11,9 +11,43 @@ text is ≥ 8 pt as printed.
 
 Usage in a chapter: ``diagrams.vit_pipeline(); plt.show()``.
 """
-from ._draw import KINDS, Canvas, Diagram, fmt_shape, trace
-from .transformers import (all_mlp_decoder, efficient_attention, mix_ffn, segformer_overview, setr_decoders,
-                           vit_pipeline)
 
-__all__ = ["KINDS", "Canvas", "Diagram", "fmt_shape", "trace", "vit_pipeline", "setr_decoders",
-           "segformer_overview", "efficient_attention", "mix_ffn", "all_mlp_decoder"]
+from ._draw import KINDS, Canvas, Diagram, fmt_shape, trace
+from .cnn import (
+    aspp,
+    deeplabv3plus,
+    depthwise_separable,
+    dilated_kernel,
+    fcn,
+    overlap_patch_embed,
+    xception_flows,
+)
+from .transformers import (
+    all_mlp_decoder,
+    efficient_attention,
+    mix_ffn,
+    segformer_overview,
+    setr_decoders,
+    vit_pipeline,
+)
+
+__all__ = [
+    "KINDS",
+    "Canvas",
+    "Diagram",
+    "fmt_shape",
+    "trace",
+    "fcn",
+    "dilated_kernel",
+    "depthwise_separable",
+    "aspp",
+    "deeplabv3plus",
+    "xception_flows",
+    "overlap_patch_embed",
+    "vit_pipeline",
+    "setr_decoders",
+    "segformer_overview",
+    "efficient_attention",
+    "mix_ffn",
+    "all_mlp_decoder",
+]

@@ -9,6 +9,7 @@ size), so a font size written here is the size printed in the book's column. The
 * circle for merging: ``+`` sum, ``C`` concatenation, ``×`` matrix product;
 * a dashed background for the encoder (blue-grey) and the decoder (rose).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,8 +35,11 @@ KINDS: Dict[str, Tuple[str, str, str]] = {
     "up": ("#e3d5f3", "#6b46a0", "upsample"),
     "merge": ("#ffffff", "#333333", "+ sum, C concat"),
 }
-GROUPS = {"encoder": ("#eef2f8", "#7d8da8"), "decoder": ("#fbeef0", "#b07c86"),
-          "block": ("#f7f7f2", "#9a9a80")}
+GROUPS = {
+    "encoder": ("#eef2f8", "#7d8da8"),
+    "decoder": ("#fbeef0", "#b07c86"),
+    "block": ("#f7f7f2", "#9a9a80"),
+}
 TITLE_PT, SHAPE_PT, NOTE_PT = 8.5, 8.0, 8.0
 MONO = "DejaVu Sans Mono"
 
@@ -50,7 +54,9 @@ def _shape_of(out: Any) -> Shape:
     return type(out).__name__
 
 
-def trace(model: nn.Module, inputs: Sequence[Any], names: Sequence[str]) -> Tuple[Dict[str, Shape], Dict[str, Shape]]:
+def trace(
+    model: nn.Module, inputs: Sequence[Any], names: Sequence[str]
+) -> Tuple[Dict[str, Shape], Dict[str, Shape]]:
     """Run ``model(*inputs)`` once under ``no_grad`` with hooks on ``names``.
 
     Returns ``(outputs, inputs)``: each named module's output shape and first-input shape at its
@@ -65,10 +71,12 @@ def trace(model: nn.Module, inputs: Sequence[Any], names: Sequence[str]) -> Tupl
     ins: Dict[str, Shape] = {}
     handles = []
     for name in names:
+
         def hook(mod: nn.Module, args: Any, out: Any, name: str = name) -> None:
             if name not in outs:
                 outs[name] = _shape_of(out)
                 ins[name] = _shape_of(args[0]) if args else None
+
         handles.append(modules[name].register_forward_hook(hook))
     try:
         with torch.no_grad():
@@ -97,7 +105,9 @@ class Diagram:
 
     def texts(self) -> List[str]:
         """Every string drawn on the figure (what a test compares with a shape trace)."""
-        return [t.get_text() for ax in self.fig.axes for t in ax.texts] + [t.get_text() for t in self.fig.texts]
+        return [t.get_text() for ax in self.fig.axes for t in ax.texts] + [
+            t.get_text() for t in self.fig.texts
+        ]
 
 
 class Canvas:
@@ -117,38 +127,89 @@ class Canvas:
         if kind not in self.used:
             self.used.append(kind)
 
-    def text(self, x: float, y: float, s: str, size: float = NOTE_PT, **kw: Any) -> None:
+    def text(
+        self, x: float, y: float, s: str, size: float = NOTE_PT, **kw: Any
+    ) -> None:
         kw.setdefault("ha", "center")
         kw.setdefault("va", "center")
         self.ax.text(x, y, s, fontsize=size, **kw)
 
-    def box(self, x: float, y: float, w: float, h: float, kind: str, title: str,
-            shape: Optional[str] = None) -> Tuple[float, float, float, float]:
+    def box(
+        self,
+        x: float,
+        y: float,
+        w: float,
+        h: float,
+        kind: str,
+        title: str,
+        shape: Optional[str] = None,
+    ) -> Tuple[float, float, float, float]:
         """A rounded box centred at ``(x, y)``; the title above the shape line. Returns its bbox."""
         fill, edge, _ = KINDS[kind]
         self._use(kind)
         lw = 1.4 if kind == "tensor" else 1.0
-        self.ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.06",
-                                         fc=fill, ec=edge, lw=lw, zorder=2))
+        self.ax.add_patch(
+            FancyBboxPatch(
+                (x - w / 2, y - h / 2),
+                w,
+                h,
+                boxstyle="round,pad=0,rounding_size=0.06",
+                fc=fill,
+                ec=edge,
+                lw=lw,
+                zorder=2,
+            )
+        )
         if shape is None:
             self.text(x, y, title, TITLE_PT, zorder=3)
         else:
             self.text(x, y + 0.11, title, TITLE_PT, zorder=3, linespacing=1.05)
-            self.text(x, y - h / 2 + 0.12, shape, SHAPE_PT, family=MONO, color="#222222", zorder=3)
+            self.text(
+                x,
+                y - h / 2 + 0.12,
+                shape,
+                SHAPE_PT,
+                family=MONO,
+                color="#222222",
+                zorder=3,
+            )
         return (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
 
-    def resample(self, x: float, y: float, w: float, h: float, up: bool, title: str,
-                 shape: Optional[str] = None, vertical: bool = False) -> Tuple[float, float, float, float]:
+    def resample(
+        self,
+        x: float,
+        y: float,
+        w: float,
+        h: float,
+        up: bool,
+        title: str,
+        shape: Optional[str] = None,
+        vertical: bool = False,
+    ) -> Tuple[float, float, float, float]:
         """A trapezoid: narrowing in the flow direction (down) or widening (up)."""
         kind = "up" if up else "down"
         fill, edge, _ = KINDS[kind]
         self._use("down")
-        a, b = (0.28, 0.5) if up else (0.5, 0.28)  # half-heights at entry and exit, as a fraction of h
+        a, b = (
+            (0.28, 0.5) if up else (0.5, 0.28)
+        )  # half-heights at entry and exit, as a fraction of h
         if vertical:  # flow downwards: entry at the top
-            pts = [(x - a * w, y + h / 2), (x + a * w, y + h / 2), (x + b * w, y - h / 2), (x - b * w, y - h / 2)]
+            pts = [
+                (x - a * w, y + h / 2),
+                (x + a * w, y + h / 2),
+                (x + b * w, y - h / 2),
+                (x - b * w, y - h / 2),
+            ]
         else:
-            pts = [(x - w / 2, y - a * h), (x - w / 2, y + a * h), (x + w / 2, y + b * h), (x + w / 2, y - b * h)]
-        self.ax.add_patch(Polygon(pts, closed=True, fc=fill, ec=edge, lw=1.0, zorder=2))
+            pts = [
+                (x - w / 2, y - a * h),
+                (x - w / 2, y + a * h),
+                (x + w / 2, y + b * h),
+                (x + w / 2, y - b * h),
+            ]
+        self.ax.add_patch(
+            Polygon(pts, closed=True, fc=fill, ec=edge, lw=1.0, zorder=2)
+        )
         if shape is None:
             self.text(x, y, title, TITLE_PT, zorder=3)
         else:
@@ -156,39 +217,106 @@ class Canvas:
             self.text(x, y - 0.11, shape, SHAPE_PT, family=MONO, zorder=3)
         return (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
 
-    def merge(self, x: float, y: float, op: str = "+", r: float = 0.11) -> Tuple[float, float, float, float]:
+    def merge(
+        self, x: float, y: float, op: str = "+", r: float = 0.11
+    ) -> Tuple[float, float, float, float]:
         """A circle with ``+`` (sum), ``C`` (concat) or ``×`` (matrix product)."""
         self._use("merge")
-        self.ax.add_patch(Circle((x, y), r, fc="white", ec="#333333", lw=1.1, zorder=2))
+        self.ax.add_patch(
+            Circle((x, y), r, fc="white", ec="#333333", lw=1.1, zorder=2)
+        )
         self.text(x, y, op, 9, zorder=3, weight="bold")
         return (x - r, y - r, x + r, y + r)
 
-    def arrow(self, points: Sequence[Tuple[float, float]], label: Optional[str] = None,
-              label_at: float = 0.5, color: str = "#333333", offset: Tuple[float, float] = (0, 0.09),
-              mono: bool = True) -> None:
+    def arrow(
+        self,
+        points: Sequence[Tuple[float, float]],
+        label: Optional[str] = None,
+        label_at: float = 0.5,
+        color: str = "#333333",
+        offset: Tuple[float, float] = (0, 0.09),
+        mono: bool = True,
+    ) -> None:
         """A polyline with an arrow head at its last point; an optional label by one segment."""
         pts = list(points)
         for p, q in zip(pts[:-2], pts[1:-1]):
-            self.ax.plot([p[0], q[0]], [p[1], q[1]], color=color, lw=1.0, zorder=1, solid_capstyle="butt")
-        self.ax.annotate("", xy=pts[-1], xytext=pts[-2], zorder=1,
-                         arrowprops=dict(arrowstyle="-|>", color=color, lw=1.0, mutation_scale=9,
-                                         shrinkA=0, shrinkB=0))
+            self.ax.plot(
+                [p[0], q[0]],
+                [p[1], q[1]],
+                color=color,
+                lw=1.0,
+                zorder=1,
+                solid_capstyle="butt",
+            )
+        self.ax.annotate(
+            "",
+            xy=pts[-1],
+            xytext=pts[-2],
+            zorder=1,
+            arrowprops=dict(
+                arrowstyle="-|>",
+                color=color,
+                lw=1.0,
+                mutation_scale=9,
+                shrinkA=0,
+                shrinkB=0,
+            ),
+        )
         if label is not None:
             i = min(int(label_at * (len(pts) - 1)), len(pts) - 2)
             (x0, y0), (x1, y1) = pts[i], pts[i + 1]
-            self.text((x0 + x1) / 2 + offset[0], (y0 + y1) / 2 + offset[1], label, SHAPE_PT,
-                      family=MONO if mono else None, zorder=3,
-                      bbox=dict(fc="white", ec="none", pad=0.5, alpha=0.9))
+            self.text(
+                (x0 + x1) / 2 + offset[0],
+                (y0 + y1) / 2 + offset[1],
+                label,
+                SHAPE_PT,
+                family=MONO if mono else None,
+                zorder=3,
+                bbox=dict(fc="white", ec="none", pad=0.5, alpha=0.9),
+            )
 
-    def group(self, x0: float, y0: float, x1: float, y1: float, label: str, kind: str = "encoder",
-              label_pos: str = "top") -> None:
+    def group(
+        self,
+        x0: float,
+        y0: float,
+        x1: float,
+        y1: float,
+        label: str,
+        kind: str = "encoder",
+        label_pos: str = "top",
+    ) -> None:
         fill, edge = GROUPS[kind]
-        self.ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0,rounding_size=0.1",
-                                         fc=fill, ec=edge, lw=1.0, ls=(0, (4, 2)), zorder=0))
+        self.ax.add_patch(
+            FancyBboxPatch(
+                (x0, y0),
+                x1 - x0,
+                y1 - y0,
+                boxstyle="round,pad=0,rounding_size=0.1",
+                fc=fill,
+                ec=edge,
+                lw=1.0,
+                ls=(0, (4, 2)),
+                zorder=0,
+            )
+        )
         y = y1 - 0.13 if label_pos == "top" else y0 + 0.13
-        self.text(x0 + 0.1, y, label, TITLE_PT, ha="left", color=edge, weight="bold", zorder=1)
+        self.text(
+            x0 + 0.1,
+            y,
+            label,
+            TITLE_PT,
+            ha="left",
+            color=edge,
+            weight="bold",
+            zorder=1,
+        )
 
-    def legend(self, y: float = 0.2, note: Optional[str] = None, kinds: Optional[Sequence[str]] = None) -> None:
+    def legend(
+        self,
+        y: float = 0.2,
+        note: Optional[str] = None,
+        kinds: Optional[Sequence[str]] = None,
+    ) -> None:
         """Rows of glyph samples (the kinds this diagram used, in ``KINDS`` order) and a note.
 
         Wraps to more rows below ``y`` when needed, growing the figure downwards.
@@ -218,16 +346,40 @@ class Canvas:
                 k, label = items[i]
                 fill, edge, _ = KINDS[k]
                 if k == "merge":
-                    self.ax.add_patch(Circle((x + 0.09, yy), 0.075, fc=fill, ec=edge, lw=0.9))
+                    self.ax.add_patch(
+                        Circle((x + 0.09, yy), 0.075, fc=fill, ec=edge, lw=0.9)
+                    )
                 elif k == "down":
-                    self.ax.add_patch(Polygon([(x, yy - 0.09), (x, yy + 0.09), (x + 0.18, yy + 0.05),
-                                               (x + 0.18, yy - 0.05)], fc=fill, ec=edge, lw=0.9))
+                    self.ax.add_patch(
+                        Polygon(
+                            [
+                                (x, yy - 0.09),
+                                (x, yy + 0.09),
+                                (x + 0.18, yy + 0.05),
+                                (x + 0.18, yy - 0.05),
+                            ],
+                            fc=fill,
+                            ec=edge,
+                            lw=0.9,
+                        )
+                    )
                 else:
-                    self.ax.add_patch(Rectangle((x, yy - 0.07), 0.18, 0.14, fc=fill, ec=edge, lw=0.9))
+                    self.ax.add_patch(
+                        Rectangle(
+                            (x, yy - 0.07), 0.18, 0.14, fc=fill, ec=edge, lw=0.9
+                        )
+                    )
                 self.text(x + 0.24, yy, label, NOTE_PT, ha="left")
                 x += widths[i]
         if note:
-            self.text(self.width - 0.1, y - step * (len(rows) - 1), note, NOTE_PT, ha="right", color="#444444")
+            self.text(
+                self.width - 0.1,
+                y - step * (len(rows) - 1),
+                note,
+                NOTE_PT,
+                ha="right",
+                color="#444444",
+            )
 
     def done(self, labels: Dict[str, str], shapes: Dict[str, Shape]) -> Diagram:
         return Diagram(self.fig, labels, shapes)

@@ -1,0 +1,514 @@
+"""Diagrams of the convolutional chapters (01–05, 08): FCN, atrous kernels, separable
+convolution, ASPP, DeepLabV3+, aligned Xception, overlapping patch embedding.
+
+Shapes come from forward hooks on the library's modules (on ``meta``); the atrous taps come
+from running :class:`~tutorial_lib.layers.atrous.AtrousConv2d` on an impulse.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import torch
+from matplotlib.patches import Rectangle
+
+from ._draw import KINDS, Canvas, Diagram, fmt_shape, trace
+from .transformers import _meta, _row
+
+__all__ = [
+    "fcn",
+    "dilated_kernel",
+    "depthwise_separable",
+    "aspp",
+    "deeplabv3plus",
+    "xception_flows",
+    "overlap_patch_embed",
+]
+
+
+def fcn(size: int = 64, num_classes: int = 6) -> Diagram:
+    """Chapter 01's baseline (``tiny_fcn``): strided conv stages, a 1×1 classifier, bilinear ↑."""
+    from ..models import tiny_fcn
+
+    m = _meta(tiny_fcn, num_classes=num_classes)
+    n_st = len(m.config.widths)
+    names = [f"features.{2 * i + 1}" for i in range(n_st)] + ["classifier", ""]
+    out, _ = trace(m, [torch.zeros(1, 3, size, size, device="meta")], names)
+    lab = {n: fmt_shape(out[n]) for n in names}
+    c = Canvas(7.0, 2.2)
+    xs = [0.55 + 0.985 * i for i in range(n_st + 4)]
+    c.group(
+        xs[1] - 0.5,
+        0.62,
+        xs[n_st] + 0.5,
+        2.12,
+        f"encoder: output stride {m.output_stride}",
+        "encoder",
+    )
+    c.group(
+        xs[n_st + 1] - 0.5,
+        0.62,
+        xs[n_st + 2] + 0.5,
+        2.12,
+        "classify, upsample",
+        "decoder",
+    )
+    _row(
+        c,
+        1.3,
+        xs,
+        [("tensor", "image", f"3×{size}×{size}")]
+        + [
+            ("conv", f"conv 3×3 s2\n+ conv 3×3", lab[f"features.{2 * i + 1}"])
+            for i in range(n_st)
+        ]
+        + [
+            ("conv", "1×1 conv\n(classes)", lab["classifier"]),
+            ("up", f"bilinear\n↑{m.output_stride}", None),
+            ("tensor", "logits", lab[""]),
+        ],
+        w=0.9,
+        h=0.72,
+    )
+    c.legend(0.2, note="each conv: + BN + ReLU; batch omitted")
+    return c.done(lab, out)
+
+
+def dilated_kernel(rates: Sequence[int] = (1, 2, 4), grid: int = 11) -> Diagram:
+    """A 3×3 kernel at each rate on a pixel grid: the 9 taps (dark) and the span they cover.
+
+    The taps are where :class:`AtrousConv2d` (all-one weights) responds to an impulse at the
+    centre, i.e. computed by the library's layer, not drawn from a formula.
+    """
+    from ..layers.atrous import AtrousConv2d, effective_kernel_size
+
+    c = Canvas(7.0, 2.75)
+    cell = 1.9 / grid
+    labels: Dict[str, str] = {}
+    taps_by_rate = {}
+    for k, r in enumerate(rates):
+        conv = AtrousConv2d(1, 1, 3, rate=r, bias=False)
+        with torch.no_grad():
+            conv.weight.fill_(1.0)
+            x = torch.zeros(1, 1, grid, grid)
+            x[0, 0, grid // 2, grid // 2] = 1.0
+            resp = conv(x)[0, 0]
+        taps = [(int(i), int(j)) for i, j in torch.nonzero(resp)]
+        taps_by_rate[r] = taps
+        span = effective_kernel_size(3, r)
+        x0, y0 = 0.2 + k * 2.3, 0.35
+        fill, edge, _ = KINDS["conv"]
+        lo = grid // 2 - span // 2
+        for i in range(grid):
+            for j in range(grid):
+                inside = lo <= i < lo + span and lo <= j < lo + span
+                c.ax.add_patch(
+                    Rectangle(
+                        (x0 + j * cell, y0 + (grid - 1 - i) * cell),
+                        cell,
+                        cell,
+                        fc=fill if inside else "white",
+                        ec="#bbbbbb",
+                        lw=0.5,
+                    )
+                )
+        for i, j in taps:
+            c.ax.add_patch(
+                Rectangle(
+                    (x0 + j * cell, y0 + (grid - 1 - i) * cell),
+                    cell,
+                    cell,
+                    fc=edge,
+                    ec="#1b3a66",
+                    lw=0.6,
+                )
+            )
+        labels[f"rate {r}"] = f"span {span}×{span}"
+        c.text(
+            x0 + grid * cell / 2,
+            y0 + grid * cell + 0.2,
+            f"rate {r}: 9 taps, span {span}×{span}",
+            8.5,
+        )
+    c.text(
+        3.5,
+        0.15,
+        "dark: the 3×3 weights' input pixels; light: the region they span (same 9 weights)",
+        8,
+        color="#444444",
+    )
+    d = c.done(labels, {})
+    d.taps = taps_by_rate  # type: ignore[attr-defined]
+    return d
+
+
+def depthwise_separable(
+    in_chans: int = 3, out_chans: int = 4, size: int = 8, kernel_size: int = 3
+) -> Diagram:
+    """Depthwise (filtering: one k×k filter per channel) then pointwise (combining: 1×1 across channels)."""
+    from ..layers.separable import SeparableConv2d
+
+    with torch.device("meta"):
+        m = SeparableConv2d(in_chans, out_chans, kernel_size).eval()
+    out, ins = trace(
+        m,
+        [torch.zeros(1, in_chans, size, size, device="meta")],
+        ["dwconv", "pwconv"],
+    )
+    lab = {n: fmt_shape(out[n]) for n in out}
+    lab["dwconv.weight"] = "×".join(str(d) for d in m.dwconv.weight.shape)
+    lab["pwconv.weight"] = "×".join(str(d) for d in m.pwconv.weight.shape)
+    colors = ["#d9534f", "#5cb85c", "#428bca", "#f0ad4e", "#9b59b6", "#777777"]
+    c = Canvas(7.0, 3.45)
+
+    def stack(
+        x: float, y: float, n: int, cols, title: str, label: str, s: float = 0.5
+    ) -> list:
+        centers = []
+        for i in range(n):
+            yy = y + (n - 1 - i) * 0.56 - (n - 1) * 0.28
+            col = cols[i]
+            if isinstance(
+                col, list
+            ):  # a mixed channel: stripes of every input colour
+                for k, cc in enumerate(col):
+                    c.ax.add_patch(
+                        Rectangle(
+                            (x - s / 2 + k * s / len(col), yy - s / 2),
+                            s / len(col),
+                            s,
+                            fc=cc,
+                            ec="none",
+                            alpha=0.75,
+                        )
+                    )
+                c.ax.add_patch(
+                    Rectangle(
+                        (x - s / 2, yy - s / 2),
+                        s,
+                        s,
+                        fc="none",
+                        ec="#333333",
+                        lw=0.8,
+                    )
+                )
+            else:
+                c.ax.add_patch(
+                    Rectangle(
+                        (x - s / 2, yy - s / 2),
+                        s,
+                        s,
+                        fc=col,
+                        ec="#333333",
+                        lw=0.8,
+                        alpha=0.8,
+                    )
+                )
+            centers.append((x, yy))
+        c.text(x, 3.25, title, 8.5)
+        c.text(x, 3.05, label, 8, family="DejaVu Sans Mono")
+        return centers
+
+    cin = [colors[i % len(colors)] for i in range(in_chans)]
+    a = stack(0.55, 1.8, in_chans, cin, "input", fmt_shape(ins["dwconv"]))
+    f = stack(
+        1.8,
+        1.8,
+        in_chans,
+        cin,
+        f"{kernel_size}×{kernel_size} filters",
+        lab["dwconv.weight"],
+        s=0.3,
+    )
+    b = stack(3.05, 1.8, in_chans, cin, "depthwise out", lab["dwconv"])
+    for p, q, r in zip(a, f, b):
+        c.arrow([(p[0] + 0.27, p[1]), (q[0] - 0.17, q[1])])
+        c.arrow([(q[0] + 0.17, q[1]), (r[0] - 0.27, r[1])])
+    o = stack(
+        5.6, 1.8, out_chans, [cin] * out_chans, "pointwise out", lab["pwconv"]
+    )
+    for p in b:
+        for q in o:
+            c.ax.plot(
+                [p[0] + 0.27, q[0] - 0.27], [p[1], q[1]], color="#555555", lw=0.7
+            )
+    c.text(4.33, 3.25, "1×1 weights", 8.5)
+    c.text(4.33, 3.05, lab["pwconv.weight"], 8, family="DejaVu Sans Mono")
+    c.text(1.8, 0.28, "depthwise: filtering, space only,\neach channel alone", 8.5)
+    c.text(
+        4.9,
+        0.28,
+        "pointwise: combining, channels only,\nevery output mixes every input",
+        8.5,
+    )
+    return c.done(lab, out)
+
+
+def aspp(
+    in_chans: int = 2048,
+    out_chans: int = 256,
+    rates: Sequence[int] = (6, 12, 18),
+    size: int = 32,
+) -> Diagram:
+    """ASPP (DeepLabV3 §3.3): 1×1 conv, three 3×3 atrous convs, image pooling; concat; 1×1 conv."""
+    from ..layers.aspp import ASPP
+
+    with torch.device("meta"):
+        m = ASPP(in_chans, out_chans, rates).eval()
+    names = [f"branches.{i}" for i in range(len(rates) + 1)] + ["pool", "proj", ""]
+    out, ins = trace(
+        m, [torch.zeros(1, in_chans, size, size, device="meta")], names
+    )
+    lab = {n: fmt_shape(out[n]) for n in names}
+    lab["concat"] = fmt_shape(ins["proj"])
+    n = len(rates) + 2
+    c = Canvas(7.0, 0.55 * n + 0.5)
+    ys = [0.8 + 0.55 * (n - 1 - i) for i in range(n)]
+    ym = (ys[0] + ys[-1]) / 2
+    c.box(0.65, ym, 1.0, 0.6, "tensor", "features", fmt_shape(ins[""]))
+    titles = (
+        ["1×1 conv"]
+        + [f"3×3 conv, rate {r}" for r in rates]
+        + ["image pooling, 1×1, ↑"]
+    )
+    for i, (y, t) in enumerate(zip(ys, titles)):
+        name = names[i] if i < n - 1 else "pool"
+        c.arrow([(1.15, ym), (1.45, ym), (1.45, y), (1.75, y)])
+        c.box(3.3, y, 3.1, 0.44, "pool" if name == "pool" else "conv", "")
+        c.text(1.9, y, t, 8.5, ha="left")
+        c.text(4.75, y, lab[name], 8, family="DejaVu Sans Mono", ha="right")
+        c.arrow(
+            [(4.85, y), (5.1, y), (5.1, ym), (5.18, ym)]
+            if y != ym
+            else [(4.85, y), (5.18, y)]
+        )
+    c.merge(5.3, ym, "C")
+    c.text(5.3, ym - 0.3, lab["concat"], 8, family="DejaVu Sans Mono")
+    c.arrow([(5.41, ym), (5.75, ym)])
+    c.box(6.3, ym, 1.0, 0.6, "conv", "1×1 conv", lab["proj"])
+    c.legend(0.25, note="each conv: + BN + ReLU; batch omitted")
+    return c.done(lab, out)
+
+
+def deeplabv3plus(
+    size: int = 512, num_classes: int = 21, output_stride: int = 16
+) -> Diagram:
+    """DeepLabV3+ (Chen et al., 2018, Fig. 2): atrous Xception + ASPP encoder, a simple decoder.
+
+    Traced in ``deeplabv3plus_xception65`` on ``meta`` at ``size`` × ``size``.
+    """
+    from ..models import deeplabv3plus_xception65
+
+    m = _meta(
+        deeplabv3plus_xception65,
+        num_classes=num_classes,
+        output_stride=output_stride,
+    )
+    names = ["backbone", "aspp", "decoder.proj", "decoder.fuse", "classifier", ""]
+    out, ins = trace(m, [torch.zeros(1, 3, size, size, device="meta")], names)
+    lab = {n: fmt_shape(out[n]) for n in names}
+    lab["concat"] = fmt_shape(ins["decoder.fuse"])
+    feat, low = (fmt_shape(s) for s in out["backbone"])
+    up1 = out["decoder.proj"][-1] // out["aspp"][-1]
+    up2 = out[""][-1] // out["classifier"][-1]
+    c = Canvas(7.0, 4.15)
+    c.group(
+        0.1, 2.78, 4.45, 4.05, f"encoder (output stride {output_stride})", "encoder"
+    )
+    c.group(0.1, 0.58, 6.9, 2.68, "decoder", "decoder", "bottom")
+    y1, y2 = 3.3, 1.45
+    _row(
+        c,
+        y1,
+        [0.6, 1.95, 3.55],
+        [
+            ("tensor", "image", f"3×{size}×{size}", 0.85),
+            ("conv", "DCNN: aligned\nXception-65", feat, 1.2),
+            ("conv", "ASPP\n(1×1, 3 atrous, pool)", lab["aspp"], 1.4),
+        ],
+        h=0.72,
+    )
+    c.box(6.3, y1, 1.0, 0.72, "tensor", "prediction", lab[""])
+    # low-level features
+    c.arrow(
+        [(1.95, y1 - 0.36), (1.95, y2 + 0.3)],
+        f"low-level\n{low}",
+        offset=(0.0, 0.05),
+    )
+    c.resample(3.55, 2.25, 0.8, 0.45, True, f"↑{up1}", vertical=True)
+    c.arrow([(3.55, y1 - 0.36), (3.55, 2.48)])
+    c.arrow([(3.55, 2.02), (3.55, y2 + 0.11)])
+    _row(
+        c,
+        y2,
+        [1.95, 3.55, 4.55],
+        [
+            ("conv", "1×1 conv", lab["decoder.proj"], 1.1),
+            ("merge", "C", None),
+            ("conv", "3×3 convs", lab["decoder.fuse"], 1.05),
+        ],
+        h=0.6,
+    )
+    c.text(3.55, y2 - 0.3, lab["concat"], 8, family="DejaVu Sans Mono")
+    c.arrow([(5.08, y2), (5.8, y2)])
+    c.box(6.3, y2, 1.0, 0.6, "conv", "1×1 conv", lab["classifier"])
+    c.resample(
+        6.3, 2.4, 0.8, 0.42, False, f"↑{up2}", vertical=True
+    )  # drawn for upward flow
+    c.arrow([(6.3, y2 + 0.3), (6.3, 2.19)])
+    c.arrow([(6.3, 2.61), (6.3, y1 - 0.36)])
+    c.legend(0.25, note="each conv: + BN + ReLU; batch omitted")
+    d = c.done(lab, out)
+    d.labels["backbone"] = f"{feat}, {low}"
+    return d
+
+
+def xception_flows(size: int = 512, output_stride: int = 16) -> Diagram:
+    """Aligned Xception-65 (DeepLabV3+ Fig. 4): entry, middle (×16) and exit flows, traced at ``size``."""
+    from ..models import xception65
+
+    m = _meta(xception65, output_stride=output_stride)
+    ne, nm = len(m.entry_flow), len(m.middle_flow)
+    low = f"entry_flow.{m.config.low_level_unit}.convs.1"  # DeepLabV3+'s low-level features
+    names = (
+        ["stem"]
+        + [f"entry_flow.{i}.convs.2" for i in range(ne)]
+        + ["middle_flow.0", "middle_flow"]
+        + ["exit_flow.0", "exit_flow.1", low]
+    )
+    out, _ = trace(m, [torch.zeros(1, 3, size, size, device="meta")], names)
+    lab = {n: fmt_shape(out[n]) for n in names}
+
+    def unit(block, skip: str) -> str:
+        w = "-".join(str(cv.out_chans) for cv in block.convs)
+        last = block.convs[2].dwconv
+        s, r = last.stride[0], last.dilation[0]
+        step = f"s{s}" if s > 1 else (f"rate {r}" if r > 1 else "")
+        return f"3 sep. conv {w}\n" + ", ".join(t for t in (step, skip) if t)
+
+    c = Canvas(7.0, 4.75)
+    cols = [
+        (0.1, 2.4, "entry flow"),
+        (2.5, 4.65, "middle flow"),
+        (4.75, 6.9, "exit flow"),
+    ]
+    for x0, x1, t in cols:
+        c.group(x0, 0.45, x1, 4.65, t, "encoder")
+    ye = [3.95 - 0.72 * i for i in range(ne + 2)]
+    boxes = [
+        ("tensor", "image", f"3×{size}×{size}"),
+        ("conv", "conv 3×3 s2, 32\nconv 3×3, 64", lab["stem"]),
+    ] + [
+        (
+            "conv",
+            unit(m.entry_flow[i], "+ 1×1 conv skip"),
+            lab[f"entry_flow.{i}.convs.2"],
+        )
+        for i in range(ne)
+    ]
+    prev = None
+    for y, (k, t, l) in zip(ye, boxes):
+        bb = c.box(1.25, y, 2.0, 0.6, k, t, l)
+        if prev is not None:
+            c.arrow([(1.25, prev[1]), (1.25, bb[3])])
+        prev = bb
+    (
+        c.arrow([(2.25, ye[-1]), (2.6, ye[-1]), (2.6, 3.3), (2.65, 3.3)])
+        if False
+        else None
+    )
+    # middle: one unit, repeated
+    c.ax.add_patch(
+        Rectangle(
+            (2.65, 2.2), 1.85, 1.2, fc="none", ec="#2f5f9e", lw=0.8, ls=(0, (2, 2))
+        )
+    )
+    bm = c.box(
+        3.57,
+        2.95,
+        1.7,
+        0.6,
+        "conv",
+        unit(m.middle_flow[0], "+ identity"),
+        lab["middle_flow.0"],
+    )
+    c.text(3.57, 2.4, f"repeated {nm} times", 8.5, weight="bold")
+    c.text(
+        3.57,
+        1.8,
+        f"middle flow out:\n{lab['middle_flow']}",
+        8,
+        family="DejaVu Sans Mono",
+    )
+    c.arrow([(2.25, ye[-1]), (2.45, ye[-1]), (2.45, 2.95), (bm[0], 2.95)])
+    be = [
+        c.box(
+            5.82,
+            3.3,
+            1.95,
+            0.6,
+            "conv",
+            unit(m.exit_flow[0], "+ 1×1 conv skip"),
+            lab["exit_flow.0"],
+        ),
+        c.box(
+            5.82,
+            2.35,
+            1.95,
+            0.6,
+            "conv",
+            unit(m.exit_flow[1], "no skip"),
+            lab["exit_flow.1"],
+        ),
+    ]
+    c.arrow([(bm[2], 2.95), (4.7, 2.95), (4.7, 3.3), (be[0][0], 3.3)])
+    c.arrow([(5.82, be[0][1]), (5.82, be[1][3])])
+    c.text(5.82, 1.5, "features for ASPP", 8.5)
+    c.arrow([(5.82, be[1][1]), (5.82, 1.65)])
+    c.text(
+        3.57,
+        1.0,
+        f"DeepLabV3+ low-level features:\nentry unit {m.config.low_level_unit + 1}, "
+        f"after conv 2\n{lab[low]}",
+        8,
+        color="#444444",
+    )
+    c.legend(0.25, note=f"output stride {output_stride}; ReLU, BN omitted")
+    return c.done(lab, out)
+
+
+def overlap_patch_embed(
+    variant: str = "b0", stage: int = 0, img_size: int = 512
+) -> Diagram:
+    """SegFormer's overlapping patch embedding (§3.1): a K×K conv with stride S < K, flatten, LN."""
+    from .transformers import _segformer
+
+    m, x = _segformer(variant, img_size)
+    p = f"encoder.stages.{stage}.patch_embed"
+    names = [p + ".proj", p + ".norm"]
+    out, ins = trace(m, [x], names)
+    lab = {n: fmt_shape(out[n]) for n in names}
+    k, s = m.config.patch_sizes[stage], m.config.strides[stage]
+    h = out[p + ".proj"][-2:]
+    c = Canvas(7.0, 1.75)
+    _row(
+        c,
+        1.05,
+        [0.6, 1.9, 3.2, 4.45, 5.8],
+        [
+            ("tensor", "input", fmt_shape(ins[p + ".proj"])),
+            (
+                "conv",
+                f"conv {k}×{k}\nstride {s}, pad {k // 2}",
+                lab[p + ".proj"],
+                1.05,
+            ),
+            ("tokens", "flatten", f"{h[0] * h[1]}×{out[p + '.proj'][1]}"),
+            ("norm", "LayerNorm", lab[p + ".norm"]),
+            ("tensor", "tokens + (H', W')", f"({h[0]}, {h[1]})", 1.3),
+        ],
+        w=0.95,
+        h=0.68,
+    )
+    c.legend(0.2, note=f"K = {k} > S = {s}: neighbouring patches overlap")
+    return c.done(lab, out)
