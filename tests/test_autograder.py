@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import subprocess
-import sys
 
 import nbformat
 import pytest
@@ -86,16 +84,7 @@ def test_register_validates() -> None:
 
 
 # -- grading (each check in its own process: a few seconds each) --------------------------------
-@pytest.mark.slow
-def test_correct_submission_scores_full() -> None:
-    report = grade_submission(SUBMISSIONS / "correct.py")
-    tests = _by_name(report)
-    assert report["submission"]["status"] == "ok"
-    assert set(tests) == {"mean_iou", "confusion_matrix"}
-    assert all(t["status"] == "passed" and t["detail"] == "pass" for t in tests.values())
-    assert (report["score"], report["max_score"]) == (2.0, 2.0)
-
-
+# (a correct, a crashing and a looping submission of a class: tests/test_gradebook.py)
 @pytest.mark.slow
 def test_partly_wrong_submission_scores_half() -> None:
     report = grade_submission(SUBMISSIONS / "partly_wrong.py")
@@ -119,7 +108,9 @@ def test_class_submission_graded_with_its_hint() -> None:
     assert tests["all_mlp_decoder"]["detail"] == "fail"
     assert "concatenation order" in tests["all_mlp_decoder"]["output"]
     assert tests["mean_iou"]["detail"] == "pass"
-    assert (report["score"], report["max_score"]) == (1.0, 2.0)
+    # partial credit: names and shapes right for the 3 configurations, all 6 logits wrong
+    assert "3 of 9 checks passed" in tests["all_mlp_decoder"]["output"]
+    assert (report["score"], report["max_score"]) == (1.33, 2.0)
 
 
 @pytest.mark.slow
@@ -138,8 +129,7 @@ def test_crashing_submission_scores_zero_without_crashing_the_grader() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, feedback", [
-    ("looping.py", "time limit of 2 s exceeded"),
-    ("looping_top_level.py", "the submission itself exceeded 2 s"),
+    ("looping_top_level.py", "the submission itself exceeded the time limit of 2 s"),
 ])
 def test_endless_loops_time_out(name: str, feedback: str) -> None:
     report = grade_submission(SUBMISSIONS / name, timeout=2)
@@ -200,13 +190,13 @@ def test_cli_exit_codes_and_json(tmp_path: pathlib.Path, capsys: pytest.CaptureF
 
 
 @pytest.mark.slow
-def test_cli_grades_partly_wrong_with_exit_zero() -> None:
-    out = subprocess.run([sys.executable, "-m", "tutorial_lib.checks", "grade",
-                          str(SUBMISSIONS / "partly_wrong.py"), "--json", "--check", "confusion_matrix"],
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    report = json.loads(out.stdout)
+def test_cli_grades_partly_wrong_with_exit_zero(capsys: pytest.CaptureFixture) -> None:
+    from tutorial_lib.checks.__main__ import main
+
+    assert main(["grade", str(SUBMISSIONS / "partly_wrong.py"), "--json", "--check", "confusion_matrix"]) == 0
+    report = json.loads(capsys.readouterr().out)
     assert [(t["name"], t["status"]) for t in report["tests"]] == [("confusion_matrix", "failed")]
+    assert report["fixed_total"] is True  # --check fixes the exercises: the total does not depend on the file
 
 
 # -- the instructor page's worked example works as printed ------------------------------------
@@ -245,7 +235,8 @@ def test_instructor_example_check_grades_with_checks_option(course_checks: pathl
         scores[name] = (test["name"], report["score"], report["max_score"])
         if name == "wrong":
             assert "30% of pixels ignored" in test["output"] and "non-ignored pixels only" in test["output"]
-    assert scores == {"good": ("pixel_accuracy", 2.0, 2.0), "wrong": ("pixel_accuracy", 0.0, 2.0)}
+    # partial credit: the wrong answer passes the case without ignored pixels, fails the other
+    assert scores == {"good": ("pixel_accuracy", 2.0, 2.0), "wrong": ("pixel_accuracy", 1.0, 2.0)}
 
 
 def test_broken_checks_file_is_a_grader_error(tmp_path: pathlib.Path) -> None:

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from tutorial_lib import checks, metrics
+from tutorial_lib.checks import basics
 from tutorial_lib.checks import REGISTRY, CheckFailed, run_check
 
 
@@ -97,7 +98,7 @@ def test_registered_and_exported() -> None:
 @pytest.mark.parametrize("fn", [good_mean_iou, tensor_mean_iou])
 def test_mean_iou_passes_correct(fn, capsys) -> None:
     checks.check_mean_iou(fn)
-    assert "✓ mean IoU: all 7 checks passed" in capsys.readouterr().out
+    assert "✓ mean IoU: all 6 checks passed" in capsys.readouterr().out
 
 
 def test_mean_iou_passes_library_function() -> None:
@@ -109,7 +110,7 @@ def test_mean_iou_passes_library_function() -> None:
 @pytest.mark.parametrize("fn, hint", [
     (no_ignore_mean_iou, "drop every pixel whose target equals ignore_index"),
     (absent_as_zero_mean_iou, "leave it out of the mean"),
-    (per_image_mean_iou, "do not average per-image IoUs"),
+    (per_image_mean_iou, "behaves like averaging per-image mean IoUs"),
     (hard_coded_255_mean_iou, "use the ignore_index argument"),
     (stub_mean_iou, "not implemented yet"),
     (ellipsis_mean_iou, "expected a float, got NoneType"),
@@ -129,6 +130,30 @@ def test_mean_iou_does_not_leak_reference_through_mutation() -> None:
         pred.fill_(0)
         return value
     assert run_check("mean_iou", mutating, verbose=False) is None
+
+
+@pytest.mark.parametrize("fn, looks_like", [
+    (per_image_mean_iou, "averaging per-image mean IoUs"),
+    (no_ignore_mean_iou, "counting the pixels whose target is ignore_index"),
+    (absent_as_zero_mean_iou, "giving a class absent from both prediction and target an IoU of 0"),
+    (hard_coded_255_mean_iou, "ignoring the constant 255 instead of the ignore_index argument"),
+])
+def test_mean_iou_hints_name_the_diagnosed_mistake_only(fn, looks_like) -> None:
+    """Every failed case carries the hint of the variant the submission behaves like, no other.
+
+    The issue's example: a per-image-averaged mean IoU used to get "drop ignore_index pixels" (which
+    it did) on one of its failing cases.
+    """
+    message = run_check("mean_iou", fn, verbose=False)
+    problems = [line for line in message.splitlines() if line.startswith("  - ")]
+    assert problems and all(f"behaves like {looks_like}" in line for line in problems), message
+    others = [text for _, text, _ in basics._MEAN_IOU_MISTAKES if not text.startswith(looks_like)]
+    assert not any(text in message for text in others)
+
+
+def test_mean_iou_unknown_mistake_gets_the_general_hint() -> None:
+    message = run_check("mean_iou", lambda p, t, k, ignore_index=255: 0.5, verbose=False)
+    assert "behaves like" not in message and basics._MEAN_IOU_HINT in message
 
 
 def test_mean_iou_cases_discriminate() -> None:

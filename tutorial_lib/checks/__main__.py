@@ -1,12 +1,15 @@
 """Command line of the checks package.
 
-    python -m tutorial_lib.checks grade SUBMISSION [--json] [--timeout S] [--exercises-only]
-                                                   [--check NAME ...] [--checks FILE.py ...] [--verbose]
+    python -m tutorial_lib.checks grade SUBMISSION [--assignment A.toml] [--json] [--timeout S]
+                                    [--exercises-only] [--check NAME ...] [--checks FILE.py ...] [--verbose]
+    python -m tutorial_lib.checks gradebook FOLDER --assignment A.toml --out OUT [--timeout S] [--checks ...]
     python -m tutorial_lib.checks list [--checks FILE.py ...]
 
 ``grade`` prints a score table (or, with ``--json``, the report in Gradescope's ``results.json``
 shape) and exits 0 whenever grading ran, whatever the score; exit code 2 means the grader itself
-could not run (unreadable file, wrong extension, unknown check, broken checks file). ``list``
+could not run (unreadable file, wrong extension, unknown check, broken checks file, bad
+assignment). ``gradebook`` grades every submission of a folder into ``OUT/gradebook.csv``,
+``OUT/feedback/<student>.md`` and ``OUT/results/<student>.json``. ``list``
 prints the registered checks and the submission names each one grades. ``--checks FILE.py`` loads
 a course's own checks (a file that calls ``register``) into the grader and its child processes.
 """
@@ -19,6 +22,7 @@ from typing import List, Optional
 
 from . import REGISTRY
 from .grade import GraderError, format_table, grade_submission, load_checks
+from .gradebook import grade_folder
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     grade = sub.add_parser("grade", help="grade a .py or .ipynb submission")
     grade.add_argument("submission", help="path of a .py file or .ipynb notebook")
+    grade.add_argument("--assignment", metavar="A.toml",
+                       help="the assignment: exercises, points, time limit, private seed (fixed total)")
     grade.add_argument("--json", action="store_true", help="print the report as JSON (for an LMS)")
     grade.add_argument("--timeout", type=float, default=120.0,
                        help="seconds allowed to each child process (default 120)")
@@ -37,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--checks", action="append", default=[], metavar="FILE.py",
                        help="a course's own checks file to load (repeatable)")
     grade.add_argument("--verbose", "-v", action="store_true", help="print every check's full feedback")
+    book = sub.add_parser("gradebook", help="grade a folder of submissions into a CSV gradebook")
+    book.add_argument("folder", help="folder with one .py or .ipynb per student")
+    book.add_argument("--assignment", required=True, metavar="A.toml", help="the assignment (see grade)")
+    book.add_argument("--out", required=True, help="output folder: gradebook.csv, feedback/, results/")
+    book.add_argument("--timeout", type=float, default=120.0, help="seconds per exercise unless the assignment says")
+    book.add_argument("--checks", action="append", default=[], metavar="FILE.py",
+                      help="a course's own checks file to load (repeatable)")
     listing = sub.add_parser("list", help="list the registered checks")
     listing.add_argument("--checks", action="append", default=[], metavar="FILE.py",
                          help="also list the checks of this file (repeatable)")
@@ -56,10 +69,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         for name, check in sorted(REGISTRY.items()):
             print(f"{name:<{width}}  grades {', '.join(check.names)}  ({check.points:g} pt): {check.description}")
         return 0
+    if args.command == "gradebook":
+        try:
+            rows = grade_folder(args.folder, args.assignment, args.out, timeout=args.timeout,
+                                progress=lambda s, r: print(f"{s}: {r['score']:g}/{r['max_score']:g}"))
+        except GraderError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"graded {len(rows)} submission(s): {args.out}/gradebook.csv and {args.out}/feedback/")
+        return 0
     try:
         report = grade_submission(args.submission, timeout=args.timeout,
                                   exercises_only=args.exercises_only, only=args.check,
-                                  extra_checks=args.checks)
+                                  extra_checks=args.checks, assignment=args.assignment)
     except GraderError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -14,7 +14,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["Check", "REGISTRY", "register", "Checker", "CheckFailed"]
+__all__ = ["Check", "REGISTRY", "register", "Checker", "CheckFailed", "generator", "manual_seed",
+           "set_private_seed"]
 
 
 # Frames in these folders are library code; a student's error is reported at their own line.
@@ -35,17 +36,24 @@ class Check:
     func: Callable[[Any], None]
     description: str
     points: float = 1.0
+    #: dotted paths of the library objects a submission must not use for this exercise
+    forbid: Tuple[str, ...] = ()
 
 
 REGISTRY: Dict[str, Check] = {}
 
 
-def register(name: str, names: Sequence[str], description: str, points: float = 1.0) -> Callable:
+def register(name: str, names: Sequence[str], description: str, points: float = 1.0,
+             forbid: Sequence[str] = ()) -> Callable:
     """Register a check under ``name``; the autograder runs it on a submission symbol in ``names``.
 
     ``names`` are the top-level functions or classes of a submission the check grades (the first
     one defined is passed to the check); ``points`` is what the autograder awards when it passes.
+    ``forbid`` lists the dotted paths of ``tutorial_lib``'s own implementation of the component
+    (``"tutorial_lib.erf.erf_radius"``): a submission whose graded object uses one scores 0.
     """
+    if isinstance(forbid, str) or not all(isinstance(f, str) and f.startswith("tutorial_lib.") for f in forbid):
+        raise ValueError(f"register: expected forbid a sequence of 'tutorial_lib.…' paths, got {forbid!r}")
     if isinstance(names, str) or not names or not all(isinstance(n, str) and n.isidentifier() for n in names):
         raise ValueError(f"register: expected names a non-empty sequence of identifiers, got {names!r}")
     if isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
@@ -54,11 +62,52 @@ def register(name: str, names: Sequence[str], description: str, points: float = 
     def deco(func: Callable[[Any], None]) -> Callable[[Any], None]:
         if name in REGISTRY:
             raise ValueError(f"register: a check named {name!r} exists already")
-        REGISTRY[name] = Check(name, tuple(names), func, description, float(points))
+        REGISTRY[name] = Check(name, tuple(names), func, description, float(points), tuple(forbid))
         func.check_name = name  # type: ignore[attr-defined]
         return func
 
     return deco
+
+
+_PRIVATE_SEED: Optional[int] = None
+
+
+def set_private_seed(seed: Optional[int]) -> None:
+    """Make every check draw its random cases from ``seed`` (the instructor's), or the public ones (``None``).
+
+    Only the grading process knows the seed: the submission's process receives inputs, never the seed.
+    """
+    global _PRIVATE_SEED
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"set_private_seed: expected an integer or None, got {seed!r}")
+    _PRIVATE_SEED = seed
+
+
+def _mix(seed: int) -> int:
+    if _PRIVATE_SEED is None:
+        return seed
+    import hashlib
+
+    digest = hashlib.sha256(f"{_PRIVATE_SEED}:{seed}".encode()).digest()
+    return int.from_bytes(digest[:7], "little")
+
+
+def generator(seed: int) -> torch.Generator:
+    """A ``torch.Generator`` for a check's public ``seed``, or its private counterpart when one is set."""
+    return torch.Generator().manual_seed(_mix(seed))
+
+
+def manual_seed(seed: int) -> None:
+    """``torch.manual_seed`` of a check's public ``seed`` (or its private counterpart)."""
+    torch.manual_seed(_mix(seed))
+
+
+#: when a list, every Checker appends itself on entry (the grader reads the counts for partial credit)
+LOG: Optional[List["Checker"]] = None
+
+
+class GraderInterrupt(BaseException):
+    """The submission's process timed out or died during a check: not a failure the check reports."""
 
 
 @dataclass
@@ -75,18 +124,32 @@ class Checker:
     verbose: bool = True
     failures: List[str] = field(default_factory=list)
     passed: int = 0
+    not_implemented: bool = False  # a stub: no partial credit
 
     def __enter__(self) -> "Checker":
+        if LOG is not None:
+            LOG.append(self)
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            return False  # a timeout, a dead submission process, Ctrl-C: not the check's to report
         if exc_type is not None and not issubclass(exc_type, CheckFailed):
-            frames = traceback.extract_tb(tb)
-            # Point at the student's code, not at the torch or tutorial_lib function it called.
-            own = [f for f in frames if not any(part in f.filename for part in _LIBRARY_PATHS)]
-            frame = (own or frames or [None])[-1]
-            where = f" (line {frame.lineno} of {frame.name})" if frame is not None else ""
-            self.failures.append(f"your code raised {exc_type.__name__}: {exc}{where}")
+            if exc_type is NotImplementedError and not str(exc):
+                self.not_implemented = True
+            remote = getattr(exc, "student_where", None)
+            if remote is not None:  # raised by the submission in its own process (the autograder)
+                self.failures.append(f"your code raised {exc_type.__name__}: {exc}{remote}")
+            else:
+                frames = traceback.extract_tb(tb)
+                # Point at the student's code, not at the torch or tutorial_lib function it called.
+                own = [f for f in frames if not any(part in f.filename for part in _LIBRARY_PATHS)]
+                frame = (own or [None])[-1]
+                if frame is not None:
+                    self.failures.append(f"your code raised {exc_type.__name__}: {exc} "
+                                         f"(line {frame.lineno} of {frame.name})")
+                else:  # the check could not use what the submission returned
+                    self.failures.append(f"the check could not use your result ({exc_type.__name__}: {exc})")
         total = self.passed + len(self.failures)
         if self.failures:
             lines = [f"✗ {self.title}: {len(self.failures)} problem(s), {self.passed} of {total} checks passed"]
@@ -104,6 +167,8 @@ class Checker:
             self.passed += 1
         else:
             self.failures.append(message)
+            if "not implemented yet" in message:
+                self.not_implemented = True
         return ok
 
     def true(self, condition: bool, what: str, hint: str = "") -> bool:
@@ -113,7 +178,11 @@ class Checker:
     def equal(self, got: Any, expected: Any, what: str, hint: str = "") -> bool:
         """Expect ``got == expected`` (numbers, tuples, strings)."""
         msg = f"{what}: expected {expected!r}, got {got!r}" + (f". Hint: {hint}" if hint else "")
-        return self._record(got == expected, msg)
+        try:
+            ok = bool(got == expected)
+        except Exception:  # e.g. a NumPy array against a list: ambiguous truth value, so not equal
+            ok = False
+        return self._record(ok, msg)
 
     def shape(self, got: Any, expected: Sequence[int], what: str, hint: str = "") -> bool:
         """Expect a tensor of shape ``expected``."""
@@ -125,9 +194,9 @@ class Checker:
 
     def close(self, got: Any, expected: torch.Tensor, what: str, hint: str = "",
               atol: float = 1e-5, rtol: float = 1e-4) -> bool:
-        """Expect a tensor equal to ``expected`` within tolerance (shape checked first)."""
-        if not self.shape(got, expected.shape, what + " (shape)", hint):
-            return False
+        """Expect a tensor equal to ``expected`` within tolerance (shape checked first; one expectation)."""
+        if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(expected.shape):
+            return self.shape(got, expected.shape, what + " (shape)", hint)
         got = got.detach().to(expected.dtype)
         ok = torch.allclose(got, expected, atol=atol, rtol=rtol)
         if ok:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, List, NamedTuple
 import torch
 
 from .. import metrics
+from . import _core
 from ._core import Checker, register
 
 __all__ = ["check_mean_iou", "check_confusion_matrix"]
@@ -46,7 +47,7 @@ def _noisy_copy(gen: torch.Generator, target: torch.Tensor, num_classes: int, fl
 
 def _cases() -> Iterator[_Case]:
     """The seeded cases shared by both checks (regenerated on each call: checks never share state)."""
-    gen = torch.Generator().manual_seed(7)
+    gen = _core.generator(7)
 
     target = _labels(gen, (2, 16, 16), 4)
     yield _Case("a (2, 16, 16) batch with 4 classes", _noisy_copy(gen, target, 4, 0.3), target, 4, 255,
@@ -116,7 +117,53 @@ def _call(fn: Callable, case: _Case) -> Any:
     return fn(case.pred.clone(), case.target.clone(), case.num_classes, ignore_index=case.ignore_index)
 
 
-@register("mean_iou", names=["mean_iou"],
+def _iou_terms(pred: torch.Tensor, target: torch.Tensor, num_classes: int, keep: torch.Tensor):
+    """Per-class intersection and union over the pixels in ``keep``."""
+    inter = torch.stack([((pred == c) & (target == c) & keep).sum() for c in range(num_classes)]).double()
+    union = torch.stack([(((pred == c) | (target == c)) & keep).sum() for c in range(num_classes)]).double()
+    return inter, union
+
+
+def _variant(case: _Case, mistake: str) -> float:
+    """What ``mean_iou`` returns on ``case`` when it makes ``mistake`` (a known wrong variant)."""
+    pred, target, k, ignore = case.pred, case.target, case.num_classes, case.ignore_index
+    if mistake == "per_image" and target.dim() >= 3 and target.shape[0] > 1:
+        return sum(_variant(case._replace(pred=p, target=t), "none") for p, t in zip(pred, target)) / len(target)
+    if mistake == "ignore_255":
+        ignore = 255
+    keep = torch.ones_like(target, dtype=torch.bool) if mistake == "keeps_ignored" else target != ignore
+    inter, union = _iou_terms(pred, target, k, keep)
+    if mistake == "absent_zero":
+        return float(torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(union)).mean())
+    if mistake == "absent_one":
+        return float(torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union)).mean())
+    present = union > 0
+    if mistake == "target_classes_only":
+        present = torch.stack([((target == c) & keep).any() for c in range(k)])
+    return float((inter[present] / union[present]).mean()) if present.any() else float("nan")
+
+
+#: known wrong variants of mean IoU: (name, what the submission behaves like, how to fix it)
+_MEAN_IOU_MISTAKES = [
+    ("per_image", "averaging per-image mean IoUs",
+     "accumulate TP, FP and FN over every image of the batch before dividing (the dataset convention)"),
+    ("keeps_ignored", "counting the pixels whose target is ignore_index (as false positives)",
+     "drop every pixel whose target equals ignore_index, from the prediction as well as from the target"),
+    ("ignore_255", "ignoring the constant 255 instead of the ignore_index argument",
+     "use the ignore_index argument"),
+    ("absent_zero", "giving a class absent from both prediction and target an IoU of 0",
+     "a class with no pixel in prediction or target has no IoU (0/0): leave it out of the mean"),
+    ("absent_one", "giving a class absent from both prediction and target an IoU of 1",
+     "a class with no pixel in prediction or target has no IoU (0/0): leave it out of the mean"),
+    ("target_classes_only", "averaging only over the classes that occur in the target",
+     "a class that is predicted but never occurs in the target has IoU 0 and counts in the mean"),
+]
+_MEAN_IOU_HINT = ("IoU of class c is TP / (TP + FP + FN) counted over the non-ignored pixels of the whole "
+                  "batch; the mean skips only classes absent from both prediction and target")
+
+
+@register("mean_iou", forbid=["tutorial_lib.metrics.mean_iou", "tutorial_lib.metrics.iou_per_class", "tutorial_lib.metrics.confusion_matrix"],
+          names=["mean_iou"],
           description="mean_iou(pred, target, num_classes, ignore_index=255) -> float")
 def check_mean_iou(fn: Callable[..., Any]) -> None:
     """Check a student's ``mean_iou(pred, target, num_classes, ignore_index=255) -> float``.
@@ -125,29 +172,45 @@ def check_mean_iou(fn: Callable[..., Any]) -> None:
     ``tutorial_lib.metrics.mean_iou`` of the confusion matrix (to 1e-6) on six seeded cases:
     a plain batch, ignored pixels, classes absent everywhere, classes present on one side only,
     batch accumulation versus per-image averaging, and a custom ``ignore_index`` on a 2-D map.
-    Raises ``AssertionError`` (``CheckFailed``) listing every failed case with a hint.
+    When the answers match a known wrong variant on every case (per-image averaging, counting
+    ignored pixels, an absent class as 0 or 1, ...) the feedback names that mistake.
+    Raises ``AssertionError`` (``CheckFailed``) listing every failed case.
     """
     with Checker("mean IoU") as c:
-        c.true(callable(fn), f"expected a function, got {type(fn).__name__}")
+        if not callable(fn):
+            c.true(False, f"expected a function, got {type(fn).__name__}")
+            return
+        results = []  # (case, reference, the student's float or None, problem or None)
         for case in _cases():
             want = metrics.mean_iou(metrics.confusion_matrix(case.pred, case.target, case.num_classes,
                                                              ignore_index=case.ignore_index))
             try:
-                got = _to_float(_call(fn, case))
+                results.append((case, want, _to_float(_call(fn, case)), None))
             except NotImplementedError as err:
                 if _is_stub(err):
                     c.true(False, "mean_iou is not implemented yet (it raised NotImplementedError)")
-                    break
-                c.true(False, f"{case.what}: your code raised NotImplementedError: {err}", case.hint)
-                continue
+                    return
+                results.append((case, want, None, f"your code raised NotImplementedError: {err}"))
             except TypeError as err:
-                c.true(False, f"{case.what}: {err}", "return float(...) of the mean")
-                continue
+                results.append((case, want, None, f"{err}. Hint: return float(...) of the mean"))
             except Exception as err:  # the student's code crashed on this case: report and go on
-                c.true(False, f"{case.what}: your code raised {type(err).__name__}: {err}", case.hint)
-                continue
-            ok = math.isfinite(got) and abs(got - want) <= 1e-6
-            c.true(ok, f"{case.what}: expected {want:.6f}, got {got:.6f}", case.hint)
+                where = getattr(err, "student_where", "")
+                results.append((case, want, None, f"your code raised {type(err).__name__}: {err}{where}"))
+        wrong = [r for r in results if r[2] is None or not (math.isfinite(r[2]) and abs(r[2] - r[1]) <= 1e-6)]
+        hint = _MEAN_IOU_HINT
+        answered = [r for r in results if r[2] is not None]
+        for name, looks_like, fix in _MEAN_IOU_MISTAKES:
+            values = [_variant(case, name) for case, _, _, _ in answered]
+            if wrong and answered and all(math.isfinite(v) and abs(v - got) <= 1e-6
+                                          for v, (_, _, got, _) in zip(values, answered)):
+                hint = f"your mean_iou behaves like {looks_like}; {fix}"
+                break
+        for case, want, got, problem in results:
+            if problem is not None:
+                c.true(False, f"{case.what}: {problem}")
+            else:
+                ok = math.isfinite(got) and abs(got - want) <= 1e-6
+                c.true(ok, f"{case.what}: expected {want:.6f}, got {got:.6f}", hint)
 
 
 def _matrix_problem(got: torch.Tensor, want: torch.Tensor) -> List[str]:
@@ -163,7 +226,8 @@ def _matrix_problem(got: torch.Tensor, want: torch.Tensor) -> List[str]:
             "count, for every non-ignored pixel, its (true, predicted) pair"]
 
 
-@register("confusion_matrix", names=["confusion_matrix"],
+@register("confusion_matrix", forbid=["tutorial_lib.metrics.confusion_matrix"],
+          names=["confusion_matrix"],
           description="confusion_matrix(pred, target, num_classes, ignore_index=255) -> (K, K) counts")
 def check_confusion_matrix(fn: Callable[..., Any]) -> None:
     """Check a student's ``confusion_matrix(pred, target, num_classes, ignore_index=255)``.
@@ -174,7 +238,9 @@ def check_confusion_matrix(fn: Callable[..., Any]) -> None:
     :func:`check_mean_iou`. Raises ``AssertionError`` (``CheckFailed``) on failure.
     """
     with Checker("confusion matrix") as c:
-        c.true(callable(fn), f"expected a function, got {type(fn).__name__}")
+        if not callable(fn):
+            c.true(False, f"expected a function, got {type(fn).__name__}")
+            return
         for case in _cases():
             want = metrics.confusion_matrix(case.pred, case.target, case.num_classes,
                                             ignore_index=case.ignore_index)
@@ -189,8 +255,9 @@ def check_confusion_matrix(fn: Callable[..., Any]) -> None:
             except Exception as err:
                 c.true(False, f"{case.what}: your code raised {type(err).__name__}: {err}", case.hint)
                 continue
-            if not c.shape(got, tuple(want.shape), f"{case.what}: the matrix",
-                           "one row and one column per class, (num_classes, num_classes)"):
+            if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(want.shape):
+                c.shape(got, tuple(want.shape), f"{case.what}: the matrix",
+                        "one row and one column per class, (num_classes, num_classes)")
                 continue
             got = got.detach()
             if got.is_floating_point() and not torch.equal(got, got.round()):

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .. import compare, erf
+from . import _core
 from ._core import Checker, register
 
 __all__ = ["check_pareto_front", "check_uniform_erf", "check_erf_radius"]
@@ -32,11 +33,12 @@ def _stub(c: Checker, err: NotImplementedError, name: str) -> bool:
     return False
 
 
-@register("pareto_front", names=["pareto_front"],
+@register("pareto_front", forbid=["tutorial_lib.compare.pareto_front"],
+          names=["pareto_front"],
           description="pareto_front(costs, scores) -> list of indices, cheapest first")
 def check_pareto_front(fn: Callable[..., Any]) -> None:
     """Check ``pareto_front(costs, scores) -> list[int]`` against :func:`tutorial_lib.compare.pareto_front`."""
-    gen = torch.Generator().manual_seed(3)
+    gen = _core.generator(3)
     cases: List[Tuple[str, list, list, str]] = [
         ("three models where the middle one is dominated", [1.0, 2.0, 3.0], [0.5, 0.4, 0.7],
          "model j dominates i when it costs no more and scores no less (one of them strictly)"),
@@ -59,8 +61,17 @@ def check_pareto_front(fn: Callable[..., Any]) -> None:
                 if _stub(c, err, "pareto_front"):
                     break
                 raise
-            got = [int(i) for i in got] if isinstance(got, (list, tuple)) or isinstance(got, torch.Tensor) else got
-            c.equal(got, want, what, hint)
+            c.equal(_indices(got), want, what, hint)
+
+
+def _indices(got: Any) -> Any:
+    """A list of Python ints from a list, tuple, tensor or NumPy array of indices (else unchanged)."""
+    if hasattr(got, "tolist") and not isinstance(got, (list, tuple)):
+        got = got.tolist()  # torch.Tensor and numpy.ndarray alike
+    if isinstance(got, (list, tuple)) and all(isinstance(i, int) or (isinstance(i, float) and i.is_integer())
+                                              for i in got):
+        return [int(i) for i in got]
+    return got
 
 
 def _uniform_stack_erf(n: int) -> torch.Tensor:
@@ -74,7 +85,8 @@ def _uniform_stack_erf(n: int) -> torch.Tensor:
     return window / window.sum()
 
 
-@register("uniform_erf", names=["uniform_erf"],
+@register("uniform_erf", forbid=["tutorial_lib.erf.effective_receptive_field"],
+          names=["uniform_erf"],
           description="uniform_erf(n) -> (2n+1, 2n+1) ERF of n stacked uniform 3x3 convolutions, sum 1")
 def check_uniform_erf(fn: Callable[..., Any]) -> None:
     """Check ``uniform_erf(n)`` against the ERF measured by backpropagation through ``n`` uniform layers."""
@@ -102,11 +114,12 @@ def _gaussian(size: int, sigma: float, centre: Tuple[float, float]) -> torch.Ten
     return torch.exp(-((r[:, None] - centre[0]) ** 2 + (r[None, :] - centre[1]) ** 2) / (2 * sigma ** 2))
 
 
-@register("erf_radius", names=["erf_radius"],
+@register("erf_radius", forbid=["tutorial_lib.erf.erf_radius", "tutorial_lib.erf.erf_mass_curve"],
+          names=["erf_radius"],
           description="erf_radius(erf, fraction=0.9) -> float (radius around the centre of mass)")
 def check_erf_radius(fn: Callable[..., Any]) -> None:
     """Check ``erf_radius(erf, fraction) -> float`` against :func:`tutorial_lib.erf.erf_radius` (to 1e-6)."""
-    gen = torch.Generator().manual_seed(5)
+    gen = _core.generator(5)
     point = torch.zeros(9, 9, dtype=torch.float64)
     point[4, 4] = 1.0
     ring = point.clone()

@@ -16,6 +16,7 @@ from ..layers.aspp import ImagePooling
 from ..layers.atrous import receptive_field
 from ..layers.separable import depthwise_conv_macs, pointwise_conv_macs, standard_conv_macs
 from ..models.deeplab import Decoder
+from . import _core
 from ._core import Checker, register
 
 __all__ = ["check_atrous_conv2d", "check_receptive_field", "check_separable_macs", "check_separable_conv",
@@ -23,10 +24,11 @@ __all__ = ["check_atrous_conv2d", "check_receptive_field", "check_separable_macs
 
 
 def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return _core.generator(seed)
 
 
-@register("atrous_conv2d", names=["atrous_conv2d"],
+@register("atrous_conv2d", forbid=["tutorial_lib.layers.atrous.atrous_conv2d", "tutorial_lib.layers.atrous.AtrousConv2d"],
+          names=["atrous_conv2d"],
           description="atrous_conv2d(x, weight, rate=1, padding=0) -> (B, C_out, H_out, W_out)")
 def check_atrous_conv2d(fn: Callable[..., torch.Tensor]) -> None:
     """Check ``atrous_conv2d(x, weight, rate=1, padding=0)`` against ``F.conv2d(..., dilation=rate)``."""
@@ -43,7 +45,8 @@ def check_atrous_conv2d(fn: Callable[..., torch.Tensor]) -> None:
                          "H + 2·padding − rate·(k − 1) rows", atol=1e-4)
 
 
-@register("receptive_field", names=["receptive_field"],
+@register("receptive_field", forbid=["tutorial_lib.layers.atrous.receptive_field"],
+          names=["receptive_field"],
           description="receptive_field(layers: list of (kernel_size, stride, rate)) -> int")
 def check_receptive_field(fn: Callable[[List[tuple]], int]) -> None:
     """Check ``receptive_field(layers)`` (pixels along one axis) on stacks with strides and rates."""
@@ -56,7 +59,8 @@ def check_receptive_field(fn: Callable[[List[tuple]], int]) -> None:
                          "k_eff = k + (k − 1)(rate − 1)")
 
 
-@register("separable_macs", names=["separable_macs"],
+@register("separable_macs", forbid=["tutorial_lib.layers.separable.standard_conv_macs", "tutorial_lib.layers.separable.depthwise_conv_macs", "tutorial_lib.layers.separable.pointwise_conv_macs", "tutorial_lib.layers.separable.separable_cost_ratio"],
+          names=["separable_macs"],
           description="separable_macs(in_chans, out_chans, kernel_size, size) -> (standard, separable)")
 def check_separable_macs(fn: Callable[[int, int, int, int], Any]) -> None:
     """Check ``separable_macs(M, N, K, G) -> (standard, separable)`` MAC counts (exact integers)."""
@@ -74,7 +78,8 @@ def _separable_weights(module: nn.Module, m: int, n: int, k: int):
     return (depthwise[0] if depthwise else None), (pointwise[0] if pointwise else None)
 
 
-@register("separable_conv", names=["SeparableConv"],
+@register("separable_conv", forbid=["tutorial_lib.layers.separable.SeparableConv2d"],
+          names=["SeparableConv"],
           description="SeparableConv(in_chans, out_chans, kernel_size=3, rate=1): depthwise then pointwise, no bias")
 def check_separable_conv(cls: Callable[..., nn.Module]) -> None:
     """Check a ``SeparableConv(in_chans, out_chans, kernel_size=3, rate=1)`` module (no bias, no norm)."""
@@ -98,7 +103,8 @@ def check_separable_conv(cls: Callable[..., nn.Module]) -> None:
                          "convolution depthwise")
 
 
-@register("image_pooling", names=["ImagePooling"],
+@register("image_pooling", forbid=["tutorial_lib.layers.aspp.ImagePooling", "tutorial_lib.layers.aspp.ASPP"],
+          names=["ImagePooling"],
           description="ImagePooling(in_chans, out_chans): pool, 1×1 conv + BN + ReLU, upsample to (H, W)")
 def check_image_pooling(cls: Callable[..., nn.Module]) -> None:
     """Check an ASPP image-level branch ``ImagePooling(in_chans, out_chans)`` against the library's."""
@@ -125,7 +131,8 @@ def check_image_pooling(cls: Callable[..., nn.Module]) -> None:
                     hint="global average pooling → 1×1 conv → BN → ReLU, then repeat the vector over H×W")
 
 
-@register("deeplab_decoder", names=["Decoder"],
+@register("deeplab_decoder", forbid=["tutorial_lib.models.deeplab.Decoder"],
+          names=["Decoder"],
           description="Decoder(in_chans, low_level_in_chans, low_level_channels=48, channels=256); "
                       "forward(x, low_level)")
 def check_deeplab_decoder(cls: Callable[..., nn.Module]) -> None:

@@ -1,38 +1,46 @@
-"""The autograder: run every registered check that matches a submission, each in its own process.
+"""The autograder: grade a submission's exercises without ever importing the submission.
 
-``python -m tutorial_lib.checks grade SUBMISSION [--json] [--timeout S]`` (see ``__main__``):
+``python -m tutorial_lib.checks grade SUBMISSION [--assignment FILE] [--json]`` (see ``__main__``):
 
 1. :func:`load_submission` reads a ``.py`` file (one chunk of code) or an ``.ipynb`` notebook (one
    chunk per code cell, without the ``exercise-check`` cells, IPython magics and shell lines turned
    into ``pass``). Top-level calls of ``check_*`` functions are removed too, so a student's own failing
-   check cannot stop the run. The top-level functions and classes it defines pick the checks.
-2. The submission runs once on its own in a child process with a time limit: the "submission" row
-   of the report (ran, crashed, timed out).
-3. Every registered check whose ``names`` include a symbol of the submission runs in a fresh child
-   process (the submission's code, then the check), with the same time limit. An exception, an exit,
-   a segfault or an endless loop is a failed check, never a crashed grader.
+   check cannot stop the run.
+2. The exercises come from an assignment (:mod:`tutorial_lib.checks.assignment`: checks and points,
+   a fixed total), from ``only`` (every named check), or, without either, from the names the
+   submission defines (quick feedback; the total then depends on the submission).
+3. The submission runs in its own process (:mod:`tutorial_lib.checks._child`, a clean environment
+   and a temporary working folder) with a time limit. The checks run *here*: they generate the
+   inputs and compute the reference results in this process, send the inputs to the submission's
+   process, and compare what comes back (:mod:`tutorial_lib.checks._remote`). Replacing a check,
+   patching ``tutorial_lib`` or reading a seed inside the submission changes nothing here.
+4. An exercise scores 0 when its object uses ``tutorial_lib``'s own implementation of the component
+   (found in the source by :mod:`tutorial_lib.checks.forbidden`, and by tripwires in the
+   submission's process); otherwise ``points`` when every expectation holds, and
+   ``points × passed / total`` expectations when some fail (a stub scores 0).
 
 Notebook cells run like Jupyter's "run all, continue on errors": a cell that raises is reported
 and the next cells still run. A ``.py`` file runs like a script: it stops at the first error (what
-it defined before that is still graded). The grader is not a security sandbox: run untrusted
-submissions in a container.
+it defined before that is still graded). The grader is not a security sandbox: a submission can
+read files the grading user can read; run untrusted submissions in a container.
 """
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 import json
 import os
 import pathlib
 import re
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
-from ._core import REGISTRY
+from ._core import REGISTRY, CheckFailed
+from ._remote import Connection, SubmissionCrashed, SubmissionTimeout, stand_in
+from .assignment import Assignment, Exercise, GraderError, load_assignment
+from .forbidden import forbidden_uses
 
 __all__ = ["GraderError", "Submission", "load_checks", "load_submission", "grade_submission", "format_table"]
 
@@ -40,10 +48,6 @@ __all__ = ["GraderError", "Submission", "load_checks", "load_submission", "grade
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
 _LINE_MAGIC = re.compile(r"^(\s*)(?:[%!]|[\w.\[\], ]+=\s*[%!])")
 _DEF = re.compile(r"^(?:async\s+def|def|class)\s+([A-Za-z_]\w*)", re.M)
-
-
-class GraderError(ValueError):
-    """The grader itself could not run (unreadable or unsupported submission file)."""
 
 
 @dataclass
@@ -142,10 +146,6 @@ def load_submission(path: "str | os.PathLike[str]", exercises_only: bool = False
     return Submission(path, path.suffix[1:], chunks, symbols)
 
 
-#: seconds a child may take to start (import torch and the checks) before its time limit starts
-STARTUP_LIMIT = 300.0
-
-
 _LOADED: Dict[str, Any] = {}
 
 
@@ -153,7 +153,7 @@ def load_checks(path: "str | os.PathLike[str]") -> Any:
     """Import a course's own checks file (a ``.py`` that calls ``register``) once per process.
 
     This is how an instructor adds checks without editing ``tutorial_lib``: ``grade --checks FILE``
-    loads it here and in every child process.
+    loads it here (the checks run in the grader's process; the submission's process never sees them).
     """
     path = pathlib.Path(path).resolve()
     if str(path) in _LOADED:
@@ -172,101 +172,145 @@ def load_checks(path: "str | os.PathLike[str]") -> Any:
     return module
 
 
-def _run_child(payload: Dict[str, Any], timeout: float) -> Dict[str, Any]:
-    """Run ``_child`` on ``payload`` with a time limit; always returns a result dictionary.
-
-    The limit counts from the moment the child has imported torch and the checks (it touches a
-    "ready" file), so a slow start on a loaded machine is not charged to the submission.
-    """
-    with tempfile.TemporaryDirectory(prefix="grade_") as tmp:
-        paths = {k: os.path.join(tmp, k) for k in ("payload.json", "result.json", "ready", "stderr.txt")}
-        with open(paths["payload.json"], "w", encoding="utf-8") as fh:
-            json.dump(payload, fh)
-        # The child imports this very tutorial_lib, installed or not (it runs in an empty directory).
-        package_root = str(pathlib.Path(__file__).resolve().parents[2])
-        pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-        env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0", PYTHONPATH=pythonpath)
-        command = [sys.executable, "-m", "tutorial_lib.checks._child",
-                   paths["payload.json"], paths["result.json"], paths["ready"]]
-        start, ready = time.perf_counter(), None
-        with open(paths["stderr.txt"], "wb") as err:
-            # A new session, so that on timeout the whole process group (with any children the
-            # submission started) is killed.
-            proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=err,
-                                    start_new_session=True)
-            while True:
-                try:
-                    proc.wait(timeout=0.05)
-                    break
-                except subprocess.TimeoutExpired:
-                    now = time.perf_counter()
-                    if ready is None and os.path.exists(paths["ready"]):
-                        ready = now
-                    late = (now - ready > timeout) if ready is not None else (now - start > STARTUP_LIMIT)
-                    if late:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                        proc.wait()
-                        what = f"time limit of {timeout:g} s exceeded (an endless loop?)" if ready is not None \
-                            else f"the grader's child process did not start within {STARTUP_LIMIT:g} s"
-                        return {"status": "timeout", "errors": [], "seconds": now - (ready or start),
-                                "feedback": what}
-        seconds = time.perf_counter() - (ready or start)
-        if not os.path.exists(paths["result.json"]):
-            with open(paths["stderr.txt"], encoding="utf-8", errors="replace") as fh:
-                last = fh.read().strip().splitlines()[-1:] or [""]
-            return {"status": "crash", "errors": [], "seconds": seconds,
-                    "feedback": f"the process died with exit code {proc.returncode} {last[0]}".rstrip()}
-        with open(paths["result.json"], encoding="utf-8") as fh:
-            result = json.load(fh)
-        result["seconds"] = seconds
-        return result
-
-
-def grade_submission(path: "str | os.PathLike[str]", timeout: float = 120.0,
-                     exercises_only: bool = False, only: Optional[List[str]] = None,
-                     extra_checks: Sequence["str | os.PathLike[str]"] = ()) -> Dict[str, Any]:
-    """Grade one submission; the report is a dictionary in Gradescope's ``results.json`` shape.
-
-    ``report["tests"]`` has one entry per matched check (``name``, ``symbol``, ``status`` "passed" or
-    "failed", ``detail`` pass/fail/error/missing/timeout/crash, ``score``, ``max_score``, ``output``);
-    ``report["submission"]`` says whether the code ran; ``report["score"]`` is the total.
-    ``only`` restricts grading to the named checks; ``extra_checks`` are course checks files
-    (:func:`load_checks`).
-    """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise GraderError(f"grade: expected timeout a positive number of seconds, got {timeout!r}")
-    extra = [str(pathlib.Path(p).resolve()) for p in extra_checks]
-    for file in extra:
-        load_checks(file)
-    sub = load_submission(path, exercises_only=exercises_only)
-    stop = sub.kind == "py"
-    checks = [c for c in REGISTRY.values() if set(c.names) & set(sub.symbols)]
+def _exercises(sub: Submission, assignment: Optional[Assignment], only: Optional[List[str]]) -> List[Exercise]:
+    if assignment is not None:
+        return list(assignment.exercises)
     if only is not None:
         unknown = sorted(set(only) - set(REGISTRY))
         if unknown:
             raise GraderError(f"grade: unknown check(s) {unknown}; registered: {sorted(REGISTRY)}")
-        checks = [c for c in checks if c.name in only]
-    base = {"chunks": sub.chunks, "stop_on_error": stop, "symbols": sub.symbols, "extra_checks": extra}
-    run = _run_child(dict(base, check=None), timeout)
-    run_status = run.get("status") or ("error" if run["errors"] else "ok")
+        return [Exercise(n, REGISTRY[n].points) for n in only]
+    return [Exercise(c.name, c.points) for c in REGISTRY.values() if set(c.names) & set(sub.symbols)]
+
+
+def _run_submission(conn: Connection, sub: Submission, forbid: List[str], timeout: float) -> Dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        conn.start()
+        conn.deadline = time.monotonic() + timeout
+        run = conn.request(op="run", chunks=sub.chunks, stop_on_error=sub.kind == "py", symbols=sub.symbols,
+                           forbid=forbid)
+    except SubmissionTimeout:
+        return {"status": "timeout", "errors": [], "defined": [], "seconds": timeout,
+                "feedback": f"the submission itself exceeded the time limit of {timeout:g} s (an endless loop?)"}
+    except SubmissionCrashed as err:
+        return {"status": "crash", "errors": [], "defined": [], "seconds": time.perf_counter() - start,
+                "feedback": f"the submission's process died while running it: {err}"}
+    run["status"] = "error" if run["errors"] else "ok"
+    run["seconds"] = time.perf_counter() - start
+    return run
+
+
+def _grade_one(conn: Connection, sub: Submission, run: Dict[str, Any], exercise: Exercise,
+               timeout: float) -> Dict[str, Any]:
+    check = REGISTRY[exercise.check]
+    entry: Dict[str, Any] = {"name": check.name, "symbol": None, "description": check.description,
+                             "max_score": exercise.points, "score": 0.0, "seconds": 0.0}
+
+    def done(detail: str, output: str, score: float = 0.0) -> Dict[str, Any]:
+        entry.update(detail=detail, output=output, score=round(score, 2),
+                     status="passed" if detail == "pass" else "failed")
+        return entry
+
+    if run["status"] in {"timeout", "crash"}:
+        return done(run["status"], run["feedback"])
+    symbol = next((n for n in check.names if n in run["defined"]), None)
+    entry["symbol"] = symbol
+    if symbol is None:
+        why = f"; the submission stopped early: {run['errors'][0]['error']}" if run["errors"] else \
+            " (deleted or renamed? keep the name and signature of the stub)"
+        return done("missing", f"{' or '.join(check.names)} is not defined{why}")
+    static = forbidden_uses(sub, symbol, check.forbid)
+    if static:
+        return done("forbidden", _forbidden_message(symbol, static))
+    from . import _core
+
+    conn.used = []
+    feedback = io.StringIO()
+    _core.LOG = []
+    start = time.perf_counter()
+    try:
+        conn.deadline = time.monotonic() + timeout
+        with contextlib.redirect_stdout(feedback):
+            check.func(stand_in(conn, symbol, list(check.forbid)))
+        outcome, note = "pass", ""
+    except CheckFailed:
+        outcome, note = "fail", ""
+    except SubmissionTimeout:
+        outcome, note = "timeout", f"time limit of {timeout:g} s exceeded (an endless loop?)"
+    except SubmissionCrashed as err:
+        outcome, note = "crash", str(err)
+    except Exception as err:  # outside a Checker block: the check could not use the submission's object
+        where = getattr(err, "student_where", None)
+        note = (f"your code raised {type(err).__name__}: {err}{where}" if where is not None
+                else f"the check could not use your {symbol} ({type(err).__name__}: {err})")
+        outcome = "error"
+    finally:
+        checkers, _core.LOG = _core.LOG, None
+        entry["seconds"] = round(time.perf_counter() - start, 2)
+    text = (feedback.getvalue() + ("\n" + note if note else "")).strip()
+    if conn.used:
+        return done("forbidden", _forbidden_message(symbol, conn.used))
+    if outcome == "pass":
+        return done("pass", text, exercise.points)
+    passed = sum(c.passed for c in checkers)
+    total = passed + sum(len(c.failures) for c in checkers)
+    stub = any(c.not_implemented for c in checkers)
+    share = 0.0 if stub or outcome in {"timeout", "crash"} or not total else passed / total
+    return done(outcome, text, exercise.points * share)
+
+
+def _forbidden_message(symbol: str, paths: Sequence[str]) -> str:
+    return (f"0 points: your {symbol} uses {' and '.join(paths)} (tutorial_lib's own implementation of what "
+            f"this exercise asks you to write). Write it yourself with torch; helpers the exercise names are fine.")
+
+
+def grade_submission(path: "str | os.PathLike[str]", timeout: float = 120.0,
+                     exercises_only: bool = False, only: Optional[List[str]] = None,
+                     extra_checks: Sequence["str | os.PathLike[str]"] = (),
+                     assignment: "Assignment | str | os.PathLike[str] | None" = None) -> Dict[str, Any]:
+    """Grade one submission; the report is a dictionary in Gradescope's ``results.json`` shape.
+
+    ``report["tests"]`` has one entry per exercise (``name``, ``symbol``, ``status`` "passed" or
+    "failed", ``detail`` pass/fail/error/missing/forbidden/timeout/crash, ``score``, ``max_score``,
+    ``output``); ``report["submission"]`` says whether the code ran; ``report["score"]`` is the total.
+    ``assignment`` (an :class:`Assignment` or its TOML file) fixes the exercises, points, time
+    limit and private seed; ``only`` grades the named checks; ``extra_checks`` are course checks files.
+    """
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise GraderError(f"grade: expected timeout a positive number of seconds, got {timeout!r}")
+    for file in extra_checks:
+        load_checks(file)
+    if assignment is not None and not isinstance(assignment, Assignment):
+        assignment = load_assignment(assignment)
+    if assignment is not None:
+        timeout = assignment.timeout or timeout
+    sub = load_submission(path, exercises_only=exercises_only)
+    exercises = _exercises(sub, assignment, only)
+    forbid = sorted({f for e in exercises for f in REGISTRY[e.check].forbid})
+    from . import _core
+
+    _core.set_private_seed(assignment.private_seed if assignment is not None else None)
+    conn = Connection()
     tests = []
-    for check in checks:
-        if run_status == "timeout":  # it would time out again before reaching the check
-            result = {"status": "timeout", "feedback": f"the submission itself exceeded {timeout:g} s"}
-        else:
-            result = _run_child(dict(base, check=check.name), timeout)
-        passed = result["status"] == "pass"
-        tests.append({
-            "name": check.name, "symbol": result.get("symbol"), "description": check.description,
-            "status": "passed" if passed else "failed", "detail": result["status"],
-            "score": check.points if passed else 0.0, "max_score": check.points,
-            "output": result.get("feedback", ""), "seconds": round(result.get("seconds", 0.0), 2),
-        })
+    try:
+        run = _run_submission(conn, sub, forbid, timeout)
+        for exercise in exercises:
+            if run["status"] != "timeout" and not conn.alive:  # a previous check killed it: start afresh
+                again = _run_submission(conn, sub, forbid, timeout)
+                if again["status"] in {"timeout", "crash"}:
+                    run = dict(run, status=again["status"], feedback=again["feedback"], defined=[])
+            tests.append(_grade_one(conn, sub, run, exercise, timeout))
+    finally:
+        conn.close()
+        _core.set_private_seed(None)
     return {
-        "submission": {"path": str(sub.path), "kind": sub.kind, "status": run_status,
+        "submission": {"path": str(sub.path), "kind": sub.kind, "status": run["status"],
                        "errors": run.get("errors", []), "feedback": run.get("feedback", ""),
                        "seconds": round(run.get("seconds", 0.0), 2), "symbols": sub.symbols},
-        "score": sum(t["score"] for t in tests),
+        "assignment": assignment.title if assignment is not None else None,
+        "fixed_total": assignment is not None or only is not None,
+        "score": round(sum(t["score"] for t in tests), 2),
         "max_score": sum(t["max_score"] for t in tests),
         "tests": tests,
     }

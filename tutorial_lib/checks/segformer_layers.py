@@ -15,6 +15,7 @@ from torch import nn
 from ..layers.efficient_attention import EfficientSelfAttention
 from ..layers.mix_ffn import MixFFN
 from ..layers.overlap_patch_embed import OverlapPatchEmbed
+from . import _core
 from ._core import Checker, register
 
 __all__ = ["check_overlap_patch_embed", "check_efficient_self_attention", "check_mix_ffn"]
@@ -52,7 +53,8 @@ def _run(c: Checker, what: str, fn: Callable[[], Any]) -> Any:
     return None
 
 
-@register("overlap_patch_embed", names=["OverlapPatchEmbed"],
+@register("overlap_patch_embed", forbid=["tutorial_lib.layers.overlap_patch_embed.OverlapPatchEmbed"],
+          names=["OverlapPatchEmbed"],
           description="OverlapPatchEmbed(in_chans, embed_dim, patch_size, stride): x -> (tokens, H_out, W_out)")
 def check_overlap_patch_embed(cls: Any) -> None:
     """Check a student's ``OverlapPatchEmbed(in_chans, embed_dim, patch_size, stride)`` class.
@@ -68,9 +70,9 @@ def check_overlap_patch_embed(cls: Any) -> None:
         (dict(in_chans=4, embed_dim=6, patch_size=5, stride=3), (1, 4, 11, 13)),
     ]
     with Checker("overlapping patch embedding") as c:
-        gen = torch.Generator().manual_seed(8)
+        gen = _core.generator(8)
         for kwargs, shape in cases:
-            torch.manual_seed(len(shape) + kwargs["embed_dim"])
+            _core.manual_seed(len(shape) + kwargs["embed_dim"])
             ref = OverlapPatchEmbed(**kwargs).eval()
             with torch.no_grad():  # a non-trivial LayerNorm, so that a missing norm is caught
                 ref.norm.weight.uniform_(0.5, 1.5)
@@ -93,7 +95,8 @@ def check_overlap_patch_embed(cls: Any) -> None:
                     "flatten the conv output to (B, N, C) and apply the LayerNorm over C")
 
 
-@register("efficient_self_attention", names=["EfficientSelfAttention"],
+@register("efficient_self_attention", forbid=["tutorial_lib.layers.efficient_attention.EfficientSelfAttention", "tutorial_lib.layers.efficient_attention.SequenceReductionLiteral"],
+          names=["EfficientSelfAttention"],
           description="EfficientSelfAttention(dim, num_heads=1, sr_ratio=1): (x, H, W) -> (B, N, C)")
 def check_efficient_self_attention(cls: Any) -> None:
     """Check a student's ``EfficientSelfAttention(dim, num_heads=1, sr_ratio=1)`` class.
@@ -105,9 +108,9 @@ def check_efficient_self_attention(cls: Any) -> None:
     """
     cases = [(16, 1, 1, 5, 6), (16, 1, 4, 8, 8), (24, 3, 2, 6, 10), (32, 2, 4, 9, 13)]
     with Checker("efficient self-attention (sequence reduction)") as c:
-        gen = torch.Generator().manual_seed(9)
+        gen = _core.generator(9)
         for dim, heads, sr, H, W in cases:
-            torch.manual_seed(dim + heads + sr)
+            _core.manual_seed(dim + heads + sr)
             ref = EfficientSelfAttention(dim, num_heads=heads, sr_ratio=sr).eval()
             if sr > 1:
                 with torch.no_grad():
@@ -126,7 +129,8 @@ def check_efficient_self_attention(cls: Any) -> None:
                         "scale by head_dim ** -0.5 and merge heads back to (B, N, C) before proj")
 
 
-@register("mix_ffn", names=["MixFFN"], description="MixFFN(dim, hidden_dim): (x, H, W) -> (B, N, C)")
+@register("mix_ffn", forbid=["tutorial_lib.layers.mix_ffn.MixFFN"],
+          names=["MixFFN"], description="MixFFN(dim, hidden_dim): (x, H, W) -> (B, N, C)")
 def check_mix_ffn(cls: Any) -> None:
     """Check a student's ``MixFFN(dim, hidden_dim)`` class (no residual inside).
 
@@ -135,9 +139,9 @@ def check_mix_ffn(cls: Any) -> None:
     """
     cases = [(8, 32, 4, 4), (16, 64, 5, 7), (12, 24, 9, 3)]
     with Checker("Mix-FFN") as c:
-        gen = torch.Generator().manual_seed(10)
+        gen = _core.generator(10)
         for dim, hidden, H, W in cases:
-            torch.manual_seed(dim + hidden)
+            _core.manual_seed(dim + hidden)
             ref = MixFFN(dim, hidden).eval()
             kwargs = dict(dim=dim, hidden_dim=hidden)
             student = _build(c, cls, kwargs, ref)

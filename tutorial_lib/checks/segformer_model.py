@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers.all_mlp_decoder import AllMLPDecoder as _Reference
+from . import _core
 from ._core import Checker, register
 
 __all__ = ["check_all_mlp_decoder"]
@@ -57,7 +58,8 @@ _MISTAKES = [
 ]
 
 
-@register("all_mlp_decoder", names=["AllMLPDecoder"],
+@register("all_mlp_decoder", forbid=["tutorial_lib.layers.all_mlp_decoder.AllMLPDecoder", "tutorial_lib.layers.all_mlp_decoder.FoldedAllMLPDecoder"],
+          names=["AllMLPDecoder"],
           description="AllMLPDecoder(in_dims, embed_dim, num_classes, dropout=0.1): features -> logits at 1/4")
 def check_all_mlp_decoder(cls: Any) -> None:
     """Check a student's ``AllMLPDecoder(in_dims, embed_dim, num_classes, dropout=0.1)`` class.
@@ -71,9 +73,9 @@ def check_all_mlp_decoder(cls: Any) -> None:
         if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
             c.true(False, f"expected an nn.Module subclass named AllMLPDecoder, got {type(cls).__name__}")
             return
-        gen = torch.Generator().manual_seed(11)
+        gen = _core.generator(11)
         for dims, embed, classes in _CONFIGS:
-            torch.manual_seed(0)
+            _core.manual_seed(0)
             ref = _Reference(dims, embed, classes).eval()
             with torch.no_grad():  # non-trivial BatchNorm statistics
                 ref.norm.running_mean.normal_(generator=gen)

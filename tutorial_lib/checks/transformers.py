@@ -22,19 +22,21 @@ from ..layers.patch_embed import PatchEmbed
 from ..models.setr import MLAHead as _MLAHead
 from ..models.setr import PUPHead as _PUPHead
 from ..models.setr import SETRConfig
+from . import _core
 from ._core import Checker, register
 
 __all__ = ["check_patch_embed", "check_multi_head_self_attention", "check_pup_head", "check_mla_head"]
 
 
-@register("patch_embed", names=["patch_embed"],
+@register("patch_embed", forbid=["tutorial_lib.layers.patch_embed.PatchEmbed", "tutorial_lib.layers.patch_embed.patchify"],
+          names=["patch_embed"],
           description="patch_embed(x, weight, bias, patch_size): (B, C, H, W) -> (B, N, D)")
 def check_patch_embed(func: Any) -> None:
     """Compare ``func(x, weight, bias, patch_size)`` with ``PatchEmbed`` (its conv weights)."""
     with Checker("patch embedding") as c:
-        gen = torch.Generator().manual_seed(3)
+        gen = _core.generator(3)
         for (h, w), p, cin, d in (((32, 32), 16, 3, 8), ((24, 40), 8, 3, 12), ((12, 8), 4, 2, 5)):
-            torch.manual_seed(0)
+            _core.manual_seed(0)
             ref = PatchEmbed((h, w), p, cin, d)
             x = torch.randn(2, cin, h, w, generator=gen)
             with torch.no_grad():
@@ -50,14 +52,15 @@ def check_patch_embed(func: Any) -> None:
             c.close(got, want, f"{h}x{w} image, P={p}, D={d}", hint=hint)
 
 
-@register("multi_head_self_attention", names=["multi_head_self_attention"],
+@register("multi_head_self_attention", forbid=["tutorial_lib.layers.attention.Attention", "tutorial_lib.layers.attention.attention_explicit"],
+          names=["multi_head_self_attention"],
           description="multi_head_self_attention(x, qkv_weight, qkv_bias, proj_weight, proj_bias, num_heads)")
 def check_multi_head_self_attention(func: Any) -> None:
     """Compare the student's explicit multi-head self-attention with ``Attention``."""
     with Checker("multi-head self-attention") as c:
-        gen = torch.Generator().manual_seed(5)
+        gen = _core.generator(5)
         for b, n, d, heads in ((2, 10, 16, 4), (1, 17, 24, 3), (3, 5, 8, 1)):
-            torch.manual_seed(1)
+            _core.manual_seed(1)
             ref = Attention(d, heads).eval()
             x = torch.randn(b, n, d, generator=gen)
             args = (x, ref.qkv.weight.detach().clone(), ref.qkv.bias.detach().clone(),
@@ -101,7 +104,8 @@ def _randomise_bn(module: nn.Module, gen: torch.Generator) -> None:
                 m.running_var.uniform_(0.5, 2.0, generator=gen)
 
 
-@register("pup_head", names=["PUPHead"],
+@register("pup_head", forbid=["tutorial_lib.models.setr.PUPHead"],
+          names=["PUPHead"],
           description="PUPHead(embed_dim, channels, num_classes): (B, N, D), grid -> (B, K, 16h, 16w)")
 def check_pup_head(cls: Any) -> None:
     """Load the library's SETR-PUP head weights (P = 16) into the student's class and compare."""
@@ -109,9 +113,9 @@ def check_pup_head(cls: Any) -> None:
         if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
             c.true(False, f"expected an nn.Module subclass named PUPHead, got {type(cls).__name__}")
             return
-        gen = torch.Generator().manual_seed(7)
+        gen = _core.generator(7)
         for d, ch, k, grid in ((32, 8, 3, (2, 2)), (24, 16, 5, (3, 2))):
-            torch.manual_seed(0)
+            _core.manual_seed(0)
             ref = _PUPHead(SETRConfig(embed_dim=d, head_channels=ch, num_classes=k, patch_size=16,
                                       conv_seg=False)).eval()
             _randomise_bn(ref, gen)
@@ -125,7 +129,8 @@ def check_pup_head(cls: Any) -> None:
                     "(align_corners=False) after the first three, then conv_4 and a last 2×")
 
 
-@register("mla_head", names=["MLAHead"],
+@register("mla_head", forbid=["tutorial_lib.models.setr.MLAHead"],
+          names=["MLAHead"],
           description="MLAHead(mla_channels, head_channels, num_classes): 4 maps -> (B, K, 4h, 4w)")
 def check_mla_head(cls: Any) -> None:
     """Load the library's SETR-MLA head weights into the student's class and compare."""
@@ -133,9 +138,9 @@ def check_mla_head(cls: Any) -> None:
         if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
             c.true(False, f"expected an nn.Module subclass named MLAHead, got {type(cls).__name__}")
             return
-        gen = torch.Generator().manual_seed(9)
+        gen = _core.generator(9)
         for mla, ch, k, (h, w) in ((16, 8, 3, (3, 3)), (8, 4, 5, (2, 5))):
-            torch.manual_seed(0)
+            _core.manual_seed(0)
             ref = _MLAHead(SETRConfig(mla_channels=mla, mlahead_channels=ch, num_classes=k, conv_seg=False)).eval()
             _randomise_bn(ref, gen)
             student = cls(mla, ch, k).eval()
