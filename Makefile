@@ -80,7 +80,8 @@ bench: install
 	$(PY) benchmarks/run.py
 
 # The capstone's trained weights and metrics (tutorial_lib/checkpoints/, package data; chapters 12-13).
-# Seeded; about 10 minutes on 2 CPU cores. tests/test_checkpoints.py checks the shipped files.
+# Seeded; about 20 minutes on 2 CPU cores (metrics.json records each model's train_seconds).
+# tests/test_checkpoints.py checks the shipped files.
 checkpoints: install
 	$(PY) tools/train_checkpoints.py
 

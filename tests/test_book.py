@@ -33,6 +33,8 @@ def test_chapter_starts_with_standard_setup_cell(path):
     first = notebooks.first_code_cell(nb)
     assert first is not None and first.source == notebooks.setup_source(), (
         f"{path.name}: the first code cell must be the generated setup cell (run make notebooks)")
+    assert notebooks.SETUP_TAG in first.metadata.get("tags", []), (
+        f"{path.name}: the setup cell must carry the {notebooks.SETUP_TAG!r} tag (run make notebooks)")
 
 
 def test_setup_cell_pins_the_package_version():

@@ -235,3 +235,21 @@ def test_fit_evaluate_predict_on_cuda(amp):
     assert labels.device.type == "cpu" and labels.shape == (4, 32, 32)
     on_gpu = predict(model, images.cuda(), amp=amp)
     assert on_gpu.is_cuda and (on_gpu.cpu() == labels).float().mean() > 0.99
+
+
+def test_slide_logits_windows_and_average():
+    """Sliding-window inference: one window when the image is the crop; overlapping
+    windows averaged; for a per-pixel model, the same logits as one full pass."""
+    from tutorial_lib.train import _window_starts, slide_logits
+
+    assert _window_starts(512, 512, 341) == [0]
+    assert _window_starts(683, 512, 341) == [0, 171]  # mmseg: the last window ends at the border
+    assert _window_starts(1024, 512, 341) == [0, 341, 512]
+    torch.manual_seed(0)
+    pointwise = torch.nn.Conv2d(3, 4, 1)
+    x = torch.randn(2, 3, 40, 56)
+    torch.testing.assert_close(slide_logits(pointwise, x, crop=32, stride=20), pointwise(x))
+    with pytest.raises(ValueError, match="at least crop"):
+        slide_logits(pointwise, x, crop=48, stride=20)
+    with pytest.raises(ValueError, match="stride <= crop"):
+        slide_logits(pointwise, x, crop=32, stride=40)

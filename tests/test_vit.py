@@ -101,3 +101,10 @@ def test_fixed_resolution_error_and_dynamic_size() -> None:
     fixed.load_state_dict(model.state_dict())
     x = torch.randn(1, 3, 32, 32)
     torch.testing.assert_close(model(x), fixed(x))
+
+
+def test_vit_huge_patch14_matches_the_paper_632m():
+    """ViT Table 1: ViT-Huge (32 layers, D=1280, MLP 5120, 16 heads) "632M", with 14×14 patches."""
+    with torch.device("meta"):
+        model = VisionTransformer(ViTConfig(patch_size=14, embed_dim=1280, depth=32, num_heads=16))
+    assert count_params(model) == 632_045_800

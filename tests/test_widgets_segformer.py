@@ -44,7 +44,7 @@ def test_static_figure_and_explorer_build() -> None:
     import matplotlib.pyplot as plt
 
     fig = plot_colour_attention(two_colour_image(), {"red": (3, 3), "blue": (3, 12)}, ratios=(4, 2))
-    assert len(fig.axes) == 6
+    assert len(fig.axes) == 6 + 2  # 2 rows × (image + 2 maps), a colour bar per row
     plt.close(fig)
     widget = attention_explorer(two_colour_image())
     assert len(widget.children) == 2
@@ -60,3 +60,24 @@ def test_bad_inputs_raise() -> None:
         colour_tokens(torch.zeros(1, 3, 8, 8))
     with pytest.raises(ValueError, match="outside the 16×16 token grid"):
         plot_colour_attention(two_colour_image(), {"q": (20, 0)})
+
+
+def test_block_attention_of_a_segformer():
+    """block_attention: rows sum to one; grids as the stage and its sr ratio give them;
+    bad stage/block indices raise ValueError."""
+    import pytest
+    import torch
+
+    from tutorial_lib.models.segformer import segformer_b0
+    from tutorial_lib.widgets.segformer import block_attention
+
+    torch.manual_seed(0)
+    model = segformer_b0(num_classes=3).eval()
+    weights, grid, keys = block_attention(model, torch.rand(1, 3, 64, 64), stage=0)
+    assert grid == (16, 16) and keys == (2, 2)
+    assert weights.shape == (1, 1, 256, 4)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(1, 1, 256))
+    with pytest.raises(ValueError, match="stage"):
+        block_attention(model, torch.rand(1, 3, 64, 64), stage=4)
+    with pytest.raises(ValueError, match="blocks"):
+        block_attention(model, torch.rand(1, 3, 64, 64), stage=0, block=5)

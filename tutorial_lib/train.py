@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ._validate import check_image_batch
+from ._validate import check_image_batch, check_positive
 from .metrics import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
 from .utils import seed_everything
 
@@ -48,6 +48,7 @@ __all__ = [
     "fit",
     "evaluate",
     "predict",
+    "slide_logits",
     "segmentation_loss",
     "default_device",
     "DEVICE_ENV",
@@ -289,6 +290,59 @@ def _predict(
             logits, size=images.shape[-2:], mode="bilinear", align_corners=False
         )
     return logits.argmax(1)
+
+
+def _window_starts(size: int, crop: int, stride: int) -> List[int]:
+    """Window starts along one axis, mmseg's ``slide_inference``: ``ceil((size - crop)
+    / stride) + 1`` windows, the last one moved back to end at the border."""
+    count = max(-(-(size - crop) // stride), 0) + 1
+    return sorted({max(min(i * stride, size - crop), 0) for i in range(count)})
+
+
+@torch.no_grad()
+def slide_logits(
+    model: nn.Module, images: torch.Tensor, crop: int, stride: int
+) -> torch.Tensor:
+    """Sliding-window inference: logits ``(B, K, H, W)`` of ``crop × crop`` windows
+    every ``stride`` pixels, averaged where windows overlap (SETR's and SegFormer's
+    official test mode ``slide``, e.g. ADE20K: crop 512, stride 341).
+
+    For models that accept one input size only (ViT position embeddings): an image
+    larger than ``crop`` is covered by windows of exactly that size.
+    """
+    check_image_batch(images, "slide_logits")
+    check_positive(crop, "slide_logits crop")
+    check_positive(stride, "slide_logits stride")
+    h, w = images.shape[-2:]
+    if h < crop or w < crop:
+        raise ValueError(
+            f"slide_logits: expected an image at least crop={crop} on each side, "
+            f"got {h}x{w}"
+        )
+    if stride > crop:
+        raise ValueError(
+            f"slide_logits: expected stride <= crop={crop} (no gaps), got {stride}"
+        )
+    was_training = model.training
+    model.eval()
+    total, count = None, images.new_zeros(1, 1, h, w)
+    try:
+        for top in _window_starts(h, crop, stride):
+            for left in _window_starts(w, crop, stride):
+                window = images[..., top : top + crop, left : left + crop]
+                logits, _ = _split_output(model(window))
+                logits = _at_least_float32(logits)
+                if logits.shape[-2:] != (crop, crop):
+                    logits = F.interpolate(
+                        logits, size=(crop, crop), mode="bilinear", align_corners=False
+                    )
+                if total is None:
+                    total = logits.new_zeros(*logits.shape[:2], h, w)
+                total[..., top : top + crop, left : left + crop] += logits
+                count[..., top : top + crop, left : left + crop] += 1
+    finally:
+        model.train(was_training)
+    return total / count  # (B, K, H, W)
 
 
 @torch.no_grad()

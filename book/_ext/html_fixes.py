@@ -2,7 +2,7 @@
 
 The real-browser check (``tests/browser``) fails on any JavaScript console error, and two come
 from the theme stack (Jupyter Book 1.0.4, sphinx-book-theme 1.x, pydata-sphinx-theme 0.17), not
-from the book:
+from the book (and ``static/page.css`` adds the page-width rule's styles):
 
 * sphinx-thebe and sphinx-togglebutton each register an inline ``<script>`` twice (once per
   Sphinx event they listen to), so the page declares ``const THEBE_JS_URL`` twice and the second
@@ -15,7 +15,10 @@ from the book:
 """
 from __future__ import annotations
 
+import pathlib
 from typing import Any, Dict
+
+STATIC = pathlib.Path(__file__).parent / "static"
 
 
 def _page_context(app, pagename: str, templatename: str, context: Dict[str, Any], doctree) -> None:
@@ -36,6 +39,13 @@ def _page_context(app, pagename: str, templatename: str, context: Dict[str, Any]
     scripts[:] = kept
 
 
+def _add_static(app) -> None:
+    app.config.html_static_path.append(str(STATIC))
+
+
 def setup(app):
+    # page.css: the page-width rule (code at 12 px, wrapping text outputs); see its comments
+    app.connect("builder-inited", _add_static)
+    app.add_css_file("page.css")
     app.connect("html-page-context", _page_context, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

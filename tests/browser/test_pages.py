@@ -154,3 +154,39 @@ def test_search_finds_chapter(page, base_url: str, book_html: pathlib.Path, docn
     pages_found = {h.split("#")[0].split("?")[0] for h in hits}
     assert f"{docname}.html" in pages_found, f"searching {word!r} did not find {docname}; found {sorted(pages_found)}"
     assert not problems, f"search page:\n  " + "\n  ".join(problems)
+
+
+# Elements of the page body that would need a horizontal scroll bar (or clip) at 1280 px: code
+# cells, source listings, text outputs, tables, display math. A few pixels of slack absorb
+# sub-pixel rounding.
+OVERFLOWING = """() => {
+  const body = document.querySelector("main article") || document.querySelector("main") || document.body;
+  const out = [];
+  for (const el of body.querySelectorAll("pre, table, div.math, mjx-container[display='true'], .cell_output > div, .highlight")) {
+    if (!el.offsetParent) continue;  // hidden (a collapsed toggle)
+    const over = el.scrollWidth - el.clientWidth;
+    if (over > 4) {
+      const text = (el.innerText || "").split("\\n").reduce((a, b) => (b.length > a.length ? b : a), "");
+      out.push({tag: el.tagName.toLowerCase() + (el.className ? "." + String(el.className).split(" ")[0] : ""),
+                over: over, widest: text.slice(0, 100)});
+    }
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_nothing_needs_horizontal_scrolling(page, base_url: str, book_html: pathlib.Path,
+                                            docname: str) -> None:
+    """The page-width rule (CONTRIBUTING §4): no code cell, listing, text output, table or
+    formula is wider than the text column of the 1280 px page."""
+    page.goto(f"{base_url}/{docname}.html", wait_until="networkidle")
+    math = page.evaluate(MATH_STATE)
+    if math["total"]:
+        try:
+            page.wait_for_function(f"({MATH_STATE})().typeset === {math['total']}", timeout=30_000)
+        except Exception:  # noqa: BLE001 - test_page_renders reports typesetting failures
+            pass
+    wide = page.evaluate(OVERFLOWING)
+    assert not wide, f"{docname}: {len(wide)} element(s) wider than the column:\n  " + "\n  ".join(
+        f"{w['tag']} +{w['over']} px: {w['widest']!r}" for w in wide)

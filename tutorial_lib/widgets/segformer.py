@@ -107,28 +107,34 @@ def plot_colour_attention(
     fig, axes = plt.subplots(
         len(ratios),
         len(queries) + 1,
-        figsize=(2.5 * (len(queries) + 1), 2.8 * len(ratios)),
+        figsize=(7.0, 2.3 * len(ratios)),
         squeeze=False,
+        layout="constrained",
     )
+    photo = image.permute(1, 2, 0).numpy()
+    extent = (0, image.shape[-1], image.shape[-2], 0)  # maps drawn over the photo
     for row, sr in enumerate(ratios):
         head = colour_attention_head(tokens.shape[-1], sr, sharpness)
         with torch.no_grad():
             maps = head.attention_map(tokens, h, w)[0, 0]  # (N, N_r)
         hr, wr = head.reduced_size(h, w)
-        axes[row, 0].imshow(image.permute(1, 2, 0).numpy())
+        rows = {n: maps[r * w + c].reshape(hr, wr) for n, (r, c) in queries.items()}
+        vmax = max(m.max().item() for m in rows.values())  # one scale per row
+        axes[row, 0].imshow(photo)
         for name, (r, c) in queries.items():
-            axes[row, 0].plot(
-                stride * c, stride * r, "o", ms=7, mec="k", label=name
-            )
-        axes[row, 0].set_title(f"queries (sr = {sr})", fontsize=9)
+            axes[row, 0].plot(stride * c, stride * r, "o", ms=6, mec="k", label=name)
+        axes[row, 0].set_title(f"queries, sr = {sr}", fontsize=9)
         for ax, (name, (r, c)) in zip(axes[row, 1:], queries.items()):
-            ax.imshow(maps[r * w + c].reshape(hr, wr).numpy(), cmap="viridis")
-            ax.set_title(f"{name}: weights over {hr}×{wr} keys", fontsize=9)
+            ax.imshow(photo, alpha=0.45)
+            im = ax.imshow(rows[name].numpy(), cmap="inferno", alpha=0.7, vmin=0,
+                           vmax=vmax, extent=extent, interpolation="nearest")
+            ax.plot(stride * c, stride * r, "o", ms=5, mfc="none", mec="cyan")
+            ax.set_title(f"{name} ({hr}×{wr} keys)", fontsize=9)
+        fig.colorbar(im, ax=axes[row, 1:], shrink=0.85, label="weight")
     axes[0, 0].legend(fontsize=7, loc="lower right")
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
     return fig
 
 
@@ -173,3 +179,40 @@ def attention_explorer(image: Optional[torch.Tensor] = None, stride: int = 4):
         slider.observe(redraw, names="value")
     redraw()
     return wd.HBox([wd.VBox([row, col, sr, sharp]), out])
+
+
+@torch.no_grad()
+def block_attention(
+    model: torch.nn.Module, images: torch.Tensor, stage: int = 0, block: int = -1
+) -> Tuple[torch.Tensor, Tuple[int, int], Tuple[int, int]]:
+    """The attention weights of one block of a (trained) SegFormer on ``images``.
+
+    Returns ``(weights (B, heads, N, N_r), (H, W), (H_r, W_r))``: the block's query grid
+    and key grid. The block's own input is captured with a hook and its attention is
+    recomputed with the explicit ``softmax(QKᵀ/√d)`` path.
+    """
+    stages = model.encoder.stages
+    if not -len(stages) <= stage < len(stages):
+        raise ValueError(
+            f"block_attention: expected a stage in [0, {len(stages)}), got {stage}"
+        )
+    blocks = stages[stage].blocks
+    if not -len(blocks) <= block < len(blocks):
+        raise ValueError(
+            f"block_attention: stage {stage} has {len(blocks)} blocks, got block {block}"
+        )
+    attn = blocks[block].attn
+    seen = {}
+
+    def grab(module, args):
+        seen["args"] = args  # (normalised tokens, H, W)
+
+    handle = attn.register_forward_pre_hook(grab)
+    was_training = model.training
+    try:
+        model.eval()(images)
+    finally:
+        handle.remove()
+        model.train(was_training)
+    x, H, W = seen["args"]
+    return attn.attention_map(x, H, W), (H, W), attn.reduced_size(H, W)
