@@ -190,3 +190,31 @@ def test_overlap_patch_embed():
     d = diagrams.overlap_patch_embed()
     _check(d, _meta(models.segformer_b0), 512)
     _layout_ok(d)
+
+
+def test_paper_sizes_round_the_upsampling():
+    d = diagrams.deeplabv3plus(size=513)
+    assert d.labels["decoder.fuse"] == "256×129×129"
+    assert "↑4" in d.texts()  # 129 / 33 is "×4" to the stride-4 size, not 3
+    plt.close(d.fig)
+
+
+def test_viz_figures_for_the_deeplab_chapters():
+    from tutorial_lib import viz
+
+    target = torch.zeros(64, 64, dtype=torch.long)
+    a, b = target.clone(), target.clone()
+    b[40:50, 10:20] = 1  # the two predictions differ only here
+    fig = viz.compare_zoom(
+        torch.rand(3, 64, 64), target, {"a": a, "b": b}, window=16
+    )
+    zoom = fig.axes[0].patches[0]  # the window outlined on the image
+    x0, y0 = zoom.get_x() + 0.5, zoom.get_y() + 0.5
+    assert 40 - 16 < y0 <= 49 and 10 - 16 < x0 <= 19
+    plt.close(fig)
+    fig = viz.atrous_gridding(rates=(1, 2), layers=(1, 3))
+    assert len(fig.axes) == 2 * 2 + 2  # one colour bar per row
+    plt.close(fig)
+    fig = viz.tokenisation_schemes()
+    assert len(fig.axes) == 3
+    plt.close(fig)

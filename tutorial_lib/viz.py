@@ -17,6 +17,9 @@ __all__ = [
     "show_batch",
     "plot_history",
     "legend_handles",
+    "compare_zoom",
+    "atrous_gridding",
+    "tokenisation_schemes",
 ]
 
 #: One RGB colour per class id (background black; 255 = ignore is shown white).
@@ -152,3 +155,143 @@ def plot_history(history, ax=None, label: Optional[str] = None):
         ax2.set_ylabel("val mIoU")
         ax2.set_ylim(0, 1)
     return ax
+
+
+def compare_zoom(image: torch.Tensor, target: torch.Tensor, preds: "dict",
+                 window: int = 32):
+    """Two predictions side by side, at full size and zoomed where they differ most.
+
+    Top row: image, target and each prediction, the zoom window outlined. Bottom row: the
+    window enlarged (target, each prediction) and an error map — pixels wrong only in the
+    first prediction, only in the second, or in both. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
+
+    (name_a, a), (name_b, b) = list(preds.items())[:2]
+    differ = (a != b).float()[None, None]
+    counts = torch.nn.functional.avg_pool2d(differ, window, stride=4)[0, 0]
+    r, c = divmod(int(counts.argmax()), counts.shape[1])
+    y0, x0 = 4 * r, 4 * c
+    crop = (slice(y0, y0 + window), slice(x0, x0 + window))
+    fig, axes = plt.subplots(2, 4, figsize=(7.0, 4.3))
+    top = [(_to_hwc(image), "image"), (colorize(target), "target"),
+           (colorize(a), name_a), (colorize(b), name_b)]
+    for ax, (img, title) in zip(axes[0], top):
+        ax.imshow(img, interpolation="nearest")
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), window, window, fill=False, ec="k",
+                               lw=1.2))
+        ax.set_title(title, fontsize=8.5)
+    err = np.zeros(target.shape + (3,))
+    wrong_a, wrong_b = (a != target).numpy(), (b != target).numpy()
+    err[:] = 1.0
+    err[wrong_a & ~wrong_b] = (0.2, 0.4, 0.9)
+    err[wrong_b & ~wrong_a] = (0.9, 0.2, 0.2)
+    err[wrong_a & wrong_b] = (0.55, 0.55, 0.55)
+    bottom = [(colorize(target)[crop], "zoom: target"), (colorize(a)[crop], "zoom"),
+              (colorize(b)[crop], "zoom"), (err[crop], "zoom: errors")]
+    for ax, (img, title) in zip(axes[1], bottom):
+        ax.imshow(img, interpolation="nearest")
+        ax.set_title(title, fontsize=8.5)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.legend(handles=[Patch(fc=(0.2, 0.4, 0.9), label=f"wrong only: {name_a}"),
+                        Patch(fc=(0.9, 0.2, 0.2), label=f"wrong only: {name_b}"),
+                        Patch(fc=(0.55, 0.55, 0.55), label="wrong in both")],
+               loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def atrous_gridding(kernel_size: int = 3, rates: Sequence[int] = (1, 2, 4),
+                    layers: Sequence[int] = (1, 2, 3)):
+    """Stacked atrous footprints (one row per depth, one column per rate) on a shared
+    colour scale per row, with a colour bar: the number of paths from one output pixel
+    to each input pixel; white = never read. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .layers.atrous import receptive_field
+    from .widgets.deeplab import atrous_footprint
+
+    fig, axes = plt.subplots(len(layers), len(rates), figsize=(7.0, 2.3 * len(layers)),
+                             squeeze=False, layout="constrained")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="white")
+    for i, n in enumerate(layers):
+        prints = [atrous_footprint(kernel_size, r, n) for r in rates]
+        vmax = max(int(f.max()) for f in prints)
+        side = max(f.shape[0] for f in prints)
+        for j, (r, f) in enumerate(zip(rates, prints)):
+            ax = axes[i, j]
+            pad = (side - f.shape[0]) // 2
+            canvas = np.zeros((side, side), dtype=f.dtype)
+            canvas[pad:pad + f.shape[0], pad:pad + f.shape[0]] = f
+            im = ax.imshow(np.ma.masked_equal(canvas, 0), cmap=cmap, vmin=0.5,
+                           vmax=vmax + 0.5 if vmax == 1 else vmax)
+            ax.add_patch(plt.Rectangle((pad - 0.5, pad - 0.5), f.shape[0], f.shape[0],
+                                       fill=False, ec="0.4", lw=0.8))
+            field = receptive_field([(kernel_size, 1, r)] * n)
+            unread = int((f == 0).sum())
+            ax.set_title(f"rate {r}, {n} layer{'s' if n > 1 else ''}: field {field}\n"
+                         f"{unread} of {field * field} unread", fontsize=8.5)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        cb = fig.colorbar(im, ax=list(axes[i]), fraction=0.04, pad=0.02, aspect=12)
+        cb.set_label("paths", fontsize=8)
+        cb.ax.tick_params(labelsize=8)
+        if vmax == 1:
+            cb.set_ticks([1])
+    return fig
+
+
+def tokenisation_schemes(crop: int = 32):
+    """ViT, SegFormer and Swin cutting the *same* ``crop``×``crop``-pixel region (one
+    scale, a scale bar in each panel). Swin: layer l's windows (tinted) and layer l+1's
+    windows, shifted by half a window (red), one of which is outlined: it joins pieces
+    of four former windows. Returns the figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    fig, axes = plt.subplots(1, 3, figsize=(7.0, 3.0))
+
+    def grid(ax, step, vs=None, **kw):
+        for v in range(0, crop + 1, step) if vs is None else vs:
+            ax.plot([0, crop], [v, v], **kw)
+            ax.plot([v, v], [0, crop], **kw)
+
+    ax = axes[0]  # ViT: 16×16 patches
+    grid(ax, 1, color="0.9", lw=0.3)
+    grid(ax, 16, color="k", lw=1.2)
+    ax.add_patch(Rectangle((0, 16), 16, 16, color="tab:blue", alpha=0.35))
+    ax.add_patch(Rectangle((16, 16), 16, 16, color="tab:orange", alpha=0.35))
+    ax.set_title("ViT: disjoint 16×16\npatches (K = S = 16)", fontsize=8.5)
+    ax = axes[1]  # SegFormer stage 1: K=7, S=4, padding 3
+    grid(ax, 1, color="0.9", lw=0.3)
+    for cx, colour in ((12, "tab:blue"), (16, "tab:orange")):
+        ax.add_patch(Rectangle((cx - 3, 16 - 3), 7, 7, color=colour, alpha=0.3))
+        ax.add_patch(Rectangle((cx - 3, 16 - 3), 7, 7, fill=False, ec=colour, lw=1.6))
+    for cy in range(0, crop, 4):
+        for cx in range(0, crop, 4):
+            ax.plot(cx + 0.5, cy + 0.5, ".", color="k", ms=2.5)
+    ax.set_title("SegFormer stage 1: K = 7,\nS = 4 (share K − S = 3 px)", fontsize=8.5)
+    ax = axes[2]  # Swin: 4×4-pixel patches, windows of 4×4 patches, shift 2 patches
+    tints = ["#cfe0f5", "#d5ecd0", "#fbd9b5", "#e3d5f3"]
+    for k, (wy, wx) in enumerate(((0, 0), (0, 16), (16, 0), (16, 16))):
+        ax.add_patch(Rectangle((wx, wy), 16, 16, color=tints[k], alpha=0.9, lw=0))
+    grid(ax, 4, color="0.6", lw=0.4)
+    grid(ax, 16, color="tab:blue", lw=1.6)
+    grid(ax, 0, vs=(8, 24), color="tab:red", lw=1.4, ls="--")
+    ax.add_patch(Rectangle((8, 8), 16, 16, fill=False, ec="tab:red", lw=2.4))
+    ax.set_title("Swin: windows (blue), next\nlayer shifted by 8 px (red)", fontsize=8.5)
+    for ax in axes:
+        ax.set_xlim(0, crop)
+        ax.set_ylim(crop + 3.5, 0)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.plot([1, 9], [crop + 2, crop + 2], color="k", lw=2, clip_on=False)
+        ax.text(10, crop + 2, "8 px", va="center", fontsize=8)
+        for side in ax.spines.values():
+            side.set_visible(False)
+    fig.tight_layout()
+    return fig

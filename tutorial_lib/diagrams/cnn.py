@@ -262,7 +262,7 @@ def aspp(
     lab = {n: fmt_shape(out[n]) for n in names}
     lab["concat"] = fmt_shape(ins["proj"])
     n = len(rates) + 2
-    c = Canvas(7.0, 0.55 * n + 0.5)
+    c = Canvas(7.0, 0.55 * n + 0.62)
     ys = [0.8 + 0.55 * (n - 1 - i) for i in range(n)]
     ym = (ys[0] + ys[-1]) / 2
     c.box(0.65, ym, 1.0, 0.6, "tensor", "features", fmt_shape(ins[""]))
@@ -283,7 +283,7 @@ def aspp(
             else [(4.85, y), (5.18, y)]
         )
     c.merge(5.3, ym, "C")
-    c.text(5.3, ym - 0.3, lab["concat"], 8, family="DejaVu Sans Mono")
+    c.text(5.2, ym - 0.45, lab["concat"], 8, family="DejaVu Sans Mono", ha="left")
     c.arrow([(5.41, ym), (5.75, ym)])
     c.box(6.3, ym, 1.0, 0.6, "conv", "1×1 conv", lab["proj"])
     c.legend(0.25, note="each conv: + BN + ReLU; batch omitted")
@@ -309,8 +309,10 @@ def deeplabv3plus(
     lab = {n: fmt_shape(out[n]) for n in names}
     lab["concat"] = fmt_shape(ins["decoder.fuse"])
     feat, low = (fmt_shape(s) for s in out["backbone"])
-    up1 = out["decoder.proj"][-1] // out["aspp"][-1]
-    up2 = out[""][-1] // out["classifier"][-1]
+    up1 = round(
+        out["decoder.proj"][-1] / out["aspp"][-1]
+    )  # "×4": to the stride-4 size
+    up2 = round(out[""][-1] / out["classifier"][-1])
     c = Canvas(7.0, 4.15)
     c.group(
         0.1, 2.78, 4.45, 4.05, f"encoder (output stride {output_stride})", "encoder"
