@@ -1,15 +1,30 @@
-"""make assignments: student notebooks without solutions, with stubs, checks and the setup cell."""
+"""make assignments: student notebooks that work, instructor notebooks with rubrics, assignment files.
+
+The "Done when" of the course kit: no student notebook contains a ``{glue`` placeholder, a solution
+or a listing of an exercise's solution; "Run all" runs to the end with unfinished exercises; every
+discussion exercise has a rubric in the instructor version; every chapter has an assignment file the
+grader reads.
+"""
 from __future__ import annotations
 
+import inspect
+import io
 import pathlib
 import sys
+from contextlib import redirect_stdout
 
 import nbformat
 import pytest
 
+from tutorial_lib.checks import REGISTRY
+from tutorial_lib.checks.assignment import load_assignment
+from tutorial_lib.checks.forbidden import resolve
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-from assignments import STUB_NOTE, main, student_version, write_assignments  # noqa: E402
+from assignments import (LISTINGS_KEPT, STUB_NOTE, discussion_exercises, format_glued, main,  # noqa: E402
+                         render_glue, student_version, write_assignments)
+from grade_rubrics import RUBRICS  # noqa: E402
 from notebooks import SETUP_MARK, chapters, setup_source  # noqa: E402
 
 SOLUTION_MARK = "# SOLUTION-ONLY-TEXT"
@@ -23,17 +38,34 @@ def _cell(source: str, *tags: str, output: str = "") -> nbformat.NotebookNode:
     return cell
 
 
+def _glue_cell(name: str, value: str) -> nbformat.NotebookNode:
+    cell = _cell("glue(...)")
+    cell.outputs = [nbformat.v4.new_output(
+        "display_data", data={"application/papermill.record/text/plain": value},
+        metadata={"scrapbook": {"name": name, "mime_prefix": "application/papermill.record/"}})]
+    return cell
+
+
 def _chapter() -> nbformat.NotebookNode:
+    listing = _cell("from tutorial_lib import metrics\nshow_source(metrics.iou_per_class)\nx = 1")
+    listing.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "def iou_per_class",
+                                                                       "text/html": "<pre>def</pre>"})]
     return nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# 99 · A chapter\n\nText."),
         _cell(setup_source()),
         _cell("print('figure')", output="figure\n"),
+        _glue_cell("ratio", "0.1120876736111111"),
+        _glue_cell("count", "945462"),
+        nbformat.v4.new_markdown_cell("A ratio of {glue:text}`ratio:.3f` and {glue:text}`count:,` weights."),
+        listing,
+        nbformat.v4.new_markdown_cell("## Exercises\n\n### Exercise 1 — mean IoU"),
         _cell("def mean_iou(pred, target, num_classes, ignore_index=255):\n    raise NotImplementedError",
               "exercise-stub"),
         _cell(f"def mean_iou(pred, target, num_classes, ignore_index=255):\n    {SOLUTION_MARK}\n    return 1.0",
               "exercise-solution", "hide-input"),
         _cell("from tutorial_lib import checks\nchecks.check_mean_iou(mean_iou)", "exercise-check",
-              output="✓ mean IoU: all 7 checks passed\n"),
+              output="✓ mean IoU: all 6 checks passed\n"),
+        nbformat.v4.new_markdown_cell("### Exercise 2 — a discussion\n\nWhy?"),
     ])
 
 
@@ -45,7 +77,7 @@ def test_student_version_removes_solutions_only() -> None:
     code = [c for c in student.cells if c.cell_type == "code"]
     assert code[0].source == setup_source()  # the setup cell stays first (it installs on Colab)
     assert code[1].outputs and code[1].outputs[0]["text"] == "figure\n"  # ordinary outputs are kept
-    stub, check = code[2], code[3]
+    stub, check = [c for c in code if {"exercise-stub", "exercise-check"} & set(c.metadata.get("tags", []))]
     assert stub.source.startswith(STUB_NOTE) and "raise NotImplementedError" in stub.source
     assert stub.metadata["tags"] == ["exercise-stub"] and check.metadata["tags"] == ["exercise-check"]
     assert check.outputs == []  # the committed output showed the solution passing
@@ -53,28 +85,59 @@ def test_student_version_removes_solutions_only() -> None:
     assert "Student version" in student.cells[1].source  # banner right after the title
 
 
-def test_student_stub_still_fails_its_check(capsys: pytest.CaptureFixture) -> None:
+def test_glued_numbers_are_rendered_into_the_text() -> None:
+    student, _ = student_version(_chapter())
+    prose = "\n".join(c.source for c in student.cells if c.cell_type == "markdown")
+    assert "A ratio of 0.112 and 945,462 weights." in prose and "{glue" not in prose
+    from myst_nb.core.variables import format_plain_text  # what the book build renders
+
+    for text, spec in (("'SegFormer'", ""), ("13", "d"), ("945462", ","), ("0.4915124699388067", ".2f"),
+                       ("3.32", ""), ("75.71768760681152", ".0f"), ("13.0", ".1f"), ("'a b'", "s")):
+        assert format_glued(text, spec) == format_plain_text(text, spec)
+    broken = _chapter()
+    broken.cells[5].source += " {glue:text}`nowhere:.2f`"
+    with pytest.raises(ValueError, match="expected a stored glue output named 'nowhere'"):
+        render_glue(broken, "99_chapter")
+
+
+def test_listing_of_the_exercised_component_is_removed() -> None:
+    student, _ = student_version(_chapter())
+    cell = next(c for c in student.cells if "x = 1" in c.source)
+    assert "show_source" not in cell.source and cell.outputs == []
+    note = student.cells[student.cells.index(cell) + 1]
+    assert note.cell_type == "markdown" and "`metrics.iou_per_class` is removed" in note.source
+
+
+def test_run_all_runs_to_the_end_with_a_stub(capsys: pytest.CaptureFixture) -> None:
+    """Every exercise cell, in order, as "Run all" does: the failing check prints and does not stop."""
     student, _ = student_version(_chapter())
     namespace: dict = {}
     for cell in student.cells:
-        if "exercise-stub" in cell.metadata.get("tags", []):
-            exec(cell.source, namespace)
-        if "exercise-check" in cell.metadata.get("tags", []):
-            with pytest.raises(AssertionError):
-                exec(cell.source, namespace)
+        if set(cell.metadata.get("tags", [])) & {"exercise-stub", "exercise-check"}:
+            exec(cell.source, namespace)  # raises nothing
+    assert "mean_iou is not implemented yet" in capsys.readouterr().out
 
 
-def test_write_assignments_index_and_guard(tmp_path: pathlib.Path) -> None:
+def test_write_assignments_layout_index_and_guard(tmp_path: pathlib.Path) -> None:
     source = tmp_path / "ch.ipynb"
     nbformat.write(_chapter(), source)
     out = tmp_path / "out"
-    written = write_assignments([source], out, colab_base="https://colab.example/github/o/r/blob/main/")
+    import grade_rubrics
+
+    grade_rubrics.RUBRICS[("ch", 2)] = "Because."
+    try:
+        written = write_assignments([source], out, colab_base="https://colab.example/github/o/r/blob/main/")
+    finally:
+        del grade_rubrics.RUBRICS[("ch", 2)]
     assert written == [(pathlib.Path("ch.ipynb"), "99 · A chapter", 1)]
-    readme = (out / "README.md").read_text()
+    readme = (out / "student" / "README.md").read_text()
     assert "| 99 · A chapter | 1 | [Colab](https://colab.example/github/o/r/blob/main/ch.ipynb) |" in readme
-    assert SOLUTION_MARK not in (out / "ch.ipynb").read_text()
-    write_assignments([source], out)  # regenerating its own folder is fine
-    assert "File → Upload notebook" in (out / "README.md").read_text()
+    assert SOLUTION_MARK not in (out / "student" / "ch.ipynb").read_text()
+    instructor = (out / "instructor" / "ch.ipynb").read_text()
+    assert SOLUTION_MARK in instructor and "Answer key and rubric — Exercise 2" in instructor
+    assert [e.check for e in load_assignment(out / "instructor" / "ch.toml").exercises] == ["mean_iou"]
+    with pytest.raises(ValueError, match="expected a rubric for ch exercise 2"):
+        write_assignments([source], out)  # regenerating its own folder is allowed; a missing rubric is not
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "thesis.tex").write_text("do not delete")
@@ -83,14 +146,98 @@ def test_write_assignments_index_and_guard(tmp_path: pathlib.Path) -> None:
     assert (precious / "thesis.tex").exists()
 
 
-def test_every_chapter_gets_a_student_version(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["--out", str(tmp_path / "a")]) == 0
-    assert "student notebooks" in capsys.readouterr().out
-    for chapter in chapters():
-        rel = chapter.relative_to(ROOT / "book")
-        student = nbformat.read(tmp_path / "a" / rel, as_version=4)
-        tags = [t for c in student.cells for t in c.metadata.get("tags", [])]
-        assert "exercise-solution" not in tags
-        first_code = next(c for c in student.cells if c.cell_type == "code")
-        assert first_code.source.startswith(SETUP_MARK)
-        assert rel.as_posix() in (tmp_path / "a" / "README.md").read_text()
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    out = tmp_path_factory.mktemp("kit") / "a"
+    assert main(["--out", str(out)]) == 0
+    return out
+
+
+def _forbidden_first_lines(nb: nbformat.NotebookNode) -> list:
+    """The ``def``/``class`` line of each library object the notebook's exercises must not use."""
+    lines = []
+    for cell in nb.cells:
+        if "exercise-check" in cell.metadata.get("tags", []):
+            for check in REGISTRY.values():
+                if f"{check.func.__name__}(" in cell.source:
+                    for path in check.forbid:
+                        if path.rpartition(".")[2] not in LISTINGS_KEPT:
+                            source = inspect.getsource(resolve(path))
+                            lines.append(next(ln for ln in source.splitlines() if ln.startswith(("def ", "class "))))
+    return lines
+
+
+@pytest.mark.parametrize("chapter", chapters(), ids=lambda p: p.stem)
+def test_student_notebooks_have_no_placeholder_solution_or_listing(kit: pathlib.Path, chapter: pathlib.Path) -> None:
+    rel = chapter.relative_to(ROOT / "book")
+    book = nbformat.read(chapter, as_version=4)
+    student = nbformat.read(kit / "student" / rel, as_version=4)
+    text = nbformat.writes(student)
+    assert "{glue" not in text
+    tags = [t for c in student.cells for t in c.metadata.get("tags", [])]
+    assert "exercise-solution" not in tags
+    first_code = next(c for c in student.cells if c.cell_type == "code")
+    assert first_code.source.startswith(SETUP_MARK)
+    shown = "\n".join(c.source + "".join(str(o) for o in c.get("outputs", []))
+                      for c in student.cells if c.cell_type == "code" and "exercise-stub" not in c.metadata.get("tags", []))
+    for line in _forbidden_first_lines(book):
+        assert line not in shown, f"{rel}: the listing of {line!r} survived"
+    elsewhere = "\n".join(c.source for c in book.cells if "exercise-solution" not in c.metadata.get("tags", []))
+    student_code = "\n".join(c.source for c in student.cells)
+    for cell in book.cells:
+        if "exercise-solution" in cell.metadata.get("tags", []):
+            body = [ln for ln in cell.source.splitlines()  # distinctive lines of the solution
+                    if ln.startswith("    ") and len(ln.strip()) > 20 and ln not in elsewhere]
+            assert not [ln for ln in body if ln in student_code], f"{rel}: a solution line survived"
+    assert rel.as_posix() in (kit / "student" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("chapter", chapters(), ids=lambda p: p.stem)
+def test_instructor_notebooks_have_solutions_rubrics_and_an_assignment(kit: pathlib.Path,
+                                                                     chapter: pathlib.Path) -> None:
+    rel = chapter.relative_to(ROOT / "book")
+    book = nbformat.read(chapter, as_version=4)
+    instructor_nb = nbformat.read(kit / "instructor" / rel, as_version=4)
+    instructor = "\n".join(c.source for c in instructor_nb.cells)
+    assert "{glue" not in instructor and "do not distribute" in instructor
+    for _, number, _ in discussion_exercises(book):
+        assert f"Answer key and rubric — Exercise {number} " in instructor
+        assert "Rubric (4 points)" in RUBRICS[(chapter.stem, number)]
+    assignment = load_assignment((kit / "instructor" / rel).with_suffix(".toml"))
+    solutions = [c for c in book.cells if "exercise-solution" in c.metadata.get("tags", [])]
+    assert len(assignment.exercises) == len(solutions) and all(c.source in instructor for c in solutions)
+
+
+def test_every_rubric_belongs_to_a_discussion_exercise() -> None:
+    found = {(p.stem, n) for p in chapters() for _, n, _ in discussion_exercises(nbformat.read(p, as_version=4))}
+    assert set(RUBRICS) == found and len(found) == 10
+
+
+def test_rubric_numbers_come_from_the_library() -> None:
+    import torch
+
+    from tutorial_lib.layers.efficient_attention import efficient_attention_macs
+    from tutorial_lib.layers.overlap_patch_embed import overlap_output_size
+    from tutorial_lib.models import setr
+
+    h, w, sizes = 1024, 2048, []
+    for k, s in ((7, 4), (3, 2), (3, 2), (3, 2)):
+        h, w = overlap_output_size(h, k, s), overlap_output_size(w, k, s)
+        sizes.append((h, w))
+    assert sizes == [(256, 512), (128, 256), (64, 128), (32, 64)] and 256 * 512 == 8 * 128 * 128 == 131072
+
+    def crossing(dim: int, sr: int) -> int:
+        side = sr
+        while 2 * side**2 * (side // sr) ** 2 * dim <= efficient_attention_macs(side, side, dim, sr) - \
+                2 * side**2 * (side // sr) ** 2 * dim:
+            side += sr
+        return side
+
+    assert (crossing(32, 8), crossing(256, 1)) == (56, 23)
+    with torch.device("meta"):
+        parts = setr.setr_pup("base", num_classes=150, img_size=512).param_breakdown()
+    assert (parts["encoder (ViT)"], parts["main head"], parts["auxiliary heads"], parts["unused conv_seg"],
+            parts["total"]) == (86_433_024, 3_582_102, 7_241_304, 384_750, 97_641_180)
+    text = RUBRICS[("07_setr", 3)] + RUBRICS[("08_overlap_patch_embed", 2)] + RUBRICS[("09_efficient_attention", 2)]
+    for number in ("86,433,024", "3,582,102", "7,241,304", "384,750", "97,641,180", "131,072", "**56**", "**23**"):
+        assert number in text

@@ -103,7 +103,7 @@ def check_separable_conv(cls: Callable[..., nn.Module]) -> None:
                          "convolution depthwise")
 
 
-@register("image_pooling", forbid=["tutorial_lib.layers.aspp.ImagePooling", "tutorial_lib.layers.aspp.ASPP"],
+@register("image_pooling", forbid=["tutorial_lib.layers.aspp.ImagePooling"],
           names=["ImagePooling"],
           description="ImagePooling(in_chans, out_chans): pool, 1×1 conv + BN + ReLU, upsample to (H, W)")
 def check_image_pooling(cls: Callable[..., nn.Module]) -> None:
