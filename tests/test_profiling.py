@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tutorial_lib.profiling import count_macs, count_params, shape_trace
+from tutorial_lib.profiling import count_macs, count_macs_meta, count_params, shape_trace
 
 
 @pytest.mark.parametrize("cin,cout,k,stride,groups,h,w", [
@@ -106,3 +106,22 @@ def test_shape_trace_lists_the_children_of_an_iterated_container():
     called = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU())
     wrapper = nn.Sequential(called)
     assert [r[0] for r in shape_trace(wrapper, torch.randn(1, 3, 4, 4), depth=1).rows] == ["0"]
+
+
+@pytest.mark.parametrize("name", ["setr_pup", "setr_mla", "segformer_b0"])
+def test_count_macs_meta_counts_attention_like_count_macs(name):
+    """count_macs_meta sees F.scaled_dot_product_attention (a function, not a module):
+    totals, operators and the per-module split equal fvcore's count_macs."""
+    from tutorial_lib.models import segformer, setr
+
+    torch.manual_seed(0)
+    if name == "segformer_b0":
+        model = segformer.segformer_b0(num_classes=6).eval()
+    else:
+        model = getattr(setr, name)("tiny", num_classes=6, img_size=64, aux=False).eval()
+    traced = count_macs(model, torch.randn(1, 3, 64, 64))
+    counted = count_macs_meta(model, (1, 3, 64, 64))
+    assert counted.total == traced.total
+    assert counted.by_operator == traced.by_operator
+    assert counted.by_module["encoder"] == traced.by_module["encoder"]
+    assert counted.by_operator["scaled_dot_product_attention"] > 0

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
@@ -292,6 +293,10 @@ def _forward_with_hooks(
             h.remove()
 
 
+def _pop(stack: List[str]) -> None:
+    stack.pop()  # a forward hook must return None, or it replaces the output
+
+
 def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
     """Count the MACs of a convolutional model from module shapes, fast, e.g. on the
     ``meta`` device.
@@ -301,10 +306,11 @@ def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
     model under ``with torch.device("meta"):`` and pass input *shapes*; inputs are
     created on the device of the model's parameters. Forward hooks count every
     ``nn.Conv1d/2d/3d`` (groups and dilation included) and ``nn.Linear`` as
-    :func:`count_macs` does (bias not counted; everything else zero). It agrees with
-    :func:`count_macs` for models whose arithmetic lives in those modules — the
-    tests check this for DeepLabV3+ — and refuses models with attention, matrix
-    products or transposed convolutions inside a module it cannot see through.
+    :func:`count_macs` does (bias not counted; everything else zero), and every call
+    of ``F.scaled_dot_product_attention`` with :func:`sdpa_mac_handle`'s rule. It
+    agrees with :func:`count_macs` for models whose arithmetic lives in those — the
+    tests check this for DeepLabV3+, SETR and SegFormer — and refuses models with
+    ``nn.MultiheadAttention`` or transposed convolutions, which it cannot see through.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(
@@ -346,7 +352,36 @@ def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
         for name, mod in model.named_modules()
         if isinstance(mod, (nn.modules.conv._ConvNd, nn.Linear))
     }
-    _forward_with_hooks(model, input_shapes, hooks)
+    # F.scaled_dot_product_attention is a function, not a module: count it as it is
+    # called (the rule of sdpa_mac_handle), charged to the modules running it.
+    running: List[str] = []
+    handles = []
+    for name, mod in model.named_modules():
+        handles.append(mod.register_forward_pre_hook(
+            lambda m, a, name=name: running.append(name)))
+        handles.append(mod.register_forward_hook(lambda m, a, o: _pop(running)))
+
+    class _CountSDPA(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is F.scaled_dot_product_attention:
+                q, k, v = (t.shape for t in args[:3])  # (..., L, E), (..., S, E), (..., S, Ev)
+                macs = math.prod(q[:-2]) * q[-2] * k[-2] * (q[-1] + v[-1])
+                by_operator["scaled_dot_product_attention"] = (
+                    by_operator.get("scaled_dot_product_attention", 0) + macs
+                )
+                parts = running[-1].split(".") if running and running[-1] else []
+                for i in range(len(parts) + 1):
+                    key = ".".join(parts[:i])
+                    by_module[key] = by_module.get(key, 0) + macs
+            return func(*args, **kwargs)
+
+    try:
+        with _CountSDPA():
+            _forward_with_hooks(model, input_shapes, hooks)
+    finally:
+        for h in handles:
+            h.remove()
     return MacCount(
         by_module.get("", 0),
         by_module,
