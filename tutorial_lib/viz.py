@@ -181,7 +181,7 @@ def compare_zoom(image: torch.Tensor, target: torch.Tensor, preds: "dict",
         ax.imshow(img, interpolation="nearest")
         ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), window, window, fill=False, ec="k",
                                lw=1.2))
-        ax.set_title(title, fontsize=8.5)
+        ax.set_title(title, fontsize=9)
     err = np.zeros(target.shape + (3,))
     wrong_a, wrong_b = (a != target).numpy(), (b != target).numpy()
     err[:] = 1.0
@@ -192,14 +192,14 @@ def compare_zoom(image: torch.Tensor, target: torch.Tensor, preds: "dict",
               (colorize(b)[crop], "zoom"), (err[crop], "zoom: errors")]
     for ax, (img, title) in zip(axes[1], bottom):
         ax.imshow(img, interpolation="nearest")
-        ax.set_title(title, fontsize=8.5)
+        ax.set_title(title, fontsize=9)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.legend(handles=[Patch(fc=(0.2, 0.4, 0.9), label=f"wrong only: {name_a}"),
                         Patch(fc=(0.9, 0.2, 0.2), label=f"wrong only: {name_b}"),
                         Patch(fc=(0.55, 0.55, 0.55), label="wrong in both")],
-               loc="lower center", ncol=3, fontsize=8, frameon=False)
+               loc="lower center", ncol=3, fontsize=8.5, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
@@ -233,12 +233,12 @@ def atrous_gridding(kernel_size: int = 3, rates: Sequence[int] = (1, 2, 4),
             field = receptive_field([(kernel_size, 1, r)] * n)
             unread = int((f == 0).sum())
             ax.set_title(f"rate {r}, {n} layer{'s' if n > 1 else ''}: field {field}\n"
-                         f"{unread} of {field * field} unread", fontsize=8.5)
+                         f"{unread} of {field * field} unread", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
         cb = fig.colorbar(im, ax=list(axes[i]), fraction=0.04, pad=0.02, aspect=12)
-        cb.set_label("paths", fontsize=8)
-        cb.ax.tick_params(labelsize=8)
+        cb.set_label("paths", fontsize=8.5)
+        cb.ax.tick_params(labelsize=8.5)
         if vmax == 1:
             cb.set_ticks([1])
     return fig
@@ -264,7 +264,7 @@ def tokenisation_schemes(crop: int = 32):
     grid(ax, 16, color="k", lw=1.2)
     ax.add_patch(Rectangle((0, 16), 16, 16, color="tab:blue", alpha=0.35))
     ax.add_patch(Rectangle((16, 16), 16, 16, color="tab:orange", alpha=0.35))
-    ax.set_title("ViT: disjoint 16×16\npatches (K = S = 16)", fontsize=8.5)
+    ax.set_title("ViT: disjoint 16×16\npatches (K = S = 16)", fontsize=9)
     ax = axes[1]  # SegFormer stage 1: K=7, S=4, padding 3
     grid(ax, 1, color="0.9", lw=0.3)
     for cx, colour in ((12, "tab:blue"), (16, "tab:orange")):
@@ -273,7 +273,7 @@ def tokenisation_schemes(crop: int = 32):
     for cy in range(0, crop, 4):
         for cx in range(0, crop, 4):
             ax.plot(cx + 0.5, cy + 0.5, ".", color="k", ms=2.5)
-    ax.set_title("SegFormer stage 1: K = 7,\nS = 4 (share K − S = 3 px)", fontsize=8.5)
+    ax.set_title("SegFormer stage 1: K = 7,\nS = 4 (share K − S = 3 px)", fontsize=9)
     ax = axes[2]  # Swin: 4×4-pixel patches, windows of 4×4 patches, shift 2 patches
     tints = ["#cfe0f5", "#d5ecd0", "#fbd9b5", "#e3d5f3"]
     for k, (wy, wx) in enumerate(((0, 0), (0, 16), (16, 0), (16, 16))):
@@ -282,7 +282,7 @@ def tokenisation_schemes(crop: int = 32):
     grid(ax, 16, color="tab:blue", lw=1.6)
     grid(ax, 0, vs=(8, 24), color="tab:red", lw=1.4, ls="--")
     ax.add_patch(Rectangle((8, 8), 16, 16, fill=False, ec="tab:red", lw=2.4))
-    ax.set_title("Swin: windows (blue), next\nlayer shifted by 8 px (red)", fontsize=8.5)
+    ax.set_title("Swin: windows (blue), next\nlayer shifted by 8 px (red)", fontsize=9)
     for ax in axes:
         ax.set_xlim(0, crop)
         ax.set_ylim(crop + 3.5, 0)
@@ -290,7 +290,7 @@ def tokenisation_schemes(crop: int = 32):
         ax.set_xticks([])
         ax.set_yticks([])
         ax.plot([1, 9], [crop + 2, crop + 2], color="k", lw=2, clip_on=False)
-        ax.text(10, crop + 2, "8 px", va="center", fontsize=8)
+        ax.text(10, crop + 2, "8 px", va="center", fontsize=8.5)
         for side in ax.spines.values():
             side.set_visible(False)
     fig.tight_layout()

@@ -41,6 +41,10 @@ GROUPS = {
     "block": ("#f7f7f2", "#9a9a80"),
 }
 TITLE_PT, SHAPE_PT, NOTE_PT = 8.5, 8.0, 8.0
+#: Sizes above are as printed in a 680 px column; the stored PNG is 7.2 in wide (7 in plus
+#: the inline backend's tight padding) at 100 dpi, shown scaled by 680/720, so every size is
+#: drawn this much larger.
+FONT_SCALE = 720 / 680
 MONO = "DejaVu Sans Mono"
 
 Shape = Any  # a tuple of ints, or a list of such tuples
@@ -132,7 +136,7 @@ class Canvas:
     ) -> None:
         kw.setdefault("ha", "center")
         kw.setdefault("va", "center")
-        self.ax.text(x, y, s, fontsize=size, **kw)
+        self.ax.text(x, y, s, fontsize=size * FONT_SCALE, **kw)
 
     def box(
         self,
@@ -323,7 +327,7 @@ class Canvas:
         """
         kinds = [k for k in KINDS if k in (kinds or self.used) and k != "up"]
         items = [(k, "resample" if k == "down" else KINDS[k][2]) for k in kinds]
-        widths = [0.24 + 0.062 * len(label) + 0.16 for _, label in items]
+        widths = [0.24 + 0.066 * len(label) + 0.16 for _, label in items]
         rows: List[List[int]] = [[]]
         x = 0.15
         for i, w in enumerate(widths):
@@ -332,7 +336,7 @@ class Canvas:
                 x = 0.15
             rows[-1].append(i)
             x += w
-        note_w = 0.062 * len(note) + 0.2 if note else 0.0
+        note_w = 0.066 * len(note) + 0.2 if note else 0.0
         if note and x + note_w > self.width - 0.1:
             rows.append([])
         step = 0.24

@@ -77,7 +77,7 @@ def fcn(size: int = 64, num_classes: int = 6) -> Diagram:
 def dilated_kernel(rates: Sequence[int] = (1, 2, 4), grid: int = 11) -> Diagram:
     """A 3×3 kernel at each rate on a pixel grid: the 9 taps (dark) and the span they cover.
 
-    The taps are where :class:`AtrousConv2d` (all-one weights) responds to an impulse at the
+    The taps are where :class:`~tutorial_lib.layers.atrous.AtrousConv2d` (all-one weights) responds to an impulse at the
     centre, i.e. computed by the library's layer, not drawn from a formula.
     """
     from ..layers.atrous import AtrousConv2d, effective_kernel_size

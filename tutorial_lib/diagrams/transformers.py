@@ -1,7 +1,7 @@
 """Diagrams of ViT, SETR and SegFormer (chapters 06–11), labelled with traced shapes.
 
 Each function builds the library's model on the ``meta`` device (no memory, no arithmetic),
-runs it once with forward hooks (:func:`._draw.trace`) and writes each traced shape on its box.
+runs it once with forward hooks (:func:`tutorial_lib.diagrams.trace`) and writes each traced shape on its box.
 ``Diagram.labels`` maps module names to those labels; ``tests/test_diagrams.py`` checks them
 against :func:`tutorial_lib.profiling.shape_trace` of the same module.
 """
