@@ -151,9 +151,8 @@ def elide_validation(source: str) -> str:
         tree = ast.parse(source)
     except SyntaxError:
         return source
-    runs = (
-        []
-    )  # (first line, last line, indent) of consecutive validation statements, 1-based
+    # (first line, last line, indent, block) of consecutive validation statements, 1-based
+    runs: list = []
     for parent in ast.walk(tree):
         for field in ("body", "orelse", "finalbody"):
             block = getattr(parent, field, None)
@@ -180,7 +179,15 @@ def elide_validation(source: str) -> str:
                         runs.append(
                             (start, stmt.end_lineno, stmt.col_offset, block)
                         )
-    for first, last, indent, _ in sorted(runs, key=lambda r: r[0], reverse=True):
+    # ast.walk also visits the statements inside an elided ``if``: keep outer runs only
+    outer: list = []
+    for run in sorted(runs, key=lambda r: (r[0], -r[1])):
+        whole_block = run[0] <= run[3][0].lineno and run[1] >= run[3][-1].end_lineno
+        if whole_block:  # an ``else: raise ...`` is logic, and Python needs a body
+            continue
+        if not outer or run[0] > outer[-1][1]:
+            outer.append(run)
+    for first, last, indent, _ in reversed(outer):
         lines[first - 1 : last] = [" " * indent + ELIDED + "\n"]
     return "".join(lines)
 
