@@ -145,6 +145,29 @@ def test_solution_passes_its_check(ex: Exercise) -> None:
     _run(ex.solution, ex.check)
 
 
+@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.id)
+def test_solution_passes_on_an_instructors_private_cases(ex: Exercise) -> None:
+    """A private seed changes the random cases, never what a correct answer must do."""
+    from tutorial_lib.checks import _core
+
+    _core.set_private_seed(20261129)
+    try:
+        _run(ex.solution, ex.check)
+    finally:
+        _core.set_private_seed(None)
+
+
+@pytest.mark.parametrize("ex", EXERCISES, ids=lambda e: e.id)
+def test_solution_does_not_use_the_librarys_implementation(ex: Exercise) -> None:
+    """The book's own solution would score full marks in the autograder (no forbidden use)."""
+    from tutorial_lib.checks.forbidden import forbidden_uses
+    from tutorial_lib.checks.grade import Submission
+
+    sub = Submission(pathlib.Path("solution.py"), "py", [{"label": "solution", "source": ex.solution}])
+    symbol = next(n for n in REGISTRY[ex.check_name].names if _defines(ex.solution, n))
+    assert forbidden_uses(sub, symbol, REGISTRY[ex.check_name].forbid) == []
+
+
 # -- the scanner itself catches malformed exercises ------------------------------------------
 def _cell(source: str, *tags: str) -> nbformat.NotebookNode:
     cell = nbformat.v4.new_code_cell(source)

@@ -2,13 +2,15 @@
 
 Each ``check_*`` function takes the student's function or class, tests it on several seeded
 inputs against ``tutorial_lib``'s own component, prints short feedback and raises
-``AssertionError`` on failure. ``python -m tutorial_lib.checks grade SUBMISSION`` runs every
-check whose name matches a function or class in a submission (see the instructor page).
+``AssertionError`` on failure. ``python -m tutorial_lib.checks grade SUBMISSION`` grades one
+submission and ``python -m tutorial_lib.checks gradebook FOLDER --assignment A.toml --out OUT``
+a class, with the checks in the grader's process and the submissions in their own (see the
+instructor page).
 """
 import importlib as _importlib
 import pkgutil as _pkgutil
 
-from ._core import REGISTRY, Check, Checker, CheckFailed, register, run_check
+from ._core import REGISTRY, Check, Checker, CheckFailed, generator, register, run_check, set_private_seed
 
 # Every module of this package (one per part of the book) registers its checks on import and
 # exposes its ``check_*`` functions here, so ``tutorial_lib.checks.check_atrous_conv2d`` works.
@@ -19,4 +21,4 @@ for _info in sorted(_pkgutil.iter_modules(__path__), key=lambda m: m.name):
     for _name in getattr(_module, "__all__", []):
         globals()[_name] = getattr(_module, _name)
 
-__all__ = ["REGISTRY", "Check", "Checker", "CheckFailed", "register", "run_check"]
+__all__ = ["REGISTRY", "Check", "Checker", "CheckFailed", "generator", "register", "run_check", "set_private_seed"]
