@@ -48,8 +48,8 @@ def check_image_batch(
 def check_tokens(
     x: object, name: str, dim: Optional[int] = None, length: Optional[int] = None
 ) -> None:
-    """Check that ``x`` is a ``(B, N, C)`` token tensor (with ``C == dim`` and ``N
-    == length``)."""
+    """Check that ``x`` is a ``(B, N, C)`` token tensor (with ``C == dim`` and
+    ``N == length``)."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(
             f"{name}: expected a torch.Tensor of shape (B, N, C), got {type(x).__name__}"

@@ -72,10 +72,10 @@ class SceneObject:
     """One object of a scene, in resolution-free units (the image spans [0, 1] × [0,
     1]).
 
-    ``params`` depends on ``kind``: disc ``(cx, cy, r)``, box ``(cx, cy, half_w,
-    half_h, angle)``, triangle ``(x0, y0, x1, y1, x2, y2)``, ring ``(cx, cy,
-    r_outer, r_inner)``, wire ``(x0, y0, x1, y1, half_width, bend)`` (a quadratic
-    curve bent sideways by ``bend``).
+    ``params`` depends on ``kind``: disc ``(cx, cy, r)``, box
+    ``(cx, cy, half_w, half_h, angle)``, triangle ``(x0, y0, x1, y1, x2, y2)``, ring
+    ``(cx, cy, r_outer, r_inner)``, wire ``(x0, y0, x1, y1, half_width, bend)`` (a
+    quadratic curve bent sideways by ``bend``).
     """
 
     label: int

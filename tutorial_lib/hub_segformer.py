@@ -252,8 +252,8 @@ NVLABS_SEGFORMER_RULES: List[_Rule] = _rules(
 def convert_state_dict(
     state_dict: Dict[str, torch.Tensor], rules: List[_Rule]
 ) -> Tuple[Dict[str, torch.Tensor], List[str]]:
-    """Rename ``state_dict`` with ``rules`` (first match wins); return ``(converted,
-    unmatched keys)``.
+    """Rename ``state_dict`` with ``rules`` (first match wins); return
+    ``(converted, unmatched keys)``.
 
     Keys mapped to ``None`` are dropped; targets ending in ``|k``/``|v`` are the key
     and value halves of a fused ``kv`` Linear and are concatenated ``[k; v]`` along
@@ -576,8 +576,9 @@ def save_hf_pretrained(
     """Write ``config.json`` and ``model.safetensors`` that
     ``from_pretrained(folder)`` loads; return the folder.
 
-    ``config.json`` holds :func:`segformer_hf_config` with ``"model_type":
-    "segformer"``, ``"architectures": ["SegformerForSemanticSegmentation"]`` and
+    ``config.json`` holds :func:`segformer_hf_config` with
+    ``"model_type": "segformer"``,
+    ``"architectures": ["SegformerForSemanticSegmentation"]`` and
     ``id2label``/``label2id`` (``LABEL_i`` unless ``id2label`` names the
     ``num_classes`` classes); ``model.safetensors`` holds
     :func:`segformer_to_hf_state_dict`. Existing files of those names are

@@ -28,8 +28,8 @@ def confusion_matrix(
     predicted class.
 
     ``pred`` and ``target`` are integer label maps of the same shape (any rank).
-    Targets equal to ``ignore_index`` are skipped; other labels outside ``[0,
-    num_classes)`` raise ``ValueError``.
+    Targets equal to ``ignore_index`` are skipped; other labels outside
+    ``[0, num_classes)`` raise ``ValueError``.
     """
     if (
         isinstance(num_classes, bool)

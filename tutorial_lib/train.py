@@ -172,8 +172,8 @@ def _autocast(
 def poly_lr_factor(
     step: int, total_steps: int, warmup_steps: int = 0, power: float = 1.0
 ) -> float:
-    """Learning-rate multiplier at ``step``: linear warm-up to 1, then ``(1 -
-    t)^power`` decay to 0."""
+    """Learning-rate multiplier at ``step``: linear warm-up to 1, then
+    ``(1 - t)^power`` decay to 0."""
     if total_steps <= 0:
         raise ValueError(
             f"poly_lr_factor: expected total_steps > 0, got {total_steps}"
@@ -293,8 +293,9 @@ def _predict(
 
 
 def _window_starts(size: int, crop: int, stride: int) -> List[int]:
-    """Window starts along one axis, mmseg's ``slide_inference``: ``ceil((size - crop)
-    / stride) + 1`` windows, the last one moved back to end at the border."""
+    """Window starts along one axis, mmseg's ``slide_inference``:
+    ``ceil((size - crop) / stride) + 1`` windows, the last one moved back to end at
+    the border."""
     count = max(-(-(size - crop) // stride), 0) + 1
     return sorted({max(min(i * stride, size - crop), 0) for i in range(count)})
 

@@ -132,9 +132,9 @@ class FoldedAllMLPDecoder(nn.Module):
 
     ``weights[i]`` holds :math:`M_i` as a 1×1 convolution ``(C, C_i, 1, 1)`` applied
     at stage ``i``'s own resolution; ``bias`` is :math:`b`. The ``N_1 · 4C · C``
-    MACs of the fuse layer at 1/4 resolution disappear; what remains is ``Σ N_i ·
-    C_i · C`` plus the classifier. Training needs the unfolded decoder (BatchNorm
-    statistics, gradients for each factor).
+    MACs of the fuse layer at 1/4 resolution disappear; what remains is
+    ``Σ N_i · C_i · C`` plus the classifier. Training needs the unfolded decoder
+    (BatchNorm statistics, gradients for each factor).
 
     Shapes: ``[(B, C_i, H_i, W_i)] * 4 -> logits (B, num_classes, H_1, W_1)``.
     """

@@ -96,8 +96,8 @@ class ASPP(nn.Module):
     Branches: a 1×1 convolution, one 3×3 atrous convolution per rate, and (if
     ``image_pooling``) :class:`ImagePooling`; each gives ``out_chans`` channels with
     BN and ReLU. They are concatenated, projected by a 1×1 convolution + BN + ReLU,
-    and passed through dropout (DeepLab's code keeps 90%). ``x: (B, in_chans, H, W)
-    -> (B, out_chans, H, W)``.
+    and passed through dropout (DeepLab's code keeps 90%).
+    ``x: (B, in_chans, H, W) -> (B, out_chans, H, W)``.
     """
 
     def __init__(

@@ -35,8 +35,8 @@ __all__ = [
 
 
 def effective_kernel_size(kernel_size: int, rate: int) -> int:
-    """Span in pixels of a ``kernel_size`` kernel with dilation ``rate``: ``k +
-    (k-1)(r-1)``."""
+    """Span in pixels of a ``kernel_size`` kernel with dilation ``rate``:
+    ``k + (k-1)(r-1)``."""
     check_positive(kernel_size, "effective_kernel_size kernel_size")
     check_positive(rate, "effective_kernel_size rate")
     return kernel_size + (kernel_size - 1) * (rate - 1)
@@ -118,10 +118,11 @@ def atrous_conv2d(
     """Atrous convolution written out: the sum over the k×k taps of shifted,
     weighted inputs.
 
-    ``x: (B, C_in, H, W)``, ``weight: (C_out, C_in, k, k)`` -> ``(B, C_out, H_out,
-    W_out)``; equal to ``F.conv2d(x, weight, bias, stride, padding,
-    dilation=rate)``. Tap ``(i, j)`` reads the input at offset ``(i·r, j·r)`` from
-    the window's corner, which is all that "atrous" means.
+    ``x: (B, C_in, H, W)``, ``weight: (C_out, C_in, k, k)`` ->
+    ``(B, C_out, H_out, W_out)``; equal to
+    ``F.conv2d(x, weight, bias, stride, padding, dilation=rate)``. Tap ``(i, j)``
+    reads the input at offset ``(i·r, j·r)`` from the window's corner, which is all
+    that "atrous" means.
     """
     check_image_batch(x, "atrous_conv2d input")
     if (

@@ -24,12 +24,13 @@ __all__ = ["attention_explicit", "Attention"]
 def attention_explicit(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``softmax(Q Kᵀ / √d) V`` written out; returns ``(output, attention
-    weights)``.
+    """``softmax(Q Kᵀ / √d) V`` written out; returns
+    ``(output, attention weights)``.
 
-    ``q: (..., N, d)``, ``k: (..., M, d)``, ``v: (..., M, d_v) -> (..., N, d_v),
-    (..., N, M)``. Mathematically the same as ``F.scaled_dot_product_attention``
-    (which never materialises the ``N×M`` matrix when a fused kernel is available).
+    ``q: (..., N, d)``, ``k: (..., M, d)``,
+    ``v: (..., M, d_v) -> (..., N, d_v), (..., N, M)``. Mathematically the same as
+    ``F.scaled_dot_product_attention`` (which never materialises the ``N×M`` matrix
+    when a fused kernel is available).
     """
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor) or t.ndim < 2:
@@ -51,11 +52,11 @@ class Attention(nn.Module):
     """ViT multi-head self-attention with one ``qkv`` projection and an output
     ``proj``.
 
-    Module names follow timm and SETR (``qkv``, ``proj``). ``x: (B, N, D) -> (B, N,
-    D)``. The default path calls ``F.scaled_dot_product_attention``;
-    ``return_attention=True`` (or ``fused=False``) takes the explicit
-    ``softmax(QKᵀ/√d)V`` path, which can also return the attention maps ``(B, H, N,
-    N)``.
+    Module names follow timm and SETR (``qkv``, ``proj``).
+    ``x: (B, N, D) -> (B, N, D)``. The default path calls
+    ``F.scaled_dot_product_attention``; ``return_attention=True`` (or
+    ``fused=False``) takes the explicit ``softmax(QKᵀ/√d)V`` path, which can also
+    return the attention maps ``(B, H, N, N)``.
     """
 
     def __init__(

@@ -47,12 +47,12 @@ class EfficientSelfAttention(nn.Module):
         \qquad K, V \in \mathbb{R}^{\frac{N}{R} \times C},\ R = \text{sr\_ratio}^2
 
     ``q = Linear(C, C)`` on all tokens; if ``sr_ratio > 1`` the tokens are reshaped
-    to the ``H × W`` grid, reduced by ``sr = Conv2d(C, C, sr_ratio,
-    stride=sr_ratio)`` and normalised by ``norm = LayerNorm(C)`` (eps 1e-5, as the
-    official code); ``kv = Linear(C, 2C)`` gives keys and values from the reduced
-    tokens; ``proj = Linear(C, C)`` mixes the heads. ``forward`` computes with
-    ``scaled_dot_product_attention``; :meth:`explicit` and :meth:`attention_map`
-    form ``softmax(QKᵀ/√d)`` explicitly.
+    to the ``H × W`` grid, reduced by
+    ``sr = Conv2d(C, C, sr_ratio, stride=sr_ratio)`` and normalised by
+    ``norm = LayerNorm(C)`` (eps 1e-5, as the official code); ``kv = Linear(C, 2C)``
+    gives keys and values from the reduced tokens; ``proj = Linear(C, C)`` mixes the
+    heads. ``forward`` computes with ``scaled_dot_product_attention``;
+    :meth:`explicit` and :meth:`attention_map` form ``softmax(QKᵀ/√d)`` explicitly.
 
     Shapes: ``x: (B, N, C), H, W -> (B, N, C)`` with ``N = H · W``; keys and values
     have ``N_r = ⌊H/sr⌋·⌊W/sr⌋`` tokens (the strided convolution drops a remainder
@@ -143,8 +143,8 @@ class EfficientSelfAttention(nn.Module):
     def explicit(
         self, x: torch.Tensor, H: int, W: int
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``softmax(QKᵀ/√d)V`` written out: returns ``(output (B, N, C), weights
-        (B, h, N, N_r))``."""
+        """``softmax(QKᵀ/√d)V`` written out: returns
+        ``(output (B, N, C), weights (B, h, N, N_r))``."""
         q, k, v = self._heads(x, H, W)
         attn = (q @ k.transpose(-2, -1)) * self.scale  # (B, h, N, N_r)
         attn = attn.softmax(dim=-1)
@@ -196,9 +196,9 @@ class SequenceReductionLiteral(nn.Module):
 
     * ``"raster"``: ``R`` consecutive tokens in raster order, literally
       ``K.reshape(B, N/R, C·R)`` (a strip of ``R`` pixels of one image row);
-    * ``"window"``: the ``s × s`` neighbourhood of a non-overlapping window, ``R =
-      s²``, with the row layout ``(dy, dx, c)``. This is the official code's strided
-      convolution (kernel = stride = ``s``), see :meth:`from_conv` /
+    * ``"window"``: the ``s × s`` neighbourhood of a non-overlapping window,
+      ``R = s²``, with the row layout ``(dy, dx, c)``. This is the official code's
+      strided convolution (kernel = stride = ``s``), see :meth:`from_conv` /
       :meth:`to_conv`.
 
     Shapes: ``x: (B, N, C), H, W -> (B, N/R, C)``. The reshape needs ``N`` divisible
@@ -322,8 +322,8 @@ def conv_weight_to_linear(weight: torch.Tensor) -> torch.Tensor:
 
 
 def linear_weight_to_conv(weight: torch.Tensor, side: int) -> torch.Tensor:
-    """Inverse of :func:`conv_weight_to_linear`: ``(C_out, s·s·C_in) -> (C_out,
-    C_in, s, s)``."""
+    """Inverse of :func:`conv_weight_to_linear`:
+    ``(C_out, s·s·C_in) -> (C_out, C_in, s, s)``."""
     check_positive(side, "linear_weight_to_conv side")
     if (
         not isinstance(weight, torch.Tensor)

@@ -50,8 +50,8 @@ class MixFFN(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        """``x: (B, N, C)`` tokens of an ``H × W`` grid (row-major) ``-> (B, N,
-        C)``."""
+        """``x: (B, N, C)`` tokens of an ``H × W`` grid (row-major)
+        ``-> (B, N, C)``."""
         check_positive(H, "MixFFN H")
         check_positive(W, "MixFFN W")
         check_tokens(x, "MixFFN input", dim=self.dim)

@@ -21,8 +21,8 @@ __all__ = ["OverlapPatchEmbed", "overlap_output_size"]
 def overlap_output_size(size: int, patch_size: int, stride: int) -> int:
     r"""Output length of an overlapping patch embedding along one axis.
 
-    With padding :math:`P = \lfloor K/2 \rfloor` (the official code's ``patch_size
-    // 2``):
+    With padding :math:`P = \lfloor K/2 \rfloor` (the official code's
+    ``patch_size // 2``):
 
     .. math:: H_\text{out} = \left\lfloor \frac{H + 2\lfloor K/2\rfloor - K}{S} \right\rfloor + 1
 

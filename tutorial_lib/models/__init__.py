@@ -3,8 +3,8 @@
 ``create_model("segformer_b0", num_classes=19)`` calls
 :func:`tutorial_lib.models.segformer.segformer_b0` with those keyword arguments;
 ``list_models()`` gives every name, ``list_models("setr_*")`` those matching a shell
-pattern. The factories are also importable from here (``from tutorial_lib.models
-import segformer_b0``).
+pattern. The factories are also importable from here
+(``from tutorial_lib.models import segformer_b0``).
 
 A factory is a function in a ``tutorial_lib.models.*`` module's ``__all__`` whose
 return annotation is an ``nn.Module`` — the rule ``tests/test_robustness.py`` uses,

@@ -65,11 +65,12 @@ class Decoder(nn.Module):
     """The DeepLabV3+ decoder: fuse the upsampled encoder output with a stride-4
     backbone feature.
 
-    ``x: (B, C_enc, h, w)``, ``low_level: (B, C_low, H4, W4) -> (B, channels, H4,
-    W4)``: ``proj`` reduces ``low_level`` to ``low_level_channels`` (1×1 + BN +
-    ReLU), ``x`` is upsampled bilinearly to ``(H4, W4)``, the two are concatenated
-    (encoder first, as in DeepLab's code) and ``fuse`` applies two 3×3 convolutions
-    (+ BN + ReLU) with ``channels`` filters.
+    ``x: (B, C_enc, h, w)``,
+    ``low_level: (B, C_low, H4, W4) -> (B, channels, H4, W4)``: ``proj`` reduces
+    ``low_level`` to ``low_level_channels`` (1×1 + BN + ReLU), ``x`` is upsampled
+    bilinearly to ``(H4, W4)``, the two are concatenated (encoder first, as in
+    DeepLab's code) and ``fuse`` applies two 3×3 convolutions (+ BN + ReLU) with
+    ``channels`` filters.
     """
 
     def __init__(

@@ -43,8 +43,8 @@ class TinyFCN(nn.Module):
     """Conv–BN–ReLU stages with stride 2 each, a 1×1 classifier, bilinear
     upsampling.
 
-    ``x: (B, 3, H, W) -> logits (B, num_classes, H, W)``; output stride ``2 **
-    len(widths)``.
+    ``x: (B, 3, H, W) -> logits (B, num_classes, H, W)``; output stride
+    ``2 ** len(widths)``.
     """
 
     def __init__(self, config: FCNConfig = FCNConfig()) -> None:

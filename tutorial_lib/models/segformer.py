@@ -229,8 +229,8 @@ class MixTransformer(nn.Module):
 
     Stochastic depth rises linearly from 0 to ``drop_path_rate`` over all blocks of
     all stages.
-    Shapes: ``x: (B, 3, H, W) -> [(B, C_i, H/s_i, W/s_i)]`` for ``s_i = 4, 8, 16,
-    32`` (rounded up).
+    Shapes: ``x: (B, 3, H, W) -> [(B, C_i, H/s_i, W/s_i)]`` for
+    ``s_i = 4, 8, 16, 32`` (rounded up).
     """
 
     def __init__(self, config: SegFormerConfig) -> None:

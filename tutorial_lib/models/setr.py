@@ -187,8 +187,8 @@ class PUPAuxHead(_Head):
     """SETR-PUP auxiliary head: LN → 3×3 conv (D→256) → BN → ReLU → ↑4 → 1×1 conv
     (→K).
 
-    ``(B, N, D) -> (B, K, 4h, 4w)`` (official ``num_conv=2, num_upsampe_layer=2,
-    conv3x3_conv1x1=True``).
+    ``(B, N, D) -> (B, K, 4h, 4w)`` (official
+    ``num_conv=2, num_upsampe_layer=2, conv3x3_conv1x1=True``).
     """
 
     def __init__(self, config: SETRConfig) -> None:
@@ -307,9 +307,9 @@ class MLAAuxHead(_Head):
 class SETR(nn.Module):
     """SEgmentation TRansformer: ``x: (B, 3, H, W) -> logits (B, K, H, W)``.
 
-    In training mode with auxiliary heads it returns ``{"out": logits, "aux":
-    [logits, ...]}`` (all at the input size), which :func:`tutorial_lib.train.fit`
-    weights 0.4.
+    In training mode with auxiliary heads it returns
+    ``{"out": logits, "aux": [logits, ...]}`` (all at the input size), which
+    :func:`tutorial_lib.train.fit` weights 0.4.
     """
 
     def __init__(self, config: SETRConfig) -> None:

@@ -67,8 +67,8 @@ class ViTConfig:
 
 
 class Mlp(nn.Module):
-    """The transformer's two-layer MLP with GELU (ViT §3.1): ``(B, N, D) -> (B, N,
-    D)``."""
+    """The transformer's two-layer MLP with GELU (ViT §3.1):
+    ``(B, N, D) -> (B, N, D)``."""
 
     def __init__(
         self, in_features: int, hidden_features: int, drop: float = 0.0
@@ -85,8 +85,8 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block (ViT eqs. 2–3): ``x + MSA(LN(x))``, then ``x +
-    MLP(LN(x))``.
+    """Pre-norm transformer block (ViT eqs. 2–3): ``x + MSA(LN(x))``, then
+    ``x + MLP(LN(x))``.
 
     ``x: (B, N, D) -> (B, N, D)``.
     """
@@ -121,9 +121,9 @@ def resize_pos_embed(
     """Interpolate learned position embeddings to a new token grid (ViT §3.2
     "fine-tuning").
 
-    ``pos_embed: (1, T + h·w, D) -> (1, T + h'·w', D)`` for ``T =
-    num_prefix_tokens`` (the class token's embedding is kept unchanged, it has no
-    position). The ``h×w`` grid part is resampled as a ``D``-channel image with
+    ``pos_embed: (1, T + h·w, D) -> (1, T + h'·w', D)`` for
+    ``T = num_prefix_tokens`` (the class token's embedding is kept unchanged, it has
+    no position). The ``h×w`` grid part is resampled as a ``D``-channel image with
     ``F.interpolate(mode, align_corners=False)``: ``"bilinear"`` as SETR's official
     loader does, ``"bicubic"`` as timm does (timm also sets ``antialias=True``,
     which only matters when shrinking). At ``new_grid == old_grid`` the result
@@ -178,9 +178,9 @@ class VisionTransformer(nn.Module):
     """ViT encoder with a class token, learned 1-D position embeddings and pre-norm
     blocks.
 
-    ``x: (B, 3, H, W) -> (B, num_classes)`` (or the normalised class token ``(B,
-    D)`` without a head). :meth:`forward_layers` returns every block's tokens ``(B,
-    1 + N, D)``, which is what SETR's heads read.
+    ``x: (B, 3, H, W) -> (B, num_classes)`` (or the normalised class token
+    ``(B, D)`` without a head). :meth:`forward_layers` returns every block's tokens
+    ``(B, 1 + N, D)``, which is what SETR's heads read.
     """
 
     def __init__(self, config: ViTConfig = ViTConfig()) -> None:
@@ -287,8 +287,8 @@ class VisionTransformer(nn.Module):
         ``indices``, 0-based).
 
         ``class_token=False`` drops the class token right after the position
-        embeddings are added, so the blocks see only the N patch tokens ``(B, N,
-        D)`` (official SETR-MLA).
+        embeddings are added, so the blocks see only the N patch tokens
+        ``(B, N, D)`` (official SETR-MLA).
         """
         grid = self.grid_for(x)
         z = self._pos_embed(self.patch_embed(x), grid)  # (B, 1 + N, D)

@@ -103,8 +103,8 @@ class XceptionBlock(nn.Module):
 
     ``skip``: ``"conv"`` (1×1 convolution + BN, with the unit's stride), ``"sum"``
     (identity) or ``"none"``. The stride sits in the third separable convolution;
-    ``rate`` dilates all three. ``x: (B, C_in, H, W) -> (B, widths[-1], ceil(H/s),
-    ceil(W/s))``.
+    ``rate`` dilates all three.
+    ``x: (B, C_in, H, W) -> (B, widths[-1], ceil(H/s), ceil(W/s))``.
     """
 
     def __init__(
@@ -175,9 +175,8 @@ class Xception(nn.Module):
     """Modified aligned Xception as a dense feature extractor at output stride 8, 16
     or 32.
 
-    ``x: (B, 3, H, W) -> (features (B, exit[-1][-1], ⌈H/os⌉, ⌈W/os⌉), low_level (B,
-    C_low, ⌈H/4⌉, ⌈W/4⌉))`` where ``C_low = entry[low_level_unit][1]`` (256 for
-    Xception-65).
+    ``x: (B, 3, H, W) -> (features (B, exit[-1][-1], ⌈H/os⌉, ⌈W/os⌉), low_level (B, C_low, ⌈H/4⌉, ⌈W/4⌉))``
+    where ``C_low = entry[low_level_unit][1]`` (256 for Xception-65).
     """
 
     def __init__(
