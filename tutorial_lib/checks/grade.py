@@ -9,13 +9,13 @@
 2. The exercises come from an assignment (:mod:`tutorial_lib.checks.assignment`: checks and points,
    a fixed total), from ``only`` (every named check), or, without either, from the names the
    submission defines (quick feedback; the total then depends on the submission).
-3. The submission runs in its own process (:mod:`tutorial_lib.checks._child`, a clean environment
+3. The submission runs in its own process (``tutorial_lib.checks._child``, a clean environment
    and a temporary working folder) with a time limit. The checks run *here*: they generate the
    inputs and compute the reference results in this process, send the inputs to the submission's
-   process, and compare what comes back (:mod:`tutorial_lib.checks._remote`). Replacing a check,
+   process, and compare what comes back (``tutorial_lib.checks._remote``). Replacing a check,
    patching ``tutorial_lib`` or reading a seed inside the submission changes nothing here.
 4. An exercise scores 0 when its object uses ``tutorial_lib``'s own implementation of the component
-   (found in the source by :mod:`tutorial_lib.checks.forbidden`, and by tripwires in the
+   (found in the source by ``tutorial_lib.checks.forbidden``, and by tripwires in the
    submission's process); otherwise ``points`` when every expectation holds, and
    ``points × passed / total`` expectations when some fail (a stub scores 0).
 
@@ -274,7 +274,7 @@ def grade_submission(path: "str | os.PathLike[str]", timeout: float = 120.0,
     ``report["tests"]`` has one entry per exercise (``name``, ``symbol``, ``status`` "passed" or
     "failed", ``detail`` pass/fail/error/missing/forbidden/timeout/crash, ``score``, ``max_score``,
     ``output``); ``report["submission"]`` says whether the code ran; ``report["score"]`` is the total.
-    ``assignment`` (an :class:`Assignment` or its TOML file) fixes the exercises, points, time
+    ``assignment`` (an ``Assignment`` or its TOML file) fixes the exercises, points, time
     limit and private seed; ``only`` grades the named checks; ``extra_checks`` are course checks files.
     """
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
