@@ -152,7 +152,7 @@ class SegFormerBlock(nn.Module):
     attention and Mix-FFN.
 
     .. math::
-        x &\leftarrow x + \mathrm{DropPath}(\mathrm{EfficientAttn}(\mathrm{LN}(x)))\\
+        x &\leftarrow x + \mathrm{DropPath}(\mathrm{EffAttn}(\mathrm{LN}(x)))\\
         x &\leftarrow x + \mathrm{DropPath}(\mathrm{MixFFN}(\mathrm{LN}(x)))
 
     Shapes: ``x: (B, N, C), H, W -> (B, N, C)``.
