@@ -60,7 +60,7 @@ def marshal(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().clone()
+        return value.detach().cpu().clone().as_subclass(torch.Tensor)  # a plain tensor, even from a subclass
     if isinstance(value, torch.Size):
         return {"__size__": [int(v) for v in value]}
     if isinstance(value, (list, tuple)):

@@ -206,6 +206,26 @@ class Checker:
         return self._record(False, msg + (f". Hint: {hint}" if hint else ""))
 
 
+def diagnose(answers: Sequence[Tuple[Any, Any]], variants: Sequence[Tuple[Callable[[Any], Any], str, str]],
+             same: Callable[[Any, Any], bool]) -> Optional[Tuple[str, str]]:
+    """The known mistake a submission behaves like, from its answers on every case.
+
+    ``answers`` are ``(case, what the submission returned)``; ``variants`` are ``(wrong(case),
+    looks_like, fix)`` — a deliberately wrong implementation and what to say about it. Returns
+    ``(looks_like, fix)`` of the first variant that reproduces *every* answer (``same(got, value)``),
+    or ``None``: a hint is given for a diagnosed mistake, never for a case number.
+    """
+    if not answers:
+        return None
+    for wrong, looks_like, fix in variants:
+        try:
+            if all(same(got, wrong(case)) for case, got in answers):
+                return looks_like, fix
+        except Exception:  # a variant undefined on some case cannot explain the answers
+            continue
+    return None
+
+
 def run_check(name: str, obj: Any, verbose: bool = True) -> Optional[str]:
     """Run the registered check ``name`` on ``obj``; return ``None`` if it passed, else the report."""
     check = REGISTRY[name]

@@ -20,7 +20,7 @@ from torch import nn
 
 from .. import compare, erf
 from . import _core
-from ._core import Checker, register
+from ._core import Checker, diagnose, register
 
 __all__ = ["check_pareto_front", "check_uniform_erf", "check_erf_radius"]
 
@@ -39,29 +39,59 @@ def _stub(c: Checker, err: NotImplementedError, name: str) -> bool:
 def check_pareto_front(fn: Callable[..., Any]) -> None:
     """Check ``pareto_front(costs, scores) -> list[int]`` against :func:`tutorial_lib.compare.pareto_front`."""
     gen = _core.generator(3)
-    cases: List[Tuple[str, list, list, str]] = [
-        ("three models where the middle one is dominated", [1.0, 2.0, 3.0], [0.5, 0.4, 0.7],
-         "model j dominates i when it costs no more and scores no less (one of them strictly)"),
-        ("models given in random cost order", [5.0, 1.0, 3.0, 2.0], [0.9, 0.2, 0.8, 0.3],
-         "return the indices sorted by cost, cheapest first"),
-        ("two models with the same cost", [1.0, 1.0, 2.0], [0.3, 0.5, 0.6],
-         "at equal cost the better score dominates"),
-        ("two identical models", [1.0, 1.0, 2.0], [0.5, 0.5, 0.4],
-         "identical models do not dominate each other: keep both"),
+    cases: List[Tuple[str, list, list]] = [
+        ("three models where the middle one is dominated", [1.0, 2.0, 3.0], [0.5, 0.4, 0.7]),
+        ("models given in random cost order", [5.0, 1.0, 3.0, 2.0], [0.9, 0.2, 0.8, 0.3]),
+        ("two models with the same cost", [1.0, 1.0, 2.0], [0.3, 0.5, 0.6]),
+        ("two identical models", [1.0, 1.0, 2.0], [0.5, 0.5, 0.4]),
     ]
     costs = torch.rand(12, generator=gen).tolist()
     scores = torch.rand(12, generator=gen).tolist()
-    cases.append(("twelve random models", costs, scores, "compare every pair"))
+    cases.append(("twelve random models", costs, scores))
     with Checker("Pareto front") as c:
-        for what, cost, score, hint in cases:
-            want = compare.pareto_front(cost, score)
+        answers = []
+        for what, cost, score in cases:
             try:
-                got = fn(list(cost), list(score))
+                answers.append(((cost, score), _indices(fn(list(cost), list(score)))))
             except NotImplementedError as err:
                 if _stub(c, err, "pareto_front"):
-                    break
+                    return
                 raise
-            c.equal(_indices(got), want, what, hint)
+        wrong = any(got != compare.pareto_front(*case) for case, got in answers)
+        found = diagnose(answers, _PARETO_MISTAKES, lambda got, value: got == value) if wrong else None
+        hint = f"your pareto_front behaves like {found[0]}; {found[1]}" if found else _PARETO_HINT
+        for (what, _, _), ((cost, score), got) in zip(cases, answers):
+            c.equal(got, compare.pareto_front(cost, score), what, hint)
+
+
+def _front(costs: list, scores: list, dominates: Callable[[int, int], bool], by_cost: bool = True) -> List[int]:
+    keep = [i for i in range(len(costs)) if not any(dominates(j, i) for j in range(len(costs)) if j != i)]
+    return sorted(keep, key=lambda i: (costs[i], i)) if by_cost else keep
+
+
+def _pareto_variant(mistake: str) -> Callable[[Tuple[list, list]], List[int]]:
+    def run(case: Tuple[list, list]) -> List[int]:
+        c, s = case
+        right = lambda j, i: c[j] <= c[i] and s[j] >= s[i] and (c[j] < c[i] or s[j] > s[i])  # noqa: E731
+        if mistake == "input_order":
+            return _front(c, s, right, by_cost=False)
+        if mistake == "identical":
+            return _front(c, s, lambda j, i: c[j] <= c[i] and s[j] >= s[i])
+        return _front(c, s, lambda j, i: c[j] < c[i] and s[j] >= s[i])  # "cost_ties"
+
+    return run
+
+
+_PARETO_MISTAKES = [
+    (_pareto_variant("input_order"), "returning the front in input order",
+     "sort the kept indices by cost, cheapest first (ties by index)"),
+    (_pareto_variant("identical"), "letting identical models dominate each other",
+     "j dominates i only if it is at least as good on both axes and strictly better on one: keep both copies"),
+    (_pareto_variant("cost_ties"), "requiring a strictly lower cost to dominate",
+     "at equal cost the model with the better score dominates the other"),
+]
+_PARETO_HINT = ("keep model i unless some j costs no more and scores no less, strictly better on one of the "
+                "two; list the kept indices by cost, cheapest first")
 
 
 def _indices(got: Any) -> Any:
@@ -125,26 +155,67 @@ def check_erf_radius(fn: Callable[..., Any]) -> None:
     ring = point.clone()
     ring[4, 0] = ring[4, 8] = ring[0, 4] = ring[8, 4] = 1.0
     cases = [
-        ("all mass on one pixel", point, 0.9, "the centre pixel is at distance 0"),
-        ("a centre pixel and four at distance 4", ring, 0.9,
-         "accumulate the mass of the pixels sorted by distance until the fraction is reached"),
-        ("the same map at fraction 0.2", ring, 0.2, "stop at the first pixel where the share reaches the fraction"),
-        ("a Gaussian (sigma 3) centred in a 33x33 map", _gaussian(33, 3.0, (16.0, 16.0)), 0.9,
-         "normalise by the total mass, not by the peak"),
-        ("a Gaussian off the array centre", _gaussian(33, 2.5, (10.0, 21.0)), 0.9,
-         "measure distances from the centre of mass, not from the middle of the array"),
-        ("random gradient magnitudes", torch.rand(20, 24, generator=gen, dtype=torch.float64), 0.5,
-         "distances between pixel centres, from the centre of mass"),
+        ("all mass on one pixel", point, 0.9),
+        ("a centre pixel and four at distance 4", ring, 0.9),
+        ("the same map at fraction 0.2", ring, 0.2),
+        ("a Gaussian (sigma 3) centred in a 33x33 map", _gaussian(33, 3.0, (16.0, 16.0)), 0.9),
+        ("a Gaussian off the array centre", _gaussian(33, 2.5, (10.0, 21.0)), 0.9),
+        ("random gradient magnitudes", torch.rand(20, 24, generator=gen, dtype=torch.float64), 0.5),
     ]
     with Checker("ERF radius") as c:
-        for what, erf_map, fraction, hint in cases:
-            want = erf.erf_radius(erf_map, fraction)
+        answers = []
+        for what, erf_map, fraction in cases:
             try:
                 got = fn(erf_map.clone(), fraction)
             except NotImplementedError as err:
                 if _stub(c, err, "erf_radius"):
-                    break
+                    return
                 raise
             got = float(got) if isinstance(got, (int, float, torch.Tensor)) and not isinstance(got, bool) else got
-            ok = isinstance(got, float) and math.isfinite(got) and abs(got - want) <= 1e-6
-            c.true(ok, f"{what} (fraction {fraction}): expected {want:.4f}, got {got!r}", hint)
+            answers.append(((erf_map, fraction), got))
+
+        def same(got: Any, value: float) -> bool:
+            return isinstance(got, float) and math.isfinite(got) and abs(got - value) <= 1e-6
+
+        wrong = any(not same(got, erf.erf_radius(*case)) for case, got in answers)
+        found = diagnose(answers, _ERF_MISTAKES, same) if wrong else None
+        hint = f"your erf_radius behaves like {found[0]}; {found[1]}" if found else _ERF_HINT
+        for (what, _, fraction), (case, got) in zip(cases, answers):
+            want = erf.erf_radius(*case)
+            c.true(same(got, want), f"{what} (fraction {fraction}): expected {want:.4f}, got {got!r}", hint)
+
+
+def _radius_variant(mistake: str) -> Callable[[Tuple[torch.Tensor, float]], float]:
+    def run(case: Tuple[torch.Tensor, float]) -> float:
+        erf_map, fraction = case
+        if mistake == "array_centre":
+            return erf.erf_radius(erf_map, fraction, center=((erf_map.shape[0] - 1) / 2, (erf_map.shape[1] - 1) / 2))
+        radii, share = erf.erf_mass_curve(erf_map)
+        if mistake == "peak":
+            share = torch.cumsum((erf_map / erf_map.max()).flatten()[torch.argsort(_distances(erf_map), stable=True)], 0)
+        index = int((share >= fraction - 1e-12).nonzero()[0])
+        if mistake == "one_too_far":
+            index = min(index + 1, len(radii) - 1)
+        return float(radii[index])
+
+    return run
+
+
+def _distances(erf_map: torch.Tensor) -> torch.Tensor:
+    mass = erf_map / erf_map.sum()
+    rows = torch.arange(erf_map.shape[0], dtype=torch.float64)[:, None].expand_as(mass)
+    cols = torch.arange(erf_map.shape[1], dtype=torch.float64)[None, :].expand_as(mass)
+    r0, c0 = float((mass * rows).sum()), float((mass * cols).sum())
+    return ((rows - r0) ** 2 + (cols - c0) ** 2).sqrt().flatten()
+
+
+_ERF_MISTAKES = [
+    (_radius_variant("array_centre"), "measuring from the middle of the array",
+     "measure distances from the centre of mass (the mass-weighted mean row and column)"),
+    (_radius_variant("peak"), "normalising by the peak instead of the total mass",
+     "divide by erf.sum(), so that the shares add up to 1"),
+    (_radius_variant("one_too_far"), "returning the distance one pixel after the fraction is reached",
+     "return the distance of the first pixel at which the accumulated share reaches the fraction"),
+]
+_ERF_HINT = ("sort the pixels by their distance from the centre of mass, accumulate their share of the "
+             "total mass, and return the distance of the first pixel where the share reaches the fraction")
