@@ -135,6 +135,13 @@ def test_static_scan_follows_aliases_helpers_and_subclasses(tmp_path: pathlib.Pa
     assert forbidden_uses(sub, "erf_radius", REGISTRY["erf_radius"].forbid) == ["tutorial_lib.erf.erf_radius"]
     assert forbidden_uses(sub, "ImagePooling", REGISTRY["image_pooling"].forbid) == \
         ["tutorial_lib.layers.aspp.ImagePooling"]
+    # a deleted stub in a chapter notebook that imports the library's function, or an assignment
+    path.write_text("from tutorial_lib.erf import effective_receptive_field, erf_radius\n")
+    assert forbidden_uses(load_submission(path), "erf_radius", REGISTRY["erf_radius"].forbid) == \
+        ["tutorial_lib.erf.erf_radius"]
+    path.write_text("import tutorial_lib.erf as E\nerf_radius = lambda e, f=0.9: E.erf_radius(e, f)\n")
+    assert forbidden_uses(load_submission(path), "erf_radius", REGISTRY["erf_radius"].forbid) == \
+        ["tutorial_lib.erf.erf_radius"]
     # a chapter's own cells may use the library freely: only the graded definition counts
     path.write_text("from tutorial_lib.erf import erf_radius as r\nprint(r)\n"
                     "def erf_radius(e, fraction=0.9):\n    return 0.0\n")

@@ -6,7 +6,9 @@ or attribute chain that resolves through the submission's imports to a forbidden
 check (``register(..., forbid=[...])``), under any alias or re-export, is a use:
 
 * ``from tutorial_lib.erf import erf_radius as r`` then ``def erf_radius(e, f): return r(e, f)``;
-* ``import tutorial_lib as tl`` then ``class ImagePooling(tl.layers.aspp.ImagePooling): pass``.
+* ``import tutorial_lib as tl`` then ``class ImagePooling(tl.layers.aspp.ImagePooling): pass``;
+* no definition at all, the name still bound by the chapter's ``from tutorial_lib.erf import
+  erf_radius`` (a deleted stub in a chapter notebook), or ``erf_radius = E.erf_radius``.
 
 Obfuscated access (``getattr`` with computed strings, ``importlib.reload``) is caught at run time
 by tripwires in the submission's process (:mod:`tutorial_lib.checks._child`) when the object is
@@ -85,7 +87,16 @@ def forbidden_uses(sub: Any, symbol: str, forbid: Sequence[str]) -> List[str]:
     for node in body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             defs.setdefault(node.name, []).append(node)
+        elif isinstance(node, ast.Assign):  # erf_radius = E.erf_radius (or a lambda around it)
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    defs.setdefault(target.id, []).append(node.value)
     found: List[str] = []
+    if symbol not in defs and symbol in aliases:  # no definition: the name is the imported one
+        obj = resolve(aliases[symbol])
+        hit = targets.get(id(obj)) if obj is not _MISSING else None
+        if hit is not None:
+            found.append(hit)
     todo, seen = [symbol], set()
     while todo:
         name = todo.pop()
