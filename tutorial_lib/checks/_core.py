@@ -135,10 +135,11 @@ class Checker:
         if exc_type is not None and not issubclass(exc_type, Exception):
             return False  # a timeout, a dead submission process, Ctrl-C: not the check's to report
         if exc_type is not None and not issubclass(exc_type, CheckFailed):
-            if exc_type is NotImplementedError and not str(exc):
-                self.not_implemented = True
             remote = getattr(exc, "student_where", None)
-            if remote is not None:  # raised by the submission in its own process (the autograder)
+            if exc_type is NotImplementedError and not str(exc):  # the stub
+                self.not_implemented = True
+                self.failures.append(f"not implemented yet (it raised NotImplementedError{remote or ''})")
+            elif remote is not None:  # raised by the submission in its own process (the autograder)
                 self.failures.append(f"your code raised {exc_type.__name__}: {exc}{remote}")
             else:
                 frames = traceback.extract_tb(tb)
