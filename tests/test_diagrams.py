@@ -219,3 +219,17 @@ def test_viz_figures_for_the_deeplab_chapters():
     fig = viz.tokenisation_schemes()
     assert len(fig.axes) == 3
     plt.close(fig)
+
+
+def test_show_batch_fits_the_column():
+    from tutorial_lib import viz
+
+    images, masks = torch.rand(6, 3, 16, 16), torch.zeros(
+        6, 16, 16, dtype=torch.long
+    )
+    fig = viz.show_batch(images, masks, width=7)
+    assert fig.get_size_inches()[0] == pytest.approx(7.0)
+    plt.close(fig)
+    fig = viz.show_batch(images, masks)  # the default is unchanged: 2 in a panel
+    assert fig.get_size_inches()[0] == pytest.approx(12.0)
+    plt.close(fig)

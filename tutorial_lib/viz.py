@@ -92,9 +92,11 @@ def show_batch(
     class_names: Sequence[str] = CLASS_NAMES,
     max_items: int = 6,
     titles: Optional[Sequence[str]] = None,
+    width: Optional[float] = None,
 ):
     """Show images with their masks (and predictions) in columns; returns the
-    figure."""
+    figure. ``width`` (inches) sizes it for a page column (7 for the book's, text at
+    8.5 pt); by default each panel is 2 in wide."""
     import matplotlib.pyplot as plt
 
     if images.ndim != 4 or masks.ndim != 3:
@@ -104,8 +106,10 @@ def show_batch(
         )
     n = min(len(images), max_items)
     rows = 2 if preds is None else 3
+    side = 2.0 if width is None else width / n
+    text = 8 if width is None else 8.5
     fig, axes = plt.subplots(
-        rows, n, figsize=(2.0 * n, 2.0 * rows + 0.4), squeeze=False
+        rows, n, figsize=(side * n, side * rows + 0.4), squeeze=False
     )
     for i in range(n):
         axes[0, i].imshow(_to_hwc(images[i]))
@@ -115,7 +119,7 @@ def show_batch(
         if titles is not None:
             axes[0, i].set_title(titles[i], fontsize=9)
     for r, label in enumerate(["image", "target", "prediction"][:rows]):
-        axes[r, 0].set_ylabel(label)
+        axes[r, 0].set_ylabel(label, fontsize=None if width is None else text)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -123,10 +127,10 @@ def show_batch(
         handles=legend_handles(class_names),
         loc="lower center",
         ncol=len(class_names),
-        fontsize=8,
+        fontsize=text,
         frameon=False,
     )
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, 0.06 if width is None else 0.4 / (side * rows + 0.4), 1, 1))
     return fig
 
 
