@@ -98,7 +98,7 @@ def test_registered_and_exported() -> None:
 @pytest.mark.parametrize("fn", [good_mean_iou, tensor_mean_iou])
 def test_mean_iou_passes_correct(fn, capsys) -> None:
     checks.check_mean_iou(fn)
-    assert "✓ mean IoU: all 6 checks passed" in capsys.readouterr().out
+    assert "✓ mean IoU: all 7 checks passed" in capsys.readouterr().out
 
 
 def test_mean_iou_passes_library_function() -> None:
@@ -149,6 +149,18 @@ def test_mean_iou_hints_name_the_diagnosed_mistake_only(fn, looks_like) -> None:
     assert problems and all(f"behaves like {looks_like}" in line for line in problems), message
     others = [text for _, text, _ in basics._MEAN_IOU_MISTAKES if not text.startswith(looks_like)]
     assert not any(text in message for text in others)
+
+
+def test_a_precondition_is_shown_but_earns_no_partial_credit() -> None:
+    from tutorial_lib.checks import _core
+
+    _core.LOG = []
+    try:
+        run_check("mean_iou", lambda p, t, k, ignore_index=255: 0.5, verbose=False)
+        (checker,) = _core.LOG
+    finally:
+        _core.LOG = None
+    assert (checker.passed, checker.credited, len(checker.failures), checker.credit) == (1, 0, 6, 0.0)
 
 
 def test_mean_iou_unknown_mistake_gets_the_general_hint() -> None:

@@ -124,6 +124,9 @@ class Checker:
     verbose: bool = True
     failures: List[str] = field(default_factory=list)
     passed: int = 0
+    #: passes that earn partial credit (a precondition, ``true(..., credit=False)``, is shown in the
+    #: count but earns nothing)
+    credited: int = 0
     not_implemented: bool = False  # a stub: no partial credit
 
     def __enter__(self) -> "Checker":
@@ -163,18 +166,25 @@ class Checker:
         return False
 
     # -- expectations -------------------------------------------------------------------
-    def _record(self, ok: bool, message: str) -> bool:
+    @property
+    def credit(self) -> float:
+        """The share of this check's expectations met, for partial credit (0 for a stub)."""
+        units = self.credited + len(self.failures)
+        return 0.0 if self.not_implemented or not units else self.credited / units
+
+    def _record(self, ok: bool, message: str, credit: bool = True) -> bool:
         if ok:
             self.passed += 1
+            self.credited += int(credit)
         else:
             self.failures.append(message)
             if "not implemented yet" in message:
                 self.not_implemented = True
         return ok
 
-    def true(self, condition: bool, what: str, hint: str = "") -> bool:
-        """Expect ``condition`` to hold."""
-        return self._record(bool(condition), what + (f". Hint: {hint}" if hint else ""))
+    def true(self, condition: bool, what: str, hint: str = "", credit: bool = True) -> bool:
+        """Expect ``condition`` to hold (``credit=False``: a precondition that earns no partial credit)."""
+        return self._record(bool(condition), what + (f". Hint: {hint}" if hint else ""), credit)
 
     def equal(self, got: Any, expected: Any, what: str, hint: str = "") -> bool:
         """Expect ``got == expected`` (numbers, tuples, strings)."""

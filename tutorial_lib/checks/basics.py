@@ -177,8 +177,7 @@ def check_mean_iou(fn: Callable[..., Any]) -> None:
     Raises ``AssertionError`` (``CheckFailed``) listing every failed case.
     """
     with Checker("mean IoU") as c:
-        if not callable(fn):
-            c.true(False, f"expected a function, got {type(fn).__name__}")
+        if not c.true(callable(fn), f"expected a function, got {type(fn).__name__}", credit=False):
             return
         results = []  # (case, reference, the student's float or None, problem or None)
         for case in _cases():

@@ -253,10 +253,10 @@ def _grade_one(conn: Connection, sub: Submission, run: Dict[str, Any], exercise:
         return done("forbidden", _forbidden_message(symbol, conn.used))
     if outcome == "pass":
         return done("pass", text, exercise.points)
-    passed = sum(c.passed for c in checkers)
-    total = passed + sum(len(c.failures) for c in checkers)
+    credited = sum(c.credited for c in checkers)
+    units = credited + sum(len(c.failures) for c in checkers)
     stub = any(c.not_implemented for c in checkers)
-    share = 0.0 if stub or outcome in {"timeout", "crash"} or not total else passed / total
+    share = 0.0 if stub or outcome in {"timeout", "crash"} or not units else credited / units
     return done(outcome, text, exercise.points * share)
 
 
