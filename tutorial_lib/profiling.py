@@ -307,7 +307,7 @@ def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
     created on the device of the model's parameters. Forward hooks count every
     ``nn.Conv1d/2d/3d`` (groups and dilation included) and ``nn.Linear`` as
     :func:`count_macs` does (bias not counted; everything else zero), and every call
-    of ``F.scaled_dot_product_attention`` with :func:`sdpa_mac_handle`'s rule. It
+    of ``F.scaled_dot_product_attention`` with the rule of ``sdpa_mac_handle``. It
     agrees with :func:`count_macs` for models whose arithmetic lives in those — the
     tests check this for DeepLabV3+, SETR and SegFormer — and refuses models with
     ``nn.MultiheadAttention`` or transposed convolutions, which it cannot see through.

@@ -318,7 +318,7 @@ def segformer_overview(
         6.8,
         4.51,
         "block = efficient self-attention + Mix-FFN; "
-        f"reduction R = {', '.join(str(r) for r in cfg.sr_ratios)}",
+        f"sr = {', '.join(str(r) for r in cfg.sr_ratios)}",
         8,
         color="#444444",
         ha="right",
@@ -356,7 +356,7 @@ def segformer_overview(
         [0.6, 2.0, 3.55, 5.1, 6.3],
         [
             ("merge", "C", None),
-            ("linear", "MLP fuse\n(1×1)", lab["decode_head.linear_fuse"]),
+            ("linear", "1×1 conv\n+BN+ReLU", lab["decode_head.linear_fuse"]),
             ("linear", "MLP predict", lab["decode_head.linear_pred"]),
             ("up", "↑4 (outside)", None),
             ("tensor", "mask", f"{num_classes}×{img_size}×{img_size}"),
@@ -372,7 +372,7 @@ def segformer_overview(
 def efficient_attention(
     variant: str = "b0", stage: int = 0, img_size: int = 512
 ) -> Diagram:
-    """Efficient self-attention (SegFormer §3.1): keys and values from a grid shrunk R× per side.
+    """Efficient self-attention (SegFormer §3.1): keys and values from a grid shrunk sr× per side.
 
     Traced inside block 0 of ``stage`` of ``segformer_<variant>`` at ``img_size``.
     """
@@ -397,7 +397,7 @@ def efficient_attention(
             ("linear", "$Q = x W_Q$", lab[p + ".q"]),
             (
                 "attention",
-                "softmax$(QK^T/\\sqrt{d})\\,V$\nweights:",
+                "softmax$(QK^T/\\sqrt{d})\\,V$",
                 lab["weights"],
                 1.6,
             ),
@@ -424,7 +424,7 @@ def efficient_attention(
     c.text(
         3.5,
         2.8,
-        f"N = {n} queries, N/R² = {nr} keys and values (R = {sr}): the score matrix is "
+        f"N = {n} queries, N/sr² = {nr} keys and values (sr = {sr}): the score matrix is "
         f"{n}×{nr}",
         8,
         color="#444444",
@@ -511,7 +511,7 @@ def all_mlp_decoder(
     )
     c.arrow([(3.89, 2.0), (4.3, 2.0)])
     c.box(
-        4.75, 2.0, 0.9, 0.66, "linear", "MLP fuse\n(1×1)", lab[f"{d}.linear_fuse"]
+        4.75, 2.0, 0.9, 0.66, "linear", "1×1 conv\n+BN+ReLU", lab[f"{d}.linear_fuse"]
     )
     c.arrow([(5.2, 2.0), (5.4, 2.0)])
     c.box(5.85, 2.0, 0.9, 0.66, "linear", "MLP\npredict", lab[f"{d}.linear_pred"])
