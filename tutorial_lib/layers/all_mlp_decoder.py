@@ -48,7 +48,7 @@ class AllMLPDecoder(nn.Module):
     .. math::
         \hat F_i &= \mathrm{Linear}(C_i, C)(F_i),\ \forall i \\
         \hat F_i &= \mathrm{Upsample}\big(\tfrac{H}{4} \times \tfrac{W}{4}\big)
-            (\hat F_i),\ \forall i \\
+            (\hat F_i) \\
         F &= \mathrm{Linear}(4C, C)\big(\mathrm{Concat}(\hat F_i)\big) \\
         M &= \mathrm{Linear}(C, N_{cls})(F)
 
@@ -126,8 +126,8 @@ class FoldedAllMLPDecoder(nn.Module):
     and since bilinear upsampling :math:`U` is linear and keeps constants,
 
     .. math::
-        s \odot W_f \,\mathrm{Concat}_i\, U(W_i F_i + b_i) + t
-        = \sum_i U\big(\underbrace{s \odot W_f^{(i)} W_i}_{M_i}\, F_i\big)
+        & s \odot W_f \,\mathrm{Concat}_i\, U(W_i F_i + b_i) + t \\
+        &= \sum_i U\big(\underbrace{s \odot W_f^{(i)} W_i}_{M_i}\, F_i\big)
           + \underbrace{s \odot \textstyle\sum_i W_f^{(i)} b_i + t}_{b}
 
     ``weights[i]`` holds :math:`M_i` as a 1×1 convolution ``(C, C_i, 1, 1)`` applied

@@ -43,8 +43,10 @@ class EfficientSelfAttention(nn.Module):
     r"""Efficient self-attention of SegFormer (Xie et al., 2021, §3.1, eqs. 1-2).
 
     .. math::
-        \mathrm{Attention}(Q, K, V) = \mathrm{Softmax}\Big(\frac{QK^\top}{\sqrt{d_\text{head}}}\Big)V,
-        \qquad K, V \in \mathbb{R}^{\frac{N}{R} \times C},\ R = \text{sr\_ratio}^2
+        \mathrm{Attention}(Q, K, V)
+        = \mathrm{Softmax}\Big(\frac{QK^\top}{\sqrt{d_\text{head}}}\Big)V,
+
+        K, V \in \mathbb{R}^{\frac{N}{R} \times C},\ R = \text{sr\_ratio}^2
 
     ``q = Linear(C, C)`` on all tokens; if ``sr_ratio > 1`` the tokens are reshaped
     to the ``H × W`` grid, reduced by
