@@ -163,6 +163,13 @@ def test_a_precondition_is_shown_but_earns_no_partial_credit() -> None:
     assert (checker.passed, checker.credited, len(checker.failures), checker.credit) == (1, 0, 6, 0.0)
 
 
+
+def test_the_failure_count_says_which_checks_earn_credit() -> None:
+    """A precondition is labelled, so that "1 of 7 passed" is not read as 1/7 of the points."""
+    message = run_check("mean_iou", lambda p, t, k, ignore_index=255: 0.5, verbose=False)
+    assert message.splitlines()[0].endswith("0 of 6 graded checks passed (and 1 precondition(s))")
+
+
 def test_mean_iou_unknown_mistake_gets_the_general_hint() -> None:
     message = run_check("mean_iou", lambda p, t, k, ignore_index=255: 0.5, verbose=False)
     assert "behaves like" not in message and basics._MEAN_IOU_HINT in message

@@ -47,3 +47,29 @@ def test_erf_radius_hint_names_the_diagnosed_mistake(mistake: str, looks_like: s
 def test_an_undiagnosed_mistake_gets_the_general_hint_not_a_case_hint() -> None:
     message = run_check("erf_radius", lambda e, f=0.9: 1.0, verbose=False)
     assert "behaves like" not in message and "centre of mass" in message
+
+
+@pytest.mark.parametrize("mistake, looks_like", [
+    ("unnormalised", "forgetting to normalise the map"),
+    ("one_layer_short", "stacking n - 1 layers instead of n"),
+    ("one_layer_short_padded", "stacking n - 1 layers instead of n"),
+    ("profile", "returning the 1-D profile"),
+    ("sum", "adding the row and column profiles"),
+    ("box", "a flat (box) map"),
+])
+def test_uniform_erf_hint_names_the_diagnosed_mistake(mistake: str, looks_like: str) -> None:
+    from tutorial_lib.checks.compare import _uniform_variant
+
+    message = run_check("uniform_erf", _uniform_variant(mistake), verbose=False)
+    problems = [ln for ln in message.splitlines() if ln.startswith("  - ")]
+    assert problems and all(f"behaves like {looks_like}" in ln for ln in problems)
+
+
+def test_uniform_erf_reference_variant_passes_and_a_wrong_map_gets_the_general_hint() -> None:
+    import torch
+
+    from tutorial_lib.checks.compare import _uniform_variant
+
+    assert run_check("uniform_erf", _uniform_variant("exact"), verbose=False) is None
+    message = run_check("uniform_erf", lambda n: torch.eye(2 * n + 1) / (2 * n + 1), verbose=False)
+    assert "behaves like" not in message and "outer product" in message

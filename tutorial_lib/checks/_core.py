@@ -7,6 +7,7 @@ never prints the solution's code.
 """
 from __future__ import annotations
 
+import json
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -143,7 +144,7 @@ class Checker:
                 self.not_implemented = True
                 self.failures.append(f"not implemented yet (it raised NotImplementedError{remote or ''})")
             elif remote is not None:  # raised by the submission in its own process (the autograder)
-                self.failures.append(f"your code raised {exc_type.__name__}: {exc}{remote}")
+                self.failures.append(student_raised(exc))
             else:
                 frames = traceback.extract_tb(tb)
                 # Point at the student's code, not at the torch or tutorial_lib function it called.
@@ -156,7 +157,10 @@ class Checker:
                     self.failures.append(f"the check could not use your result ({exc_type.__name__}: {exc})")
         total = self.passed + len(self.failures)
         if self.failures:
-            lines = [f"✗ {self.title}: {len(self.failures)} problem(s), {self.passed} of {total} checks passed"]
+            pre = self.passed - self.credited
+            count = (f"{self.passed} of {total} checks passed" if not pre else
+                     f"{self.credited} of {total - pre} graded checks passed (and {pre} precondition(s))")
+            lines = [f"✗ {self.title}: {len(self.failures)} problem(s), {count}"]
             lines += [f"  - {f}" for f in self.failures]
             if self.verbose:
                 print("\n".join(lines))
@@ -215,6 +219,20 @@ class Checker:
         err = (got - expected).abs().max().item()
         msg = f"{what}: values differ from the reference (max abs difference {err:.3g}, tolerance {atol:g})"
         return self._record(False, msg + (f". Hint: {hint}" if hint else ""))
+
+
+def student_raised(exc: BaseException) -> str:
+    """``your code raised TYPE: message`` for an exception raised by the student's code.
+
+    Raised in the submission's process (the autograder), the message is quoted (it is the student's
+    text, not the grader's verdict: ``✓ … passed`` cannot pass for a result) and the original type
+    is kept even when the grader rebuilt it as a ``StudentError``; the student's line follows.
+    """
+    if not hasattr(exc, "student_type"):
+        return f"your code raised {type(exc).__name__}: {exc}"
+    message = getattr(exc, "student_message", "")
+    quoted = f": {json.dumps(message, ensure_ascii=False)}" if message else ""
+    return f"your code raised {exc.student_type}{quoted}{getattr(exc, 'student_where', '') or ''}"
 
 
 def diagnose(answers: Sequence[Tuple[Any, Any]], variants: Sequence[Tuple[Callable[[Any], Any], str, str]],

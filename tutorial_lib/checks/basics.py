@@ -193,8 +193,7 @@ def check_mean_iou(fn: Callable[..., Any]) -> None:
             except TypeError as err:
                 results.append((case, want, None, f"{err}. Hint: return float(...) of the mean"))
             except Exception as err:  # the student's code crashed on this case: report and go on
-                where = getattr(err, "student_where", "")
-                results.append((case, want, None, f"your code raised {type(err).__name__}: {err}{where}"))
+                results.append((case, want, None, _core.student_raised(err)))
         wrong = [r for r in results if r[2] is None or not (math.isfinite(r[2]) and abs(r[2] - r[1]) <= 1e-6)]
         hint = _MEAN_IOU_HINT
         answered = [r for r in results if r[2] is not None]
@@ -252,7 +251,7 @@ def check_confusion_matrix(fn: Callable[..., Any]) -> None:
                 c.true(False, f"{case.what}: your code raised NotImplementedError: {err}", case.hint)
                 continue
             except Exception as err:
-                c.true(False, f"{case.what}: your code raised {type(err).__name__}: {err}", case.hint)
+                c.true(False, f"{case.what}: {_core.student_raised(err)}", case.hint)
                 continue
             if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(want.shape):
                 c.shape(got, tuple(want.shape), f"{case.what}: the matrix",

@@ -5,7 +5,8 @@ seeded cases chosen so that the classic mistakes fail a case of their own, with 
 
 * ``pareto_front``: treating a model as dominated by an identical one, forgetting ties in cost,
   returning models in input order instead of cheapest first;
-* ``uniform_erf``: a flat (box) map instead of the n-fold convolution, forgetting to normalise;
+* ``uniform_erf``: a flat (box) map instead of the n-fold convolution, forgetting to normalise,
+  n - 1 layers, the 1-D profile, the sum of the profiles instead of their outer product;
 * ``erf_radius``: measuring from the array centre instead of the centre of mass, returning the
   radius *after* the fraction is reached, normalising by the peak instead of the total mass.
 """
@@ -120,23 +121,71 @@ def _uniform_stack_erf(n: int) -> torch.Tensor:
           description="uniform_erf(n) -> (2n+1, 2n+1) ERF of n stacked uniform 3x3 convolutions, sum 1")
 def check_uniform_erf(fn: Callable[..., Any]) -> None:
     """Check ``uniform_erf(n)`` against the ERF measured by backpropagation through ``n`` uniform layers."""
-    hints = {1: "one uniform 3x3 layer spreads the gradient evenly over its 3x3 window",
-             2: "per axis the weights are the coefficients of (1 + z + z^2)^n: convolve [1, 1, 1] with itself",
-             5: "normalise the map so that it sums to 1",
-             12: "the map is the outer product of the 1-D profile with itself"}
+    answers = []
     with Checker("uniform-stack ERF") as c:
-        for n, hint in hints.items():
-            want = _uniform_stack_erf(n)
+        for n in (1, 2, 5, 12):
             try:
-                got = fn(n)
+                answers.append((n, fn(n)))
             except NotImplementedError as err:
                 if _stub(c, err, "uniform_erf"):
-                    break
+                    return
                 raise
+        wrong = any(not _same_map(got, _uniform_stack_erf(n)) for n, got in answers)
+        found = diagnose(answers, _UNIFORM_MISTAKES, _same_map) if wrong else None
+        hint = f"your uniform_erf behaves like {found[0]}; {found[1]}" if found else _UNIFORM_HINT
+        for n, got in answers:
             if not isinstance(got, torch.Tensor):
-                c.true(False, f"n={n}: expected a tensor, got {type(got).__name__}")
+                c.true(False, f"n={n}: expected a tensor, got {type(got).__name__}", hint)
                 continue
-            c.close(got.double(), want, f"n={n}", hint, atol=1e-9, rtol=1e-6)
+            c.close(got.double(), _uniform_stack_erf(n), f"n={n}", hint, atol=1e-9, rtol=1e-6)
+
+
+def _same_map(got: Any, value: torch.Tensor) -> bool:
+    return isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(value.shape) and \
+        bool(torch.allclose(got.double(), value.double(), atol=1e-9, rtol=1e-6))
+
+
+def _profile(n: int) -> torch.Tensor:
+    """The coefficients of (1 + z + z^2)^n: the 1-D weights of n stacked 3-tap box filters."""
+    p = torch.ones(1, dtype=torch.float64)
+    for _ in range(n):
+        p = torch.nn.functional.conv1d(p.view(1, 1, -1), torch.ones(1, 1, 3, dtype=torch.float64),
+                                       padding=2).flatten()
+    return p
+
+
+def _uniform_variant(mistake: str) -> Callable[[int], torch.Tensor]:
+    def run(n: int) -> torch.Tensor:
+        p = _profile(n - 1 if mistake.startswith("one_layer_short") else n)
+        if mistake == "one_layer_short_padded":
+            p = torch.nn.functional.pad(p, (1, 1))
+        if mistake == "profile":
+            return p / p.sum()
+        grid = p[:, None] + p[None, :] if mistake == "sum" else p[:, None] * p[None, :]
+        if mistake == "box":
+            grid = torch.ones_like(grid)
+        return grid if mistake == "unnormalised" else grid / grid.sum()
+
+    return run
+
+
+_UNIFORM_MISTAKES = [
+    (_uniform_variant("unnormalised"), "forgetting to normalise the map",
+     "divide by the sum, so that the map sums to 1"),
+    (_uniform_variant("one_layer_short"), "stacking n - 1 layers instead of n",
+     "convolve [1, 1, 1] with itself n times (n layers), giving 2n + 1 weights per axis"),
+    (_uniform_variant("one_layer_short_padded"), "stacking n - 1 layers instead of n",
+     "convolve [1, 1, 1] with itself n times (n layers), giving 2n + 1 weights per axis"),
+    (_uniform_variant("profile"), "returning the 1-D profile",
+     "return the (2n + 1) x (2n + 1) map: the outer product of the profile with itself"),
+    (_uniform_variant("sum"), "adding the row and column profiles",
+     "the 2-D weights multiply: take the outer product of the profile with itself, not the sum"),
+    (_uniform_variant("box"), "a flat (box) map",
+     "the layers do not spread the gradient evenly: per axis the weights are the coefficients of "
+     "(1 + z + z^2)^n"),
+]
+_UNIFORM_HINT = ("per axis the weights are the coefficients of (1 + z + z^2)^n (convolve [1, 1, 1] with "
+                 "itself n times); the map is their outer product, divided by its sum")
 
 
 def _gaussian(size: int, sigma: float, centre: Tuple[float, float]) -> torch.Tensor:

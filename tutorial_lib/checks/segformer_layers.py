@@ -49,7 +49,7 @@ def _run(c: Checker, what: str, fn: Callable[[], Any]) -> Any:
     except NotImplementedError:
         c.true(False, f"{what}: not implemented yet (NotImplementedError)")
     except Exception as err:
-        c.true(False, f"{what}: your code raised {type(err).__name__}: {err}")
+        c.true(False, f"{what}: {_core.student_raised(err)}")
     return None
 
 
