@@ -135,7 +135,13 @@ def test_write_assignments_layout_index_and_guard(tmp_path: pathlib.Path) -> Non
     assert SOLUTION_MARK not in (out / "student" / "ch.ipynb").read_text()
     instructor = (out / "instructor" / "ch.ipynb").read_text()
     assert SOLUTION_MARK in instructor and "Answer key and rubric — Exercise 2" in instructor
-    assert [e.check for e in load_assignment(out / "instructor" / "ch.toml").exercises] == ["mean_iou"]
+    assignment = load_assignment(out / "instructor" / "ch.toml")
+    assert [e.check for e in assignment.exercises] == ["mean_iou"]
+    # a private seed drawn for this kit and explicit limits, each with its comment
+    assert isinstance(assignment.private_seed, int) and 0 <= assignment.private_seed < 2**31
+    assert (assignment.timeout, assignment.run_timeout) == (60, 600)
+    toml = (out / "instructor" / "ch.toml").read_text()
+    assert "timeout = 60  # seconds per exercise" in toml and "# drawn by tools/assignments.py" in toml
     with pytest.raises(ValueError, match="expected a rubric for ch exercise 2"):
         write_assignments([source], out)  # regenerating its own folder is allowed; a missing rubric is not
     precious = tmp_path / "precious"

@@ -23,8 +23,8 @@ For every chapter listed in ``_toc.yml`` (or the notebooks given) this writes
 ``<out>/instructor/<part>/<chapter>.ipynb`` (keep private): the chapter with solutions, glued
 numbers rendered, and an answer key / rubric after each discussion exercise (``tools/grade_rubrics.py``);
 ``<out>/instructor/<part>/<chapter>.toml``: the chapter's assignment file for
-``python -m tutorial_lib.checks gradebook`` (one entry per coded exercise; edit points, add a
-``private_seed``, or merge several chapters into one file).
+``python -m tutorial_lib.checks gradebook`` (one entry per coded exercise, a freshly drawn
+``private_seed`` and explicit time limits; edit points, or merge several chapters into one file).
 
 ``_assignments/`` is git-ignored. Colab opens notebooks from GitHub only when they are committed,
 so with ``--colab-base`` (e.g. ``https://colab.research.google.com/github/ORG/REPO/blob/main`` of the
@@ -294,8 +294,18 @@ def instructor_version(nb: nbformat.NotebookNode, chapter: str = "notebook") -> 
     return nb
 
 
-def assignment_toml(nb: nbformat.NotebookNode, title: str) -> str:
-    """The chapter's assignment file: one exercise per check cell, the check's points."""
+#: seconds per exercise (a check calls the submission's code a few times on small inputs)
+EXERCISE_TIMEOUT = 60
+#: seconds for running a whole chapter notebook before the checks (chapter 01 takes about 67 s on
+#: two busy cores; ``gradebook --exercises-only`` runs only the exercise cells, in seconds)
+RUN_TIMEOUT = 600
+
+
+def assignment_toml(nb: nbformat.NotebookNode, title: str, seed: "int | None" = None) -> str:
+    """The chapter's assignment file: one exercise per check cell, the check's points, a fresh
+    private seed (``secrets.randbelow(2**31)`` unless given) and explicit time limits."""
+    import secrets
+
     from tutorial_lib.checks import REGISTRY
     from tutorial_lib.checks.assignment import Assignment, Exercise
 
@@ -305,9 +315,17 @@ def assignment_toml(nb: nbformat.NotebookNode, title: str) -> str:
             for check in REGISTRY.values():
                 if re.search(rf"\b{check.func.__name__}\s*\(", cell.source):
                     exercises.append(Exercise(check.name, check.points))
-    return ("# Assignment file for python -m tutorial_lib.checks gradebook (keep it private if you add\n"
-            "# private_seed = <your number>: the checks then draw cases no student has seen).\n"
-            + Assignment(title=title, exercises=exercises).to_toml())
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    body = Assignment(title=title, exercises=exercises).to_toml()
+    head, _, rest = body.partition("\n")
+    return ("# Assignment file for python -m tutorial_lib.checks gradebook. Keep it private: the checks draw\n"
+            "# their random cases from private_seed, so answers hard-coded from the public notebook fail.\n"
+            + head + "\n"
+            + f"timeout = {EXERCISE_TIMEOUT}  # seconds per exercise\n"
+            + f"run_timeout = {RUN_TIMEOUT}  # seconds for running the whole submission first "
+              "(a full chapter notebook is slow)\n"
+            + f"private_seed = {seed}  # drawn by tools/assignments.py; change it for each class\n"
+            + rest)
 
 
 def _title(nb: nbformat.NotebookNode, fallback: str) -> str:
