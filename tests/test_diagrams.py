@@ -212,6 +212,9 @@ def test_viz_figures_for_the_deeplab_chapters():
     zoom = fig.axes[0].patches[0]  # the window outlined on the image
     x0, y0 = zoom.get_x() + 0.5, zoom.get_y() + 0.5
     assert 40 - 16 < y0 <= 49 and 10 - 16 < x0 <= 19
+    # each zoom sits under the panel it enlarges and says which one
+    titles = [ax.get_title() for ax in fig.axes[:8]]
+    assert titles[2:4] == ["a", "b"] and titles[6:8] == ["zoom: a", "zoom: b"]
     plt.close(fig)
     fig = viz.atrous_gridding(rates=(1, 2), layers=(1, 3))
     assert len(fig.axes) == 2 * 2 + 2  # one colour bar per row

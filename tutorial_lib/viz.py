@@ -192,8 +192,9 @@ def compare_zoom(image: torch.Tensor, target: torch.Tensor, preds: "dict",
     err[wrong_a & ~wrong_b] = (0.2, 0.4, 0.9)
     err[wrong_b & ~wrong_a] = (0.9, 0.2, 0.2)
     err[wrong_a & wrong_b] = (0.55, 0.55, 0.55)
-    bottom = [(colorize(target)[crop], "zoom: target"), (colorize(a)[crop], "zoom"),
-              (colorize(b)[crop], "zoom"), (err[crop], "zoom: errors")]
+    # each zoom sits under the panel it enlarges; the error map takes the image's column
+    bottom = [(err[crop], "zoom: errors"), (colorize(target)[crop], "zoom: target"),
+              (colorize(a)[crop], f"zoom: {name_a}"), (colorize(b)[crop], f"zoom: {name_b}")]
     for ax, (img, title) in zip(axes[1], bottom):
         ax.imshow(img, interpolation="nearest")
         ax.set_title(title, fontsize=9)

@@ -70,7 +70,7 @@ def fcn(size: int = 64, num_classes: int = 6) -> Diagram:
         w=0.9,
         h=0.72,
     )
-    c.legend(0.2, note="each conv: + BN + ReLU; batch omitted")
+    c.legend(0.2, note="each conv but the classifier: + BN + ReLU; batch omitted")
     return c.done(lab, out)
 
 
@@ -359,7 +359,7 @@ def deeplabv3plus(
     )  # drawn for upward flow
     c.arrow([(6.3, y2 + 0.3), (6.3, 2.19)])
     c.arrow([(6.3, 2.61), (6.3, y1 - 0.36)])
-    c.legend(0.25, note="each conv: + BN + ReLU; batch omitted")
+    c.legend(0.25, note="each conv but the classifier: + BN + ReLU; batch omitted")
     d = c.done(lab, out)
     d.labels["backbone"] = f"{feat}, {low}"
     return d
