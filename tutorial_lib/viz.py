@@ -146,7 +146,7 @@ def plot_history(history, ax=None, label: Optional[str] = None):
     smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
     ax.plot(history.steps[: len(smooth)], smooth, label=label or "train loss")
     ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy")
+    ax.set_ylabel("training loss (cross-entropy)", color="C0")
     if history.val:
         ax2 = ax.twinx()
         ax2.plot(
@@ -156,7 +156,7 @@ def plot_history(history, ax=None, label: Optional[str] = None):
             color="C3",
             label="val mIoU",
         )
-        ax2.set_ylabel("val mIoU")
+        ax2.set_ylabel("val mIoU (dashed)", color="C3")
         ax2.set_ylim(0, 1)
     return ax
 
