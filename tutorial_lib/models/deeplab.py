@@ -182,8 +182,8 @@ def deeplabv3plus_xception65(
 
 
 #: A slim aligned Xception for CPU training on 64×64 scenes, with the same flows and units, widths cut
-#: 8- to 45-fold and one middle unit instead of 16 (CPU time per training step is dominated by the
-#: number of depthwise channels, so this is as large as a 60-second chapter allows).
+#: 2- to 24-fold and one middle unit instead of 16. Even so it is the slowest capstone model to train
+#: on a CPU (``train_seconds`` in ``checkpoints/metrics.json``): many thin layers, few MACs each.
 XCEPTION_SMALL = XceptionConfig(
     stem=(16, 16),
     entry=((16, 16, 16), (24, 24, 24), (32, 32, 32)),
