@@ -111,12 +111,14 @@ def patch_grid_figure(
         raise ValueError(
             "patch_grid_figure: expected at least one patch size, got none"
         )
-    fig, axes = plt.subplots(
-        1, len(patch_sizes), figsize=(2.6 * len(patch_sizes), 3.3)
-    )
-    axes = [axes] if len(patch_sizes) == 1 else list(axes)
-    for ax, p in zip(axes, patch_sizes):
+    # two panels a row, so that the figure fits the book's 7-inch column at a readable size
+    cols = min(2, len(patch_sizes))
+    rows = -(-len(patch_sizes) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(7.0, 3.6 * rows), squeeze=False)
+    for ax, p in zip(axes.flat, patch_sizes):
         plot_patch_grid(image, p, ax=ax)
+    for ax in list(axes.flat)[len(patch_sizes):]:
+        ax.axis("off")
     fig.tight_layout()
     return fig
 
