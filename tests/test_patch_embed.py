@@ -71,3 +71,19 @@ def test_bad_configuration_raises() -> None:
         PatchEmbed(patch_size=0)
     with pytest.raises(ValueError, match="expected N=4 patches"):
         unpatchify(torch.randn(1, 5, 12), (2, 2), 2)
+
+
+def test_patch_grid_figure_fits_the_column():
+    """The static twin of the patch explorer: two panels a row, 7 inches wide (the book's
+    column), one axis per patch size (a spare cell is switched off)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tutorial_lib.widgets.transformers import patch_grid_figure
+
+    fig = patch_grid_figure(torch.rand(3, 64, 64), patch_sizes=(32, 16, 8))
+    assert fig.get_size_inches()[0] == 7.0
+    assert sum(ax.axison for ax in fig.axes) == 3
+    plt.close(fig)
