@@ -248,3 +248,137 @@ def test_broken_checks_file_is_a_grader_error(tmp_path: pathlib.Path) -> None:
         load_checks(broken)
     with pytest.raises(GraderError, match="existing .py file"):
         load_checks(tmp_path / "absent.py")
+
+
+# -- the red-team review: evasion constructs, copied code, the submission's process --------------
+EVASIONS = SUBMISSIONS / "evasions"
+
+
+@pytest.mark.parametrize("name, construct", [
+    ("a01_wrapped", "__wrapped__"), ("a02_reload", "importlib.reload (line 2"),
+    ("a03_disarm", "sys.modules (line 2"), ("a04_getsource", "import inspect (line 1"),
+    ("a05_exec", "exec() of code that is not a plain literal string (line 3"),
+    ("a08_wrapped_simple", "__wrapped__ (the object behind a wrapper) (line 4"),
+    ("a16_tamper", "__file__ (the library's files) (line 2"),
+])
+def test_evasion_constructs_are_found_with_their_line(name: str, construct: str) -> None:
+    from tutorial_lib.checks.forbidden import evasions
+
+    found = evasions(load_submission(EVASIONS / f"{name}.py"))
+    assert any(construct in f for f in found), found
+
+
+def test_ordinary_code_is_not_an_evasion(tmp_path: pathlib.Path) -> None:
+    from tutorial_lib.checks.forbidden import evasions
+
+    path = tmp_path / "ok.py"
+    path.write_text('"""Uses tutorial_lib only through imports."""\n'
+                    "import importlib.util\nimport sys\nimport torch\nfrom torch import nn\n"
+                    "from tutorial_lib import viz\n"
+                    "HAVE = importlib.util.find_spec('transformers') is not None or 'google.colab' in sys.modules\n"
+                    "class Net(nn.Module):\n"
+                    "    def __init__(self):\n        super().__init__()\n"
+                    "        for i in range(2):\n            setattr(self, f'conv_{i}', nn.Conv2d(1, 1, 1))\n"
+                    "    def forward(self, x):\n"
+                    "        for i in range(2):\n            x = getattr(self, f'conv_{i}')(x)\n        return x\n"
+                    "model = torch.compile(Net().eval()) if False else Net().eval()\n"
+                    "exec('y = 1')\nprint(f'tutorial_lib {y}')\n"
+                    "if __name__ == '__main__':\n    print(model)\n")
+    assert evasions(load_submission(path)) == []
+
+
+def test_an_evasive_submission_is_not_run_and_scores_zero_everywhere() -> None:
+    report = grade_submission(EVASIONS / "a03_disarm.py", only=["erf_radius", "mean_iou"])
+    assert report["submission"]["status"] == "forbidden" and report["score"] == 0
+    assert [t["detail"] for t in report["tests"]] == ["forbidden", "forbidden"]
+    assert "sys.modules (line 2 of a03_disarm.py)" in report["tests"][0]["output"]
+    assert "not run" in format_table(report)
+
+
+def test_code_copied_from_the_library_is_found_however_renamed(tmp_path: pathlib.Path) -> None:
+    import inspect
+    import re
+
+    from tutorial_lib import erf
+    from tutorial_lib.checks.forbidden import copied_from_library
+
+    source = "\n\n".join(inspect.getsource(f) for f in (erf._check_map, erf.erf_mass_curve, erf.erf_radius))
+    source = re.sub(r'"""[\s\S]*?"""', "", source)  # no docstrings
+    source = re.sub(r"\bradii\b", "distances", re.sub(r"\bindex\b", "k", source))  # renamed locals
+    path = tmp_path / "copied.py"
+    path.write_text("import torch\nfrom typing import Tuple, Optional\n" + source.replace("check_positive", "abs"))
+    sub = load_submission(path)
+    assert "tutorial_lib.erf.erf_radius" in copied_from_library(sub, "erf_radius", REGISTRY["erf_radius"].forbid)
+    report = grade_submission(path, only=["erf_radius"])
+    assert report["tests"][0]["detail"] == "forbidden" and "copies the code of" in report["tests"][0]["output"]
+    own = SUBMISSIONS / "course" / "alice_correct.py"
+    assert copied_from_library(load_submission(own), "erf_radius", REGISTRY["erf_radius"].forbid) == []
+
+
+def test_the_submissions_process_has_its_own_library_and_leaves_nothing_behind(tmp_path: pathlib.Path) -> None:
+    """A private copy of tutorial_lib (deleted on close), no server in ``__main__``, no ``__wrapped__``
+    on the tripwires, and (Linux) a detached grandchild killed on close."""
+    import os
+    import sys
+    import time
+
+    from tutorial_lib.checks import _remote
+
+    pid_file = tmp_path / "daemon.pid"
+    code = ("import os, sys, time\nimport tutorial_lib.checks, tutorial_lib.erf as E\n"
+            "FACTS = [tutorial_lib.checks.__file__, os.getcwd(), hasattr(sys.modules['__main__'], 'Server'),\n"
+            "         hasattr(E.erf_radius, '__wrapped__')]\n"
+            "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+            f"        open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n        time.sleep(600)\n"
+            "    os._exit(0)\n"
+            "def facts():\n    return FACTS\n")
+    conn = _remote.Connection()
+    conn.start()
+    tmp = conn._tmp.name
+    try:
+        conn.deadline = time.monotonic() + 60
+        run = conn.request(op="run", chunks=[{"label": "t", "source": code}], stop_on_error=True,
+                           symbols=["facts"], forbid=["tutorial_lib.erf.erf_radius"])
+        assert run["errors"] == []
+        checks_file, cwd, has_server, wrapped = conn.request(op="call", symbol="facts", args=(), kwargs={}, forbid=[])
+        for _ in range(100):
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.05)
+    finally:
+        conn.close()
+    assert checks_file.startswith(tmp) and not checks_file.startswith(_remote.package_dir())
+    assert cwd.startswith(tmp) and not os.path.exists(tmp)
+    assert (has_server, wrapped) == (False, False)
+    if sys.platform.startswith("linux"):
+        pid = int(pid_file.read_text())
+        assert pid in conn.strays and not os.path.exists(f"/proc/{pid}")
+
+
+@pytest.mark.parametrize("target, message", [
+    ("checks", r"changed while tamper.py was graded: tutorial_lib/checks/__init__.py"),
+    ("snapshot", r"changed while tamper.py was graded: the grader's library snapshot .*: metrics.py"),
+])
+def test_a_change_to_the_graders_own_library_is_a_grader_error(tmp_path: pathlib.Path, target: str, message: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grader's checks (a copy here, never the real files) and the snapshot the children copy."""
+    import shutil
+
+    from tutorial_lib.checks import _remote
+
+    copy = tmp_path / "grader" / "tutorial_lib"
+    shutil.copytree(_remote.package_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(_remote, "package_dir", lambda: str(copy))
+    victim = copy / "checks" / "__init__.py" if target == "checks" else \
+        pathlib.Path(_remote.library_snapshot()) / "metrics.py"
+    original = victim.read_bytes()
+    (tmp_path / "target.txt").write_text(str(victim))
+    path = tmp_path / "tamper.py"
+    path.write_text(f"with open(open({str(tmp_path / 'target.txt')!r}).read(), 'a') as fh:\n"
+                    "    fh.write('\\n# every check passes now\\n')\n"
+                    "def erf_radius(erf, fraction=0.9):\n    return 1.0\n")
+    try:
+        with pytest.raises(GraderError, match=message):
+            grade_submission(path, only=["erf_radius"])
+    finally:
+        victim.write_bytes(original)

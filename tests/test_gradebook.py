@@ -14,15 +14,19 @@ dave_looping (.ipynb)  an endless loop in ``erf_radius``                        
 eve_gaming             replaces every check in ``REGISTRY`` by a no-op and patches         0
                        ``tutorial_lib``'s references to agree with its garbage answers
 grace_wrapper          wraps ``tutorial_lib.erf.erf_radius``; reaches ``metrics.mean_iou``  2
-                       through computed names (caught at run time)
+                       through computed attribute names (caught at run time)
 heidi_deleted_stub     ``erf_radius`` deleted, ``pareto_front`` renamed                   3
 =====================  ================================================================  ======
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
 import pathlib
+import shutil
+import time
 import subprocess
 import sys
 
@@ -61,7 +65,8 @@ def test_gradebook_has_one_row_and_one_feedback_file_per_student(graded: dict) -
     assert sorted(graded["rows"]) == students == sorted(graded["feedback"]) == sorted(graded["results"])
     header = list(next(iter(graded["rows"].values())))
     assert header == ["student", "file", "mean_iou", "confusion_matrix", "pareto_front", "erf_radius",
-                      "total", "max", "notes"]
+                      "total", "max", "notes", "sha256"]
+    assert graded["rows"]["alice_correct"]["sha256"] == hashlib.sha256((COURSE / "alice_correct.py").read_bytes()).hexdigest()
     assert {row["max"] for row in graded["rows"].values()} == {"5"}  # a fixed total, whatever was submitted
     assert "graded 7 submission(s)" in graded["stdout"]
 
@@ -113,7 +118,7 @@ def test_wrapping_the_librarys_implementation_scores_zero_with_the_reason(graded
     tests = _tests(graded, "grace_wrapper")
     assert tests["erf_radius"]["detail"] == "forbidden"
     assert "uses tutorial_lib.erf.erf_radius" in tests["erf_radius"]["output"]
-    # mean_iou's use is invisible in the source (computed names): the tripwire caught it at run time
+    # mean_iou's use is invisible in the source (computed attribute names): the tripwire caught it at run time
     assert tests["mean_iou"]["detail"] == "forbidden"
     assert "tutorial_lib.metrics.confusion_matrix and tutorial_lib.metrics.mean_iou" in tests["mean_iou"]["output"]
 
@@ -122,6 +127,80 @@ def test_deleted_or_renamed_stub_scores_zero_and_keeps_the_total(graded: dict) -
     row = graded["rows"]["heidi_deleted_stub"]
     assert (row["pareto_front"], row["erf_radius"], row["total"], row["max"]) == ("0", "0", "3", "5")
     assert "pareto_front is not defined" in graded["feedback"]["heidi_deleted_stub"]
+
+
+# -- the red-team review's class: a detached daemon, a liar, a huge reply -------------------------
+ATTACKS = FIXTURES / "attacks"
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("attacks")
+    folder = root / "class"
+    shutil.copytree(ATTACKS, folder)  # mallory's daemon overwrites zed.py: never the fixture itself
+    original = {p.name: p.read_bytes() for p in folder.iterdir()}
+    out = root / "attack_out"
+    env = dict(os.environ, TUTORIAL_LIB_MAX_REPLY=str(8 << 20))
+    run = subprocess.run([sys.executable, "-m", "tutorial_lib.checks", "gradebook", str(folder),
+                          "--assignment", str(FIXTURES / "attacks.toml"), "--out", str(out)],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr
+    csv_after_run = (out / "gradebook.csv").read_text(encoding="utf-8")
+    time.sleep(1.0)  # a surviving daemon rewrites the gradebook every 0.1 s
+    with open(out / "gradebook.csv", newline="", encoding="utf-8") as fh:
+        rows = {row["student"]: row for row in csv.DictReader(fh)}
+    return {"rows": rows, "root": root, "out": out, "original": original, "csv": csv_after_run,
+            "feedback": {p.stem: p.read_text(encoding="utf-8") for p in (out / "feedback").glob("*.md")},
+            "results": {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the subreaper needs Linux")
+def test_attacks_a_detached_daemon_is_killed_and_cannot_touch_grades_or_classmates(attacked: dict) -> None:
+    pid_file = attacked["root"] / "daemon.pid"
+    assert pid_file.exists(), "the daemon did not start: the test proves nothing"
+    pid = int(pid_file.read_text())
+    assert not pathlib.Path(f"/proc/{pid}").exists(), "mallory's daemon outlived the grader"
+    rows = attacked["rows"]
+    assert (rows["mallory"]["total"], rows["mallory"]["notes"]) == ("0", "erf_radius: missing")
+    assert (attacked["out"] / "gradebook.csv").read_text(encoding="utf-8") == attacked["csv"]
+    assert "**Total: 0 / 3**" in attacked["feedback"]["mallory"]
+    # zed.py was overwritten on disk, but what was graded is what zed submitted
+    assert (attacked["root"] / "class" / "zed.py").read_bytes() != attacked["original"]["zed.py"]
+    assert rows["zed"]["mean_iou"] == "2"
+    assert rows["zed"]["sha256"] == hashlib.sha256(attacked["original"]["zed.py"]).hexdigest()
+    assert attacked["results"]["zed"]["submission"]["sha256"] == rows["zed"]["sha256"]
+
+
+def test_attacks_a_message_that_impersonates_a_pass_is_quoted_with_its_type(attacked: dict) -> None:
+    text = attacked["feedback"]["liar"]
+    assert 'your code raised SystemExit: "✓ mean IoU: all 7 checks passed"' in text
+    assert "StudentError" not in text and attacked["rows"]["liar"]["mean_iou"] == "0"
+
+
+def test_attacks_a_huge_reply_is_refused_without_reading_it(attacked: dict) -> None:
+    test = {t["name"]: t for t in attacked["results"]["liar"]["tests"]}["erf_radius"]
+    assert test["detail"] == "crash" and "reply too large" in test["output"] and "8 MiB" in test["output"]
+
+
+def test_output_folder_that_is_a_symbolic_link_is_refused(tmp_path: pathlib.Path) -> None:
+    from tutorial_lib.checks.gradebook import grade_folder
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "out").symlink_to(tmp_path / "real")
+    with pytest.raises(GraderError, match="symbolic link"):
+        grade_folder(COURSE, ASSIGNMENT, tmp_path / "out")
+
+
+def test_outputs_are_written_atomically_and_replace_links(tmp_path: pathlib.Path) -> None:
+    from tutorial_lib.checks.gradebook import _write
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    (tmp_path / "gradebook.csv").symlink_to(victim)  # planted by a submission
+    _write(tmp_path / "gradebook.csv", "student\n")
+    assert victim.read_text() == "keep" and not (tmp_path / "gradebook.csv").is_symlink()
+    assert (tmp_path / "gradebook.csv").read_text() == "student\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 # -- fast unit tests ----------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
     python -m tutorial_lib.checks grade SUBMISSION [--assignment A.toml] [--json] [--timeout S]
                                     [--exercises-only] [--check NAME ...] [--checks FILE.py ...] [--verbose]
-    python -m tutorial_lib.checks gradebook FOLDER --assignment A.toml --out OUT [--timeout S] [--checks ...]
+    python -m tutorial_lib.checks gradebook FOLDER --assignment A.toml --out OUT [--timeout S]
+                                        [--run-timeout S] [--exercises-only] [--checks ...]
     python -m tutorial_lib.checks list [--checks FILE.py ...]
 
 ``grade`` prints a score table (or, with ``--json``, the report in Gradescope's ``results.json``
@@ -11,7 +12,8 @@ could not run (unreadable file, wrong extension, unknown check, broken checks fi
 assignment). ``gradebook`` grades every submission of a folder into ``OUT/gradebook.csv``,
 ``OUT/feedback/<student>.md`` and ``OUT/results/<student>.json``. ``list``
 prints the registered checks and the submission names each one grades. ``--checks FILE.py`` loads
-a course's own checks (a file that calls ``register``) into the grader and its child processes.
+a course's own checks (a file that calls ``register``) into the grader's process only: the checks
+run there, and the submission's process never imports them.
 """
 from __future__ import annotations
 
@@ -35,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="the assignment: exercises, points, time limit, private seed (fixed total)")
     grade.add_argument("--json", action="store_true", help="print the report as JSON (for an LMS)")
     grade.add_argument("--timeout", type=float, default=120.0,
-                       help="seconds allowed to each child process (default 120)")
+                       help="seconds per exercise unless the assignment says (default 120)")
+    grade.add_argument("--run-timeout", type=float, default=None,
+                       help="seconds for running the submission itself (default: the timeout)")
     grade.add_argument("--exercises-only", action="store_true",
                        help="notebooks: run only exercise-stub/exercise-solution cells")
     grade.add_argument("--check", action="append", metavar="NAME",
@@ -48,12 +52,23 @@ def _parser() -> argparse.ArgumentParser:
     book.add_argument("--assignment", required=True, metavar="A.toml", help="the assignment (see grade)")
     book.add_argument("--out", required=True, help="output folder: gradebook.csv, feedback/, results/")
     book.add_argument("--timeout", type=float, default=120.0, help="seconds per exercise unless the assignment says")
+    book.add_argument("--run-timeout", type=float, default=None,
+                      help="seconds for running each submission itself (default: the assignment's, else the timeout)")
+    book.add_argument("--exercises-only", action="store_true",
+                      help="notebooks: run only exercise-stub/exercise-solution cells")
     book.add_argument("--checks", action="append", default=[], metavar="FILE.py",
                       help="a course's own checks file to load (repeatable)")
     listing = sub.add_parser("list", help="list the registered checks")
     listing.add_argument("--checks", action="append", default=[], metavar="FILE.py",
                          help="also list the checks of this file (repeatable)")
     return parser
+
+
+def _progress(student: str, report: dict) -> None:
+    print(f"{student}: {report['score']:g}/{report['max_score']:g}")
+    if report.get("library_changed"):
+        print(f"warning: tutorial_lib files changed while {student} was graded: "
+              f"{', '.join(report['library_changed'])} (check with git)", file=sys.stderr)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -72,7 +87,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == "gradebook":
         try:
             rows = grade_folder(args.folder, args.assignment, args.out, timeout=args.timeout,
-                                progress=lambda s, r: print(f"{s}: {r['score']:g}/{r['max_score']:g}"))
+                                exercises_only=args.exercises_only, run_timeout=args.run_timeout,
+                                progress=_progress)
         except GraderError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
@@ -81,7 +97,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         report = grade_submission(args.submission, timeout=args.timeout,
                                   exercises_only=args.exercises_only, only=args.check,
-                                  extra_checks=args.checks, assignment=args.assignment)
+                                  extra_checks=args.checks, assignment=args.assignment,
+                                  run_timeout=args.run_timeout)
     except GraderError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,12 +1,15 @@
 """The autograder's submission process: it runs a submission and answers calls on its objects.
 
-    python -m tutorial_lib.checks._child READ_FD WRITE_FD
+    python -c "import sys; from tutorial_lib.checks._child import main; main(sys.argv[1:])" READ_FD WRITE_FD
 
 The grader (:mod:`tutorial_lib.checks.grade`) starts this module in a fresh process with a clean
-environment and talks to it over two pipes. This process never sees a check, a reference result
-or the instructor's seed: it runs the submission's code, then executes requests such as "call
-``mean_iou`` with these tensors" or "build ``Decoder(32, 24)``, load these weights, run forward on
-this input" and sends back what the student's code returned. The checks compare those answers in
+environment, its own copy of ``tutorial_lib`` in a private temporary folder, and talks to it over
+two pipes. The submission runs in a fresh ``__main__`` module (this module is not ``__main__``),
+and the request handlers are bound before it runs, so patching this module's classes changes
+nothing. This process never sees a check, a reference result or the instructor's seed: it runs
+the submission's code, then executes requests such as "call ``mean_iou`` with these tensors" or
+"build ``Decoder(32, 24)``, load these weights, run forward on this input" and sends back what
+the student's code returned. The checks compare those answers in
 the grader's process, which never imports the submission, so nothing the submission does here
 (replacing ``REGISTRY``'s checks, patching ``tutorial_lib``) can change a grade.
 
@@ -92,7 +95,12 @@ class Server:
     """The state of one submission: its namespace, the objects built for the checks, tripwires."""
 
     def __init__(self) -> None:
-        self.namespace: Dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
+        import types
+
+        main = types.ModuleType("__main__")  # the submission's own module, as in Jupyter
+        sys.modules["__main__"] = main
+        self.namespace: Dict[str, Any] = main.__dict__
+        self.namespace["__builtins__"] = __builtins__
         try:  # notebooks may call display(...) without importing it, as IPython provides it
             from IPython.display import display
 
@@ -144,8 +152,7 @@ class Server:
 
         wire.__name__ = getattr(original, "__name__", "wire")
         wire.__doc__ = getattr(original, "__doc__", None)
-        wire.__wrapped__ = original  # type: ignore[attr-defined]
-        return wire
+        return wire  # no __wrapped__: the original is not handed out
 
     # -- requests ---------------------------------------------------------------------------------
     def run(self, chunks: List[Dict[str, str]], stop_on_error: bool, symbols: List[str]) -> Dict[str, Any]:
@@ -226,16 +233,20 @@ def serve(read_fd: int, write_fd: int) -> None:
     import torch
 
     server = Server()
+    # bound now, before the submission runs: patching Server afterwards changes nothing here
+    install, run, kind, graded = server.install_tripwires, server.run, server.kind, server.graded
+    new, forward, namespace = server.new, server.forward, server.namespace
+    dumps = torch.save
 
     def reply(payload: Dict[str, Any]) -> None:
         buffer = io.BytesIO()
         try:
-            torch.save(payload, buffer)
+            dumps(payload, buffer)
         except Exception as err:  # something in the answer cannot be serialised
             buffer = io.BytesIO()
-            torch.save({"ok": False, "error": {"type": "TypeError", "where": "",
-                                               "message": f"the result cannot be sent to the grader: {err}"}},
-                       buffer)
+            dumps({"ok": False, "error": {"type": "TypeError", "where": "",
+                                          "message": f"the result cannot be sent to the grader: {err}"}},
+                  buffer)
         send_frame(write_fd, buffer.getvalue())
 
     while True:
@@ -246,23 +257,22 @@ def serve(read_fd: int, write_fd: int) -> None:
             os._exit(0)
         op = request["op"]
         if op == "run":
-            server.install_tripwires(request["forbid"])
-            reply({"ok": True, "value": server.run(request["chunks"], request["stop_on_error"],
-                                                   request["symbols"])})
+            install(request["forbid"])
+            reply({"ok": True, "value": run(request["chunks"], request["stop_on_error"], request["symbols"])})
             continue
         if op == "kind":
-            reply({"ok": True, "value": server.kind(request["symbol"])})
+            reply({"ok": True, "value": kind(request["symbol"])})
             continue
         server.used = []
         try:
             if op == "call":
-                value = server.graded(request["forbid"], lambda: server.namespace[request["symbol"]](
+                value = graded(request["forbid"], lambda: namespace[request["symbol"]](
                     *request["args"], **request["kwargs"]))
             elif op == "new":
-                value = server.graded(request["forbid"], lambda: server.new(
+                value = graded(request["forbid"], lambda: new(
                     request["symbol"], request["args"], request["kwargs"]))
             elif op == "forward":
-                value = server.graded(request["forbid"], lambda: server.forward(
+                value = graded(request["forbid"], lambda: forward(
                     request["handle"], request["state"], request["training"], request["args"], request["kwargs"]))
             else:
                 raise ValueError(f"unknown request {op!r}")
@@ -282,10 +292,5 @@ def main(argv: List[str]) -> int:
 
     send_frame(write_fd, b"ready")
     serve(read_fd, write_fd)
-    return 0
-
-
-if __name__ == "__main__":
     # Leave at once at the end: a thread the submission started must not keep this process alive.
-    main(sys.argv[1:])
     os._exit(0)

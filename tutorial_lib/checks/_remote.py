@@ -12,10 +12,13 @@ shapes and values. The check reads and edits the skeleton's weights like a real 
 from __future__ import annotations
 
 import builtins
+import ctypes
+import hashlib
 import io
 import os
 import pickle
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +34,9 @@ from ._core import GraderInterrupt
 
 #: seconds the submission's process may take to start (import torch) before its time limit starts
 STARTUP_LIMIT = 300.0
+
+#: largest reply (bytes) the grader reads from the submission's process; a larger one kills it
+MAX_REPLY_BYTES = int(os.environ.get("TUTORIAL_LIB_MAX_REPLY", 64 << 20))
 
 #: environment variables the submission's process inherits (nothing else: no tokens, no secrets)
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
@@ -59,24 +65,168 @@ class Opaque:
         return f"<{self.type_name} object>"
 
 
-class Connection:
-    """One submission process: started with a clean environment, killed on timeout or close."""
+# -- the grader's own process: a subreaper, not dumpable; every stray descendant killed -------------
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+_GUARD: Optional[Dict[str, bool]] = None
 
-    def __init__(self) -> None:
+
+def _prctl(option: int, value: int) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+        return False
+
+
+def guard_grader() -> Dict[str, bool]:
+    """Make this (the grader's) process a child subreaper and not dumpable, once; say what worked.
+
+    A subreaper inherits every orphaned descendant, so a process that a submission forked and
+    detached (double fork, ``setsid``) becomes this process's child and is killed after the
+    submission (:func:`kill_strays`). Not dumpable: ``/proc/<grader>/environ`` and ``mem`` are closed
+    to processes of the same user. Elsewhere (macOS) only the child's process group is killed.
+    """
+    global _GUARD
+    if _GUARD is None:
+        _GUARD = {"subreaper": _prctl(PR_SET_CHILD_SUBREAPER, 1) and os.path.isdir("/proc"),
+                  "not_dumpable": _prctl(PR_SET_DUMPABLE, 0)}
+    return _GUARD
+
+
+def children(pid: Optional[int] = None) -> List[int]:
+    """The processes whose parent is ``pid`` (this process), from ``/proc`` (empty without it)."""
+    pid = os.getpid() if pid is None else pid
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def kill_strays(keep: "set[int]", rounds: int = 50) -> List[int]:
+    """Kill and reap every child of this process not in ``keep``, until none is left; return them."""
+    killed: List[int] = []
+    for _ in range(rounds):
+        strays = [p for p in children() if p not in keep]
+        if not strays:
+            break
+        for pid in strays:
+            with _quiet():
+                os.kill(pid, signal.SIGKILL)
+            with _quiet():
+                os.waitpid(pid, 0)  # reaped: its own orphans are now this process's children
+            killed.append(pid)
+    return killed
+
+
+class _quiet:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, value: Any, tb: Any) -> bool:
+        return kind is not None and issubclass(kind, (ProcessLookupError, ChildProcessError, PermissionError))
+
+
+def package_dir() -> str:
+    """The folder of the ``tutorial_lib`` package the grader runs from."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep + "tutorial_lib"
+
+
+def _package_files(root: str) -> List[str]:
+    files = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        files += [os.path.join(folder, n) for n in sorted(names) if not n.endswith((".pyc", ".pyo"))]
+    return files
+
+
+_SNAPSHOT: Optional[tempfile.TemporaryDirectory] = None
+
+
+def library_snapshot() -> str:
+    """A copy of the grader's ``tutorial_lib`` taken once per grader process, before any submission
+    ran; each submission's process gets its own copy of this one (never the grader's files)."""
+    global _SNAPSHOT
+    if _SNAPSHOT is None:
+        snapshot = tempfile.TemporaryDirectory(prefix="grade_lib_")
+        shutil.copytree(package_dir(), os.path.join(snapshot.name, "tutorial_lib"),
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        _SNAPSHOT = snapshot
+    return os.path.join(_SNAPSHOT.name, "tutorial_lib")
+
+
+def guarded_hashes() -> Dict[str, str]:
+    """What must not change while a submission runs: the grader's own checks package
+    (``tutorial_lib/checks``) and the library snapshot the submissions' processes copy."""
+    hashes = {f"tutorial_lib/checks/{k}": v for k, v in package_hashes(os.path.join(package_dir(), "checks")).items()}
+    hashes.update({f"the grader's library snapshot {library_snapshot()}: {k}": v
+                   for k, v in package_hashes(library_snapshot()).items()})
+    return hashes
+
+
+def package_hashes(root: Optional[str] = None) -> Dict[str, str]:
+    """SHA-256 of every file of the grader's ``tutorial_lib`` (``__pycache__`` aside), by relative path."""
+    root = root or package_dir()
+    hashes = {}
+    for path in _package_files(root):
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            continue
+        hashes[os.path.relpath(path, root)] = digest.hexdigest()
+    return hashes
+
+
+class Connection:
+    """One submission process: started with a clean environment, killed on timeout or close.
+
+    The process gets its own copy of the ``tutorial_lib`` package in its private temporary folder
+    (deleted on close), copied from the grader's snapshot (:func:`library_snapshot`), never the
+    grader's files, and runs in a new session. On close its process
+    group is killed and, where the grader is a subreaper (Linux), every descendant left behind.
+    """
+
+    def __init__(self, max_reply: Optional[int] = None) -> None:
         self.proc: Optional[subprocess.Popen] = None
         self.deadline = float("inf")
         self.used: List[str] = []  # forbidden library objects the submission's code used
+        self.max_reply = MAX_REPLY_BYTES if max_reply is None else int(max_reply)
+        self.strays: List[int] = []  # descendants killed on close (forked and left behind)
 
     def start(self) -> None:
+        guard_grader()
+        self._keep = set(children())  # this process's own other children: never touched
+        self._tmp = tempfile.TemporaryDirectory(prefix="grade_")
+        lib = os.path.join(self._tmp.name, "lib")
+        work = os.path.join(self._tmp.name, "work")
+        os.mkdir(work)
+        shutil.copytree(library_snapshot(), os.path.join(lib, "tutorial_lib"))
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = {k: os.environ[k] for k in _ENV_KEEP if k in os.environ}
-        env.update(MPLBACKEND="Agg", PYTHONHASHSEED="0", PYTHONPATH=package_root, PYTHONNOUSERSITE="1")
-        self._tmp = tempfile.TemporaryDirectory(prefix="grade_")
+        env.update(MPLBACKEND="Agg", PYTHONHASHSEED="0", PYTHONPATH=lib, PYTHONNOUSERSITE="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tutorial_lib.checks._child", str(to_child_r), str(from_child_w)],
-            cwd=self._tmp.name, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            [sys.executable, "-c", "import sys; from tutorial_lib.checks._child import main; main(sys.argv[1:])",
+             str(to_child_r), str(from_child_w)],
+            cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, pass_fds=(to_child_r, from_child_w),
             start_new_session=True)  # a new session: on timeout its whole process group is killed
         os.close(to_child_r)
@@ -93,12 +243,11 @@ class Connection:
 
     def close(self) -> None:
         if self.proc is not None:
-            if self.proc.poll() is None:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            with _quiet():
+                os.killpg(self.proc.pid, signal.SIGKILL)  # the group too, even after its leader exited
             self.proc.wait()
+            if guard_grader()["subreaper"]:
+                self.strays += kill_strays(self._keep)
             for fd in (self._w, self._r):
                 try:
                     os.close(fd)
@@ -128,9 +277,10 @@ class Connection:
 
     def _receive_raw(self, starting: bool = False) -> bytes:
         (size,) = _HEADER.unpack(self._read(_HEADER.size, starting))
-        if size > 1 << 31:
+        if size > self.max_reply:
             self.close()
-            raise SubmissionCrashed("the submission's process sent a garbled reply")
+            raise SubmissionCrashed(f"reply too large: the submission's process sent {size / 2**20:.0f} MiB, "
+                                    f"more than the grader's limit of {self.max_reply / 2**20:g} MiB")
         return self._read(size, starting)
 
     def request(self, **message: Any) -> Any:
@@ -184,6 +334,8 @@ def _rebuild(error: Dict[str, str]) -> BaseException:
     else:  # SystemExit, KeyboardInterrupt, torch or user-defined exceptions
         err = StudentError(f"{name}: {message}" if message else name)
     err.student_where = str(error.get("where", ""))  # type: ignore[attr-defined]
+    err.student_type = name  # type: ignore[attr-defined]
+    err.student_message = message  # type: ignore[attr-defined]
     return err
 
 

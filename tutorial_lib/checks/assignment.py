@@ -4,6 +4,7 @@ An assignment is a TOML file that the instructor keeps (it may hold the private 
 
     title = "Metrics and the effective receptive field"
     timeout = 60            # seconds per exercise (and for running the submission); optional
+    run_timeout = 300       # seconds for running the submission itself (default: timeout); optional
     private_seed = 20261129 # optional: the checks draw their random cases from it, students never see it
 
     [[exercise]]
@@ -44,6 +45,7 @@ class Assignment:
     exercises: List[Exercise] = field(default_factory=list)
     timeout: Optional[float] = None
     private_seed: Optional[int] = None
+    run_timeout: Optional[float] = None
 
     @property
     def max_score(self) -> float:
@@ -53,6 +55,8 @@ class Assignment:
         lines = [f'title = "{_escape(self.title)}"']
         if self.timeout is not None:
             lines.append(f"timeout = {self.timeout:g}")
+        if self.run_timeout is not None:
+            lines.append(f"run_timeout = {self.run_timeout:g}")
         if self.private_seed is not None:
             lines.append(f"private_seed = {self.private_seed}")
         for e in self.exercises:
@@ -76,9 +80,10 @@ def parse_assignment(data: Any, source: str = "assignment") -> Assignment:
     """Validate a parsed TOML document; ``GraderError`` naming what was expected and what came."""
     if not isinstance(data, dict):
         raise GraderError(f"{source}: expected a table, got {type(data).__name__}")
-    unknown = sorted(set(data) - {"title", "timeout", "private_seed", "exercise"})
+    unknown = sorted(set(data) - {"title", "timeout", "run_timeout", "private_seed", "exercise"})
     if unknown:
-        raise GraderError(f"{source}: expected keys title, timeout, private_seed, exercise; got also {unknown}")
+        raise GraderError(f"{source}: expected keys title, timeout, run_timeout, private_seed, exercise; "
+                          f"got also {unknown}")
     entries = data.get("exercise")
     if not isinstance(entries, list) or not entries:
         raise GraderError(f"{source}: expected at least one [[exercise]] table, got {entries!r}")
@@ -100,8 +105,10 @@ def parse_assignment(data: Any, source: str = "assignment") -> Assignment:
         exercises.append(Exercise(name, float(points)))
     timeout = data.get("timeout")
     seed = data.get("private_seed")
+    run_timeout = data.get("run_timeout")
     return Assignment(title=str(data.get("title", source)), exercises=exercises,
                       timeout=None if timeout is None else float(_number(timeout, "timeout")),
+                      run_timeout=None if run_timeout is None else float(_number(run_timeout, "run_timeout")),
                       private_seed=None if seed is None else _number(seed, "private_seed", integer=True))
 
 

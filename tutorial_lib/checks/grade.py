@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -38,9 +39,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from ._core import REGISTRY, CheckFailed
-from ._remote import Connection, SubmissionCrashed, SubmissionTimeout, stand_in
+from ._remote import Connection, SubmissionCrashed, SubmissionTimeout, guarded_hashes, package_hashes, stand_in
 from .assignment import Assignment, Exercise, GraderError, load_assignment
-from .forbidden import forbidden_uses
+from .forbidden import copied_from_library, evasions, forbidden_uses
 
 __all__ = ["GraderError", "Submission", "load_checks", "load_submission", "grade_submission", "format_table"]
 
@@ -58,6 +59,7 @@ class Submission:
     kind: str  # "py" or "ipynb"
     chunks: List[Dict[str, str]]
     symbols: List[str] = field(default_factory=list)
+    sha256: str = ""  # of the file's bytes as read (once, before anything ran)
 
 
 def strip_magics(source: str) -> str:
@@ -103,8 +105,12 @@ def _prepare(source: str) -> tuple:
     return "\n".join(lines) + "\n", symbols
 
 
-def load_submission(path: "str | os.PathLike[str]", exercises_only: bool = False) -> Submission:
+def load_submission(path: "str | os.PathLike[str]", exercises_only: bool = False,
+                    content: Optional[bytes] = None) -> Submission:
     """Read a ``.py`` or ``.ipynb`` submission; ``GraderError`` if it cannot be read.
+
+    ``content``: the file's bytes, read earlier (the gradebook reads every submission before it
+    runs any, so that no submission can change a classmate's file); by default the file is read now.
 
     With ``exercises_only`` a notebook contributes only its ``exercise-stub`` and
     ``exercise-solution`` cells (fast grading of full chapters; students must then keep their
@@ -114,7 +120,8 @@ def load_submission(path: "str | os.PathLike[str]", exercises_only: bool = False
     if path.suffix not in {".py", ".ipynb"}:
         raise GraderError(f"grade: expected a .py or .ipynb submission, got {path.name!r}")
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes() if content is None else bytes(content)
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise GraderError(f"grade: cannot read {path}: {err}") from None
     raw: List[Dict[str, str]] = []
@@ -143,7 +150,7 @@ def load_submission(path: "str | os.PathLike[str]", exercises_only: bool = False
         source, found = _prepare(chunk["source"])
         chunks.append({"label": chunk["label"], "source": source})
         symbols += [s for s in found if s not in symbols]
-    return Submission(path, path.suffix[1:], chunks, symbols)
+    return Submission(path, path.suffix[1:], chunks, symbols, hashlib.sha256(data).hexdigest())
 
 
 _LOADED: Dict[str, Any] = {}
@@ -212,7 +219,7 @@ def _grade_one(conn: Connection, sub: Submission, run: Dict[str, Any], exercise:
                      status="passed" if detail == "pass" else "failed")
         return entry
 
-    if run["status"] in {"timeout", "crash"}:
+    if run["status"] in {"timeout", "crash", "forbidden"}:
         return done(run["status"], run["feedback"])
     symbol = next((n for n in check.names if n in run["defined"]), None)
     entry["symbol"] = symbol
@@ -223,6 +230,10 @@ def _grade_one(conn: Connection, sub: Submission, run: Dict[str, Any], exercise:
     static = forbidden_uses(sub, symbol, check.forbid)
     if static:
         return done("forbidden", _forbidden_message(symbol, static))
+    copied = copied_from_library(sub, symbol, check.forbid)
+    if copied:
+        return done("forbidden", f"0 points: your {symbol} copies the code of {' and '.join(copied)} "
+                                 f"(tutorial_lib's own implementation). Write it yourself.")
     from . import _core
 
     conn.used = []
@@ -242,7 +253,7 @@ def _grade_one(conn: Connection, sub: Submission, run: Dict[str, Any], exercise:
         outcome, note = "crash", str(err)
     except Exception as err:  # outside a Checker block: the check could not use the submission's object
         where = getattr(err, "student_where", None)
-        note = (f"your code raised {type(err).__name__}: {err}{where}" if where is not None
+        note = (_core.student_raised(err) if where is not None
                 else f"the check could not use your {symbol} ({type(err).__name__}: {err})")
         outcome = "error"
     finally:
@@ -265,10 +276,18 @@ def _forbidden_message(symbol: str, paths: Sequence[str]) -> str:
             f"this exercise asks you to write). Write it yourself with torch; helpers the exercise names are fine.")
 
 
+def _evasion_message(found: Sequence[str]) -> str:
+    more = f" (and {len(found) - 1} more: {'; '.join(found[1:4])}{'…' if len(found) > 4 else ''})" \
+        if len(found) > 1 else ""
+    return (f"0 points for every exercise: the submission uses {found[0]}{more}, a construct that reaches "
+            f"around the grader or into tutorial_lib's implementation. Remove it and resubmit.")
+
+
 def grade_submission(path: "str | os.PathLike[str]", timeout: float = 120.0,
                      exercises_only: bool = False, only: Optional[List[str]] = None,
                      extra_checks: Sequence["str | os.PathLike[str]"] = (),
-                     assignment: "Assignment | str | os.PathLike[str] | None" = None) -> Dict[str, Any]:
+                     assignment: "Assignment | str | os.PathLike[str] | None" = None,
+                     run_timeout: Optional[float] = None, content: Optional[bytes] = None) -> Dict[str, Any]:
     """Grade one submission; the report is a dictionary in Gradescope's ``results.json`` shape.
 
     ``report["tests"]`` has one entry per exercise (``name``, ``symbol``, ``status`` "passed" or
@@ -276,40 +295,68 @@ def grade_submission(path: "str | os.PathLike[str]", timeout: float = 120.0,
     ``output``); ``report["submission"]`` says whether the code ran; ``report["score"]`` is the total.
     ``assignment`` (an ``Assignment`` or its TOML file) fixes the exercises, points, time
     limit and private seed; ``only`` grades the named checks; ``extra_checks`` are course checks files.
+    ``timeout`` is per exercise; ``run_timeout`` (default: ``timeout``, or the assignment's
+    ``run_timeout``) is for running the submission itself (a whole chapter notebook takes longer).
+    ``content``: the submission's bytes, read earlier (default: read the file now).
+
+    A submission that uses an evasion construct (:func:`tutorial_lib.checks.forbidden.evasions`) is
+    not run: every exercise scores 0, detail ``forbidden``. After the submission the grader's checks
+    package and the library snapshot its processes copy are hashed again: ``GraderError`` names a
+    file that changed; another ``tutorial_lib`` file that changed meanwhile is listed in
+    ``report["library_changed"]`` (an edit of yours, or the submission's doing: check with git).
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise GraderError(f"grade: expected timeout a positive number of seconds, got {timeout!r}")
+    for name, value in (("timeout", timeout), ("run_timeout", run_timeout)):
+        if value is None and name == "run_timeout":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise GraderError(f"grade: expected {name} a positive number of seconds, got {value!r}")
     for file in extra_checks:
         load_checks(file)
     if assignment is not None and not isinstance(assignment, Assignment):
         assignment = load_assignment(assignment)
     if assignment is not None:
         timeout = assignment.timeout or timeout
-    sub = load_submission(path, exercises_only=exercises_only)
+        run_timeout = run_timeout or assignment.run_timeout
+    run_timeout = run_timeout or timeout
+    sub = load_submission(path, exercises_only=exercises_only, content=content)
     exercises = _exercises(sub, assignment, only)
     forbid = sorted({f for e in exercises for f in REGISTRY[e.check].forbid})
     from . import _core
 
+    found = evasions(sub)
+    before, before_live = guarded_hashes(), package_hashes()
     _core.set_private_seed(assignment.private_seed if assignment is not None else None)
     conn = Connection()
     tests = []
     try:
-        run = _run_submission(conn, sub, forbid, timeout)
+        if found:
+            run = {"status": "forbidden", "errors": [], "defined": [], "seconds": 0.0,
+                   "feedback": _evasion_message(found), "evasions": found}
+        else:
+            run = _run_submission(conn, sub, forbid, run_timeout)
         for exercise in exercises:
-            if run["status"] != "timeout" and not conn.alive:  # a previous check killed it: start afresh
-                again = _run_submission(conn, sub, forbid, timeout)
+            if run["status"] not in {"timeout", "forbidden"} and not conn.alive:  # killed by a check: afresh
+                again = _run_submission(conn, sub, forbid, run_timeout)
                 if again["status"] in {"timeout", "crash"}:
                     run = dict(run, status=again["status"], feedback=again["feedback"], defined=[])
             tests.append(_grade_one(conn, sub, run, exercise, timeout))
     finally:
         conn.close()
         _core.set_private_seed(None)
+    after, after_live = guarded_hashes(), package_hashes()
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    if changed:
+        raise GraderError(f"grade: the grader's own tutorial_lib changed while {sub.path.name} was graded: "
+                          f"{', '.join(changed)} (restore it, e.g. with git, and grade again)")
+    # not used by this grading (the submissions' processes copy the snapshot): reported, not fatal
+    live = sorted(k for k in set(before_live) | set(after_live) if before_live.get(k) != after_live.get(k))
     return {
-        "submission": {"path": str(sub.path), "kind": sub.kind, "status": run["status"],
+        "submission": {"path": str(sub.path), "kind": sub.kind, "status": run["status"], "sha256": sub.sha256,
                        "errors": run.get("errors", []), "feedback": run.get("feedback", ""),
                        "seconds": round(run.get("seconds", 0.0), 2), "symbols": sub.symbols},
         "assignment": assignment.title if assignment is not None else None,
         "fixed_total": assignment is not None or only is not None,
+        "library_changed": live,
         "score": round(sum(t["score"] for t in tests), 2),
         "max_score": sum(t["max_score"] for t in tests),
         "tests": tests,
@@ -328,10 +375,11 @@ def format_table(report: Dict[str, Any], width: int = 100, verbose: bool = False
     sub = report["submission"]
     head = f"Submission {sub['path']}: "
     head += {"ok": "ran without errors", "error": f"{len(sub['errors'])} error(s) while running",
-             "timeout": "timed out", "crash": "crashed"}.get(sub["status"], sub["status"])
+             "timeout": "timed out", "crash": "crashed",
+             "forbidden": "not run (an evasion construct)"}.get(sub["status"], sub["status"])
     lines = [head + f" ({sub['seconds']:.1f} s)"]
     lines += [f"  {e['label']}: {e['error']}" for e in sub["errors"]]
-    if sub.get("feedback") and sub["status"] in {"timeout", "crash"}:
+    if sub.get("feedback") and sub["status"] in {"timeout", "crash", "forbidden"}:
         lines.append(f"  {sub['feedback']}")
     if not report["tests"]:
         lines.append("No function or class of the submission matches a registered check.")
@@ -347,6 +395,8 @@ def format_table(report: Dict[str, Any], width: int = 100, verbose: bool = False
             lines.append(f"{t['name']:<{name_w}}  {t['detail']:<7}  {points:>7}  {note}")
         total = f"{report['score']:g}/{report['max_score']:g}"
         lines.append(f"{'total':<{name_w}}  {'':<7}  {total:>7}")
+    if report.get("library_changed"):
+        lines.append(f"warning: tutorial_lib files changed during grading: {', '.join(report['library_changed'])}")
     if verbose:
         for t in report["tests"]:
             if t["output"]:
