@@ -168,9 +168,22 @@ def test_solution_does_not_use_the_librarys_implementation(ex: Exercise) -> None
     from tutorial_lib.checks.forbidden import forbidden_uses
     from tutorial_lib.checks.grade import Submission
 
+    from tutorial_lib.checks.forbidden import copied_from_library, evasions
+
     sub = Submission(pathlib.Path("solution.py"), "py", [{"label": "solution", "source": ex.solution}])
     symbol = next(n for n in REGISTRY[ex.check_name].names if _defines(ex.solution, n))
     assert forbidden_uses(sub, symbol, REGISTRY[ex.check_name].forbid) == []
+    assert evasions(sub) == []  # ordinary code is not an evasion construct
+    assert copied_from_library(sub, symbol, REGISTRY[ex.check_name].forbid) == []
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: pathlib.Path(p).stem)
+def test_whole_chapter_is_not_flagged_as_an_evasion(path: pathlib.Path) -> None:
+    """A student who hands in the whole chapter notebook (solutions filled in) is graded, not refused."""
+    from tutorial_lib.checks.forbidden import evasions
+    from tutorial_lib.checks.grade import load_submission
+
+    assert evasions(load_submission(ROOT / path)) == []
 
 
 # -- the scanner itself catches malformed exercises ------------------------------------------
