@@ -10,9 +10,14 @@ check (``register(..., forbid=[...])``), under any alias or re-export, is a use:
 * no definition at all, the name still bound by the chapter's ``from tutorial_lib.erf import
   erf_radius`` (a deleted stub in a chapter notebook), or ``erf_radius = E.erf_radius``.
 
-Obfuscated access (``getattr`` with computed strings, ``importlib.reload``) is caught at run time
-by tripwires in the submission's process (:mod:`tutorial_lib.checks._child`) when the object is
-actually used; copying the library's source is plagiarism that no grader can see.
+Constructs that only serve to reach around the grader (``importlib.reload``, ``__wrapped__``,
+``inspect.getsource``, ``exec`` of non-literal code, ``sys.modules``, strings that build the name
+``tutorial_lib``...) are found in the whole submission by :func:`evasions` (the submission is then
+not run); code copied from the library, renamed or not, by :func:`copied_from_library`; computed
+attribute names on an imported module (``getattr(metrics, "mean_" + "iou")``) by tripwires in the
+submission's process (:mod:`tutorial_lib.checks._child`) when the object is actually used. A
+determined student can still obfuscate beyond a static scan (``chr`` codes, reading files): run
+untrusted code in a container, and read suspicious submissions.
 """
 from __future__ import annotations
 

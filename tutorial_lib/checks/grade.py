@@ -9,15 +9,18 @@
 2. The exercises come from an assignment (:mod:`tutorial_lib.checks.assignment`: checks and points,
    a fixed total), from ``only`` (every named check), or, without either, from the names the
    submission defines (quick feedback; the total then depends on the submission).
-3. The submission runs in its own process (``tutorial_lib.checks._child``, a clean environment
-   and a temporary working folder) with a time limit. The checks run *here*: they generate the
+3. The submission runs in its own process (``tutorial_lib.checks._child``, a clean environment,
+   a temporary working folder with its own copy of ``tutorial_lib``) with a time limit; the
+   grader kills whatever that process forked (Linux: the grader is a child subreaper). The checks run *here*: they generate the
    inputs and compute the reference results in this process, send the inputs to the submission's
    process, and compare what comes back (``tutorial_lib.checks._remote``). Replacing a check,
    patching ``tutorial_lib`` or reading a seed inside the submission changes nothing here.
 4. An exercise scores 0 when its object uses ``tutorial_lib``'s own implementation of the component
-   (found in the source by ``tutorial_lib.checks.forbidden``, and by tripwires in the
-   submission's process); otherwise ``points`` when every expectation holds, and
-   ``points × passed / total`` expectations when some fail (a stub scores 0).
+   (found in the source by ``tutorial_lib.checks.forbidden``, copied or not, and by tripwires in
+   the submission's process), and every exercise scores 0, without running anything, when the
+   submission contains an evasion construct (``forbidden.evasions``); otherwise ``points`` when
+   every expectation holds, and ``points × passed / total`` expectations when some fail (a stub
+   scores 0).
 
 Notebook cells run like Jupyter's "run all, continue on errors": a cell that raises is reported
 and the next cells still run. A ``.py`` file runs like a script: it stops at the first error (what
