@@ -302,7 +302,7 @@ def grade_submission(path: "str | os.PathLike[str]", timeout: float = 120.0,
     ``run_timeout``) is for running the submission itself (a whole chapter notebook takes longer).
     ``content``: the submission's bytes, read earlier (default: read the file now).
 
-    A submission that uses an evasion construct (:func:`tutorial_lib.checks.forbidden.evasions`) is
+    A submission that uses an evasion construct (``tutorial_lib.checks.forbidden.evasions``) is
     not run: every exercise scores 0, detail ``forbidden``. After the submission the grader's checks
     package and the library snapshot its processes copy are hashed again: ``GraderError`` names a
     file that changed; another ``tutorial_lib`` file that changed meanwhile is listed in
