@@ -440,7 +440,6 @@ def xception_flows(size: int = 512, output_stride: int = 16) -> Diagram:
         1.8,
         f"middle flow out:\n{lab['middle_flow']}",
         8,
-        family="DejaVu Sans Mono",
     )
     c.arrow([(2.25, ye[-1]), (2.45, ye[-1]), (2.45, 2.95), (bm[0], 2.95)])
     be = [
@@ -448,9 +447,11 @@ def xception_flows(size: int = 512, output_stride: int = 16) -> Diagram:
             5.82,
             3.3,
             1.95,
-            0.6,
+            0.78,
             "conv",
-            unit(m.exit_flow[0], "+ 1×1 conv skip"),
+            # Xception strides here; DeepLab keeps stride 1 below output stride 32
+            unit(m.exit_flow[0], "+ 1×1 conv skip")
+            + ("\ns1 (Xception: s2)" if m.exit_flow[0].convs[2].dwconv.stride[0] == 1 else ""),
             lab["exit_flow.0"],
         ),
         c.box(
