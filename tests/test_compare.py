@@ -133,3 +133,19 @@ def test_bad_names_and_missing_checkpoints_raise_value_errors():
     with pytest.raises(ValueError, match="make checkpoints"):
         with compare.checkpoint_path("no_such_model.safetensors"):
             pass
+
+
+def test_background_baseline_scores_the_all_background_prediction():
+    """Predicting class 0 everywhere: IoU of background = its pixel share, every other
+    class present in the target scores 0; a class outside [0, K) is refused."""
+    import pytest
+
+    from tutorial_lib.compare import background_baseline
+
+    mask = torch.zeros(4, 4, dtype=torch.long)
+    mask[:2, :2] = 1  # a quarter of the pixels are class 1
+    result = background_baseline([(None, mask)], num_classes=3)
+    assert result.pixel_accuracy == 0.75
+    assert result.miou == pytest.approx((0.75 + 0.0) / 2)  # class 2 is absent everywhere
+    with pytest.raises(ValueError, match="background class"):
+        background_baseline([(None, mask)], num_classes=3, background=3)

@@ -34,6 +34,7 @@ from .models.deeplab import deeplabv3plus_small
 from .models.fcn import tiny_fcn
 from .models.segformer import SegFormer, segformer_config
 from .models.setr import setr_mla, setr_naive, setr_pup
+from .metrics import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
 from .train import EvalResult, evaluate
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "training_record",
     "scenes_at",
     "evaluate_at_resolutions",
+    "background_baseline",
     "measure_latency",
     "pareto_front",
 ]
@@ -214,6 +216,24 @@ def evaluate_at_resolutions(
         )
         for size in sizes
     }
+
+
+def background_baseline(dataset, num_classes: int = 6, background: int = 0) -> EvalResult:
+    """The trivial reference every results table needs: the scores of predicting the
+    ``background`` class at every pixel of ``dataset`` (pairs ``(image, mask)``)."""
+    check_positive(num_classes, "background_baseline num_classes")
+    if not 0 <= background < num_classes:
+        raise ValueError(
+            f"background_baseline: expected a background class in [0, {num_classes}), "
+            f"got {background}"
+        )
+    confusion = sum(
+        confusion_matrix(torch.full_like(mask, background), mask, num_classes)
+        for _, mask in dataset
+    )
+    return EvalResult(
+        mean_iou(confusion), pixel_accuracy(confusion), iou_per_class(confusion), confusion
+    )
 
 
 @torch.no_grad()
