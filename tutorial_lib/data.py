@@ -3,7 +3,11 @@ loader.
 
 * :class:`SyntheticScenes` renders random vector scenes at any resolution, so the
   same scene can be seen at 64, 128 or 256 pixels (later chapters test resolution
-  robustness with it).
+  robustness with it). The scenes are designed so that each mechanism of the book
+  has something to do: objects at three scales (ASPP), wires narrower than a
+  feature cell and anti-aliased outlines (output stride, decoder), and rings that
+  share the colours of discs, so that only context a radius away (the hole) tells
+  them apart (receptive field, attention).
 * :func:`sample_image` returns a real photograph that ships with matplotlib, for
   patching and attention demos without a download.
 * :class:`SegmentationFolder` reads the common "images + PNG masks" layouts (Pascal
@@ -15,7 +19,7 @@ from __future__ import annotations
 import math
 import pathlib
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -29,6 +33,10 @@ __all__ = [
     "Scene",
     "make_scene",
     "render_scene",
+    "render_scale_map",
+    "SCALES",
+    "SCALE_NAMES",
+    "WIRE_HALF_WIDTH",
     "SyntheticScenes",
     "standard_splits",
     "sample_image",
@@ -47,8 +55,7 @@ CLASS_NAMES: Tuple[str, ...] = (
 NUM_CLASSES = len(CLASS_NAMES)
 IGNORE_INDEX = 255
 
-# Colours are shared by every class (and by the background), so that shape and context,
-# not colour alone, decide the class.
+# Rows: red, blue, yellow, green, purple, orange, dark grey, light grey.
 _PALETTE = np.array(
     [
         [0.85, 0.25, 0.20],
@@ -63,6 +70,17 @@ _PALETTE = np.array(
     dtype=np.float32,
 )
 _TEXTURES = ("solid", "stripes", "checker", "gradient")
+# The palette rows an object of each class is painted in. Backgrounds use every row, so
+# colour alone does not separate an object from the background (its outline does), and
+# discs and rings share their colours, so only the hole, up to a radius away from a
+# ring pixel, tells a ring from a disc.
+_CLASS_COLOURS: Dict[str, Tuple[int, ...]] = {
+    "disc": (0, 5),
+    "ring": (0, 5),
+    "box": (1,),
+    "triangle": (3,),
+    "wire": (4,),
+}
 
 Size = Union[int, Tuple[int, int]]
 
@@ -75,7 +93,8 @@ class SceneObject:
     ``params`` depends on ``kind``: disc ``(cx, cy, r)``, box
     ``(cx, cy, half_w, half_h, angle)``, triangle ``(x0, y0, x1, y1, x2, y2)``, ring
     ``(cx, cy, r_outer, r_inner)``, wire ``(x0, y0, x1, y1, half_width, bend)`` (a
-    quadratic curve bent sideways by ``bend``).
+    quadratic curve bent sideways by ``bend``). ``scale`` is ``small``, ``medium``
+    or ``large`` (:data:`SCALES`) for solid objects and ``thin`` for wires.
     """
 
     label: int
@@ -84,6 +103,7 @@ class SceneObject:
     colour: Tuple[float, float, float]
     texture: str
     texture_params: Tuple[float, float, float]
+    scale: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,74 +115,104 @@ class Scene:
     objects: Tuple[SceneObject, ...]
 
 
-def _colour(rng: np.random.Generator) -> Tuple[float, float, float]:
-    base = _PALETTE[rng.integers(len(_PALETTE))]
-    jitter = rng.uniform(-0.08, 0.08, size=3)
-    return tuple(float(v) for v in np.clip(base + jitter, 0.0, 1.0))
+def _colour(
+    rng: np.random.Generator,
+    avoid: Sequence[Tuple[float, float, float]] = (),
+    choices: Optional[Sequence[int]] = None,
+) -> Tuple[float, float, float]:
+    # a palette colour (one of the rows ``choices``, default any), jittered, kept at
+    # least 0.35 (RGB distance) from the colours in ``avoid`` where it can be, so that
+    # an object rarely vanishes into the background behind it
+    rows = range(len(_PALETTE)) if choices is None else choices
+    for _ in range(32):
+        base = _PALETTE[rows[int(rng.integers(len(rows)))]]
+        colour = np.clip(base + rng.uniform(-0.08, 0.08, size=3), 0.0, 1.0)
+        if all(np.linalg.norm(colour - np.asarray(a)) >= 0.35 for a in avoid):
+            break
+    return tuple(float(v) for v in colour)
+
+
+#: Object sizes of :func:`make_scene`: the radius of an object's enclosing circle, in
+#: units of the image side, for the small, medium and large scale. At the training size
+#: (64 px) they are about 5, 9 and 15 px.
+SCALES: Dict[str, float] = {"small": 0.08, "medium": 0.14, "large": 0.23}
+#: Half the width of a wire, in units of the image side: wires are 2.8–4.1 px wide at
+#: 64 px, about half a feature cell at output stride 8.
+WIRE_HALF_WIDTH = (0.022, 0.032)
 
 
 def make_scene(rng: np.random.Generator) -> Scene:
-    """Draw a random scene: 3–7 objects of mixed classes and scales, at least one
-    thin wire."""
+    """Draw a random scene: 2–5 solid objects of mixed classes at three scales, placed
+    so that they rarely overlap, plus one or two thin wires painted on top.
+
+    Colours and textures are shared by every class, so the class of a pixel is decided
+    by the outline of its object, which for a large object lies far from its centre.
+    """
     background = (_colour(rng), _colour(rng), float(rng.uniform(0, 2 * math.pi)))
-    n_objects = int(rng.integers(3, 8))
-    labels = list(rng.integers(1, NUM_CLASSES, size=n_objects))
-    if CLASS_NAMES.index("wire") not in labels:
-        labels[int(rng.integers(n_objects))] = CLASS_NAMES.index("wire")
+    n_objects = int(rng.integers(2, 6))
+    labels = [int(v) for v in rng.integers(1, CLASS_NAMES.index("wire"), size=n_objects)]
+    labels += [CLASS_NAMES.index("wire")] * int(rng.integers(1, 3))
+    names = list(SCALES)
+    placed: List[Tuple[float, float, float]] = []  # (cx, cy, radius) of solid objects
     objects: List[SceneObject] = []
     for label in labels:
         kind = CLASS_NAMES[label]
-        scale = float(
-            rng.choice([0.07, 0.14, 0.25], p=[0.35, 0.4, 0.25])
-            * rng.uniform(0.8, 1.25)
-        )
-        cx, cy = (float(v) for v in rng.uniform(0.1, 0.9, size=2))
+        scale_name = names[int(rng.choice(3, p=[0.4, 0.35, 0.25]))]
+        radius = SCALES[scale_name] * float(rng.uniform(0.85, 1.15))
+        if kind != "wire":
+            # keep the object inside the image and away from the objects placed so far
+            for _ in range(40):
+                cx, cy = (float(v) for v in rng.uniform(radius * 0.7, 1 - radius * 0.7, 2))
+                if all(math.hypot(cx - x, cy - y) >= 0.9 * (radius + r) for x, y, r in placed):
+                    break
+            placed.append((cx, cy, radius))
+        else:
+            cx, cy = (float(v) for v in rng.uniform(0.2, 0.8, size=2))
         if kind == "disc":
-            params: Tuple[float, ...] = (cx, cy, scale)
+            params: Tuple[float, ...] = (cx, cy, radius)
         elif kind == "box":
-            aspect = float(rng.uniform(0.5, 1.6))
-            params = (
-                cx,
-                cy,
-                scale * aspect,
-                scale / aspect,
-                float(rng.uniform(0, math.pi)),
-            )
+            # a box with half-sides (a, b) has circumradius hypot(a, b) = radius
+            t = float(rng.uniform(0.55, 1.0))
+            a = radius / math.sqrt(1 + t * t)
+            params = (cx, cy, a, a * t, float(rng.uniform(0, math.pi)))
         elif kind == "triangle":
             angles = (
                 rng.uniform(0, 2 * math.pi)
                 + np.array([0, 2.1, 4.2])
-                + rng.uniform(-0.3, 0.3, 3)
+                + rng.uniform(-0.25, 0.25, 3)
             )
-            pts = [
-                (cx + 1.3 * scale * math.cos(a), cy + 1.3 * scale * math.sin(a))
-                for a in angles
-            ]
+            pts = [(cx + radius * math.cos(a), cy + radius * math.sin(a)) for a in angles]
             params = tuple(v for p in pts for v in p)
         elif kind == "ring":
-            r_outer = max(scale, 0.08)
-            params = (cx, cy, r_outer, r_outer * float(rng.uniform(0.45, 0.7)))
-        else:  # wire: long and thin, 2-4 px wide at 128 px
+            params = (cx, cy, radius, radius * float(rng.uniform(0.45, 0.65)))
+        else:  # wire: long, thin and gently bent
             angle = float(rng.uniform(0, math.pi))
-            half_len = float(rng.uniform(0.2, 0.45))
+            half_len = float(rng.uniform(0.25, 0.45))
             dx, dy = half_len * math.cos(angle), half_len * math.sin(angle)
             params = (
                 cx - dx,
                 cy - dy,
                 cx + dx,
                 cy + dy,
-                float(rng.uniform(0.008, 0.014)),
+                float(rng.uniform(*WIRE_HALF_WIDTH)),
                 float(rng.uniform(-0.15, 0.15)),
             )
+            scale_name = "thin"
         texture = _TEXTURES[int(rng.integers(len(_TEXTURES)))]
         texture_params = (
-            float(rng.uniform(12, 30)),
+            float(rng.uniform(5, 12)),
             float(rng.uniform(0, math.pi)),
-            float(rng.uniform(0.5, 0.8)),
+            float(rng.uniform(0.2, 0.45)),
         )
         objects.append(
             SceneObject(
-                int(label), kind, params, _colour(rng), texture, texture_params
+                int(label),
+                kind,
+                params,
+                _colour(rng, avoid=background[:2], choices=_CLASS_COLOURS[kind]),
+                texture,
+                texture_params,
+                scale_name,
             )
         )
     return Scene(background, tuple(objects))
@@ -175,36 +225,53 @@ def _grid(size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
     return torch.meshgrid(ys, xs, indexing="ij")
 
 
-def _inside(obj: SceneObject, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _segment_distance(
+    x: torch.Tensor, y: torch.Tensor, px: torch.Tensor, py: torch.Tensor
+) -> torch.Tensor:
+    # distance from every pixel to the polyline through the points (px, py)
+    ax, ay = px[:-1, None, None], py[:-1, None, None]  # (S, 1, 1) segment starts
+    vx, vy = px[1:, None, None] - ax, py[1:, None, None] - ay
+    tt = (((x - ax) * vx + (y - ay) * vy) / (vx * vx + vy * vy + 1e-12)).clamp(0, 1)
+    d2 = (x - ax - tt * vx) ** 2 + (y - ay - tt * vy) ** 2  # (S, h, w)
+    return d2.amin(dim=0).sqrt()
+
+
+def _signed_distance(obj: SceneObject, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Signed distance (image-side units) from each pixel centre to the object's
+    outline: negative inside, positive outside."""
     p = obj.params
     if obj.kind == "disc":
-        return (x - p[0]) ** 2 + (y - p[1]) ** 2 <= p[2] ** 2
+        return torch.hypot(x - p[0], y - p[1]) - p[2]
     if obj.kind == "ring":
-        d2 = (x - p[0]) ** 2 + (y - p[1]) ** 2
-        return (d2 <= p[2] ** 2) & (d2 >= p[3] ** 2)
+        mid, half = (p[2] + p[3]) / 2, (p[2] - p[3]) / 2
+        return (torch.hypot(x - p[0], y - p[1]) - mid).abs() - half
     if obj.kind == "box":
         c, s = math.cos(p[4]), math.sin(p[4])
-        u, v = (x - p[0]) * c + (y - p[1]) * s, -(x - p[0]) * s + (y - p[1]) * c
-        return (u.abs() <= p[2]) & (v.abs() <= p[3])
+        u = ((x - p[0]) * c + (y - p[1]) * s).abs() - p[2]
+        v = (-(x - p[0]) * s + (y - p[1]) * c).abs() - p[3]
+        outside = torch.hypot(u.clamp(min=0), v.clamp(min=0))
+        return outside + torch.maximum(u, v).clamp(max=0)
     if obj.kind == "triangle":
         (x0, y0), (x1, y1), (x2, y2) = p[0:2], p[2:4], p[4:6]
         e0 = (x1 - x0) * (y - y0) - (y1 - y0) * (x - x0)
         e1 = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
         e2 = (x0 - x2) * (y - y2) - (y0 - y2) * (x - x2)
-        return ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | (
-            (e0 <= 0) & (e1 <= 0) & (e2 <= 0)
-        )
+        inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
+        px = torch.tensor([x0, x1, x2, x0])
+        py = torch.tensor([y0, y1, y2, y0])
+        d = _segment_distance(x, y, px, py)
+        return torch.where(inside, -d, d)
     # wire: distance to a quadratic Bezier curve, approximated by 24 straight segments
     x0, y0, x1, y1, half_width, bend = p
     mx, my = (x0 + x1) / 2 - bend * (y1 - y0), (y0 + y1) / 2 + bend * (x1 - x0)
     t = torch.linspace(0, 1, 25)
     cxs = (1 - t) ** 2 * x0 + 2 * (1 - t) * t * mx + t**2 * x1
     cys = (1 - t) ** 2 * y0 + 2 * (1 - t) * t * my + t**2 * y1
-    ax, ay = cxs[:-1, None, None], cys[:-1, None, None]  # (S, 1, 1) segment starts
-    vx, vy = cxs[1:, None, None] - ax, cys[1:, None, None] - ay
-    tt = (((x - ax) * vx + (y - ay) * vy) / (vx * vx + vy * vy + 1e-12)).clamp(0, 1)
-    d2 = (x - ax - tt * vx) ** 2 + (y - ay - tt * vy) ** 2  # (S, h, w)
-    return d2.amin(dim=0) <= half_width**2
+    return _segment_distance(x, y, cxs, cys) - half_width
+
+
+def _inside(obj: SceneObject, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return _signed_distance(obj, x, y) <= 0
 
 
 def _bbox(obj: SceneObject) -> Tuple[float, float, float, float]:
@@ -239,9 +306,10 @@ def _texture(
         return 1 - contrast * 0.5 * (1 + torch.sin(2 * math.pi * freq * u))
     if kind == "checker":
         v = -x * math.sin(angle) + y * math.cos(angle)
-        return 1 - contrast * (
-            (torch.floor(freq * u / 2) + torch.floor(freq * v / 2)) % 2
-        )
+        # smooth squares (a product of sines through tanh) rather than hard-edged ones,
+        # which would alias at low resolutions
+        wave = torch.sin(math.pi * freq * u) * torch.sin(math.pi * freq * v)
+        return 1 - contrast * 0.5 * (1 + torch.tanh(4 * wave))
     return 1 - contrast * u.remainder(1.0)  # gradient
 
 
@@ -249,8 +317,11 @@ def render_scene(scene: Scene, size: Size) -> Tuple[torch.Tensor, torch.Tensor]:
     """Render ``scene`` at ``size`` pixels: image ``(3, H, W)`` in [0, 1], mask
     ``(H, W)`` int64.
 
-    Every pixel is evaluated at its centre, so the same scene rendered at two
-    resolutions agrees after resizing, up to pixels on object boundaries.
+    The mask labels a pixel by the object its centre lies in, so the same scene
+    rendered at two resolutions agrees after resizing, up to pixels on object
+    boundaries. The image is anti-aliased: an outline pixel mixes the object's colour
+    with what lies behind it in proportion to the pixel's coverage (from the signed
+    distance to the outline), as a camera would.
     """
     h, w = (size, size) if isinstance(size, int) else size
     if isinstance(h, bool) or not all(isinstance(v, int) and v > 0 for v in (h, w)):
@@ -263,26 +334,50 @@ def render_scene(scene: Scene, size: Size) -> Tuple[torch.Tensor, torch.Tensor]:
     image = (1 - t) * torch.tensor(c0)[:, None, None] + t * torch.tensor(c1)[
         :, None, None
     ]
-    image = image * (0.9 + 0.1 * torch.sin(2 * math.pi * 7 * (x + 0.3 * y)))
+    image = image * (0.92 + 0.08 * torch.sin(2 * math.pi * 5 * (x + 0.3 * y)))
     mask = torch.zeros(h, w, dtype=torch.int64)
+    pixels = math.sqrt(h * w)  # pixels per image side (the geometric mean if H != W)
     for obj in scene.objects:
-        # evaluate only the pixels whose centres can lie inside the object's bounding box
+        # evaluate only the pixels (plus a one-pixel margin for the anti-aliased edge)
+        # whose centres can lie near the object's bounding box
         bx0, by0, bx1, by1 = _bbox(obj)
-        r0, r1 = max(0, math.floor(by0 * h - 0.5)), min(h, math.ceil(by1 * h + 0.5))
-        c0_, c1_ = max(0, math.floor(bx0 * w - 0.5)), min(
-            w, math.ceil(bx1 * w + 0.5)
-        )
+        r0, r1 = max(0, math.floor(by0 * h - 1.5)), min(h, math.ceil(by1 * h + 1.5))
+        c0_, c1_ = max(0, math.floor(bx0 * w - 1.5)), min(w, math.ceil(bx1 * w + 1.5))
         if r0 >= r1 or c0_ >= c1_:
             continue
         xs, ys = x[r0:r1, c0_:c1_], y[r0:r1, c0_:c1_]
-        inside = _inside(obj, xs, ys)
+        distance = _signed_distance(obj, xs, ys)
+        coverage = (0.5 - distance * pixels).clamp(0, 1)
         shade = _texture(obj.texture, obj.texture_params, xs, ys)
         colour = torch.tensor(obj.colour)[:, None, None] * shade
-        image[:, r0:r1, c0_:c1_] = torch.where(
-            inside, colour, image[:, r0:r1, c0_:c1_]
-        )
-        mask[r0:r1, c0_:c1_][inside] = obj.label
+        patch = image[:, r0:r1, c0_:c1_]
+        image[:, r0:r1, c0_:c1_] = coverage * colour + (1 - coverage) * patch
+        mask[r0:r1, c0_:c1_][distance <= 0] = obj.label
     return image.clamp(0, 1), mask
+
+
+#: Scale labels of :func:`render_scale_map` (0 is background).
+SCALE_NAMES: Tuple[str, ...] = ("small", "medium", "large", "thin")
+
+
+def render_scale_map(scene: Scene, size: Size) -> torch.Tensor:
+    """``(H, W)`` int64: each pixel labelled 1 + the index in :data:`SCALE_NAMES` of
+    the scale of the object the mask gives it to (wires are ``thin``), 0 for
+    background — to score a model per object scale (chapter 04)."""
+    h, w = (size, size) if isinstance(size, int) else size
+    if isinstance(h, bool) or not all(isinstance(v, int) and v > 0 for v in (h, w)):
+        raise ValueError(
+            f"render_scale_map: expected size as a positive int or (H, W), got {size!r}"
+        )
+    y, x = _grid((h, w))
+    out = torch.zeros(h, w, dtype=torch.int64)
+    for obj in scene.objects:
+        if obj.scale not in SCALE_NAMES:
+            raise ValueError(
+                f"render_scale_map: expected each object's scale in {SCALE_NAMES}, got {obj.scale!r}"
+            )
+        out[_inside(obj, x, y)] = 1 + SCALE_NAMES.index(obj.scale)
+    return out
 
 
 class SyntheticScenes(Dataset):
@@ -339,6 +434,12 @@ class SyntheticScenes(Dataset):
 
     def __len__(self) -> int:
         return self.num_samples
+
+    def scale_map(self, index: int, size: Optional[Size] = None) -> torch.Tensor:
+        """Item ``index``'s pixels labelled by the scale of the object they belong
+        to: 0 background, then :data:`SCALE_NAMES` (``small``, ``medium``,
+        ``large``, ``thin``) as 1–4, at ``size`` (default: the dataset's)."""
+        return render_scale_map(self.scene(index), self.size if size is None else size)
 
     def scene(self, index: int) -> Scene:
         """The vector description of item ``index`` (render it at any size with

@@ -114,7 +114,12 @@ class DeepLabV3Plus(nn.Module):
     def __init__(self, config: DeepLabConfig = DeepLabConfig()) -> None:
         super().__init__()
         check_positive(config.num_classes, "DeepLabConfig num_classes")
-        check_choice(config.output_stride, "DeepLabConfig output_stride", (8, 16))
+        check_choice(config.output_stride, "DeepLabConfig output_stride", (8, 16, 32))
+        if config.output_stride == 32 and config.aspp_rates is None:
+            raise ValueError(
+                "DeepLabConfig: output_stride 32 (every stride kept, no atrous backbone) has no "
+                "paper ASPP rates; pass aspp_rates explicitly"
+            )
         self.config = config
         rates = (
             config.aspp_rates

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .._validate import check_choice, check_image_batch, check_positive
@@ -66,6 +67,12 @@ class SegFormerConfig:
     layer_norm_eps: float = (
         1e-6  # block norms and stage-end norms (official code); HF: 1e-5
     )
+    # The ablation of chapter 10 (not SegFormer): "plain" replaces Mix-FFN by the usual
+    # two-layer MLP, and position_size (a training input size, e.g. 64) adds a learned
+    # position table to each stage's tokens, sized for that input and resized
+    # bilinearly for others, as PVT (SegFormer's predecessor) and ViT do.
+    ffn: str = "mix"
+    position_size: Optional[int] = None
 
     def __post_init__(self) -> None:
         stages = len(self.embed_dims)
@@ -99,6 +106,9 @@ class SegFormerConfig:
                 raise ValueError(
                     f"SegFormerConfig {name}: expected a value in [0, 1), got {getattr(self, name)!r}"
                 )
+        check_choice(self.ffn, "SegFormerConfig ffn", ("mix", "plain"))
+        if self.position_size is not None:
+            check_positive(self.position_size, "SegFormerConfig position_size")
         if not float(self.layer_norm_eps) > 0:
             raise ValueError(
                 f"SegFormerConfig layer_norm_eps: expected > 0, got {self.layer_norm_eps!r}"
@@ -147,6 +157,21 @@ class DropPath(nn.Module):
         return f"p={self.p:.4f}"
 
 
+class PlainFFN(nn.Module):
+    """The usual transformer MLP, ``fc1`` → GELU → ``fc2``: Mix-FFN without its 3×3
+    depthwise convolution (chapter 10's ablation). Shapes:
+    ``x: (B, N, C), H, W -> (B, N, C)``; ``H, W`` are accepted and unused."""
+
+    def __init__(self, dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        check_positive(dim, "PlainFFN dim")
+        check_positive(hidden_dim, "PlainFFN hidden_dim")
+        self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, dim)
+
+    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))  # (B, N, C)
+
+
 class SegFormerBlock(nn.Module):
     r"""A Mix Transformer block (Xie et al., 2021, §3.1): pre-norm efficient
     attention and Mix-FFN.
@@ -166,14 +191,16 @@ class SegFormerBlock(nn.Module):
         mlp_ratio: int,
         drop_path: float = 0.0,
         layer_norm_eps: float = 1e-6,
+        ffn: str = "mix",
     ) -> None:
         super().__init__()
+        check_choice(ffn, "SegFormerBlock ffn", ("mix", "plain"))
         self.norm1 = nn.LayerNorm(dim, eps=layer_norm_eps)
         self.attn = EfficientSelfAttention(
             dim, num_heads=num_heads, sr_ratio=sr_ratio, qkv_bias=True
         )
         self.norm2 = nn.LayerNorm(dim, eps=layer_norm_eps)
-        self.mlp = MixFFN(dim, dim * mlp_ratio)
+        self.mlp = MixFFN(dim, dim * mlp_ratio) if ffn == "mix" else PlainFFN(dim, dim * mlp_ratio)
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
@@ -206,10 +233,18 @@ class MixTransformerStage(nn.Module):
                 config.mlp_ratios[index],
                 p,
                 config.layer_norm_eps,
+                config.ffn,
             )
             for p in drop_paths
         )
         self.norm = nn.LayerNorm(c[index], eps=config.layer_norm_eps)
+        self.pos_embed: Optional[nn.Parameter] = None
+        if config.position_size is not None:
+            side = config.position_size
+            for stride in config.strides[: index + 1]:
+                side = -(-side // stride)  # the token grid of this stage at that input
+            self.pos_embed = nn.Parameter(torch.zeros(1, c[index], side, side))
+            nn.init.trunc_normal_(self.pos_embed, std=0.02)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C_in, H, W) -> (B, C, H', W')``."""
@@ -217,6 +252,11 @@ class MixTransformerStage(nn.Module):
         h, w = int(h), int(
             w
         )  # plain ints also under jit tracing (count_macs), where sizes are tensors
+        if self.pos_embed is not None:  # chapter 10's ablation only
+            table = self.pos_embed
+            if table.shape[-2:] != (h, w):
+                table = F.interpolate(table, size=(h, w), mode="bilinear", align_corners=False)
+            x = x + table.flatten(2).transpose(1, 2)  # (B, N, C)
         for block in self.blocks:
             x = block(x, h, w)  # (B, N, C)
         x = self.norm(x)
