@@ -195,6 +195,57 @@ def run_one(job: Tuple[str, int, Dict[str, Any], Optional[str]]) -> Dict[str, An
     return record
 
 
+def baselines(recipe: Dict[str, Any]) -> Dict[str, Any]:
+    """What a model that learned nothing scores: every pixel called background (on
+    each metric the runs record), and the cross-entropy of predicting the training
+    set's class frequencies everywhere (the loss a model reaches from the class prior
+    alone)."""
+    import torch
+
+    from tutorial_lib.compare import scenes_at
+    from tutorial_lib.data import CLASS_NAMES, SCALE_NAMES
+    from tutorial_lib.experiments import EVAL_SIZES, TRIMAP_WIDTHS
+    from tutorial_lib.metrics import (
+        confusion_matrix,
+        iou_per_class,
+        mean_iou,
+        pixel_accuracy,
+        trimap_target,
+    )
+
+    k = len(CLASS_NAMES)
+    train, val = _data(recipe)
+    mask = torch.stack([val[i][1] for i in range(len(val))])
+    zeros = torch.zeros_like(mask)
+    confusion = confusion_matrix(zeros, mask, k)
+    counts = torch.zeros(k, dtype=torch.float64)
+    for i in range(len(train)):
+        counts += torch.bincount(train[i][1].flatten(), minlength=k).double()
+    prior = counts / counts.sum()
+    resolution = {}
+    for size in EVAL_SIZES:
+        data = scenes_at(val, size)
+        m = torch.stack([data[i][1] for i in range(len(data))])
+        resolution[str(size)] = round(mean_iou(confusion_matrix(torch.zeros_like(m), m, k)), 6)
+    return {
+        "all_background": {
+            "miou": round(mean_iou(confusion), 6),
+            "pixel_accuracy": round(pixel_accuracy(confusion), 6),
+            "iou": {
+                c: round(float(v), 6) for c, v in zip(CLASS_NAMES, iou_per_class(confusion))
+            },
+            "trimap": {
+                str(w): round(mean_iou(confusion_matrix(zeros, trimap_target(mask, w), k)), 6)
+                for w in TRIMAP_WIDTHS
+            },
+            "scale_accuracy": {name: 0.0 for name in SCALE_NAMES},
+            "resolution": resolution,
+        },
+        "class_prior_loss": round(float(-(prior * prior.log()).sum()), 6),
+        "class_frequencies": {c: round(float(v), 6) for c, v in zip(CLASS_NAMES, prior)},
+    }
+
+
 def _commit() -> str:
     try:
         out = subprocess.run(
@@ -321,6 +372,7 @@ def main() -> None:
         for result in pool.imap_unordered(run_one, jobs):
             record["runs"].append(result)
             save()
+    record["baselines"] = baselines(recipe)
     save()
     if not args.no_checkpoints:
         write_checkpoint_metrics(record["runs"], recipe, args.checkpoints)

@@ -46,6 +46,8 @@ __all__ = [
     "Stat",
     "summary",
     "summary_table",
+    "baseline",
+    "class_prior_loss",
     "Claim",
     "CLAIMS",
     "claims_table",
@@ -340,21 +342,56 @@ def summary(
     return Stat(statistics.fmean(values), sd, tuple(values))
 
 
+def baseline(metric: str = "miou", results: Optional[Dict[str, Any]] = None) -> float:
+    """``metric`` (a key path as in :func:`metric_values`) of the model that calls
+    every pixel background, on the same validation scenes."""
+    results = load_results() if results is None else results
+    node: Any = results["baselines"]["all_background"]
+    for key in metric.split("."):
+        if not isinstance(node, dict) or key not in node:
+            raise ValueError(f"baseline: {metric!r} has no all-background value")
+        node = node[key]
+    return float(node)
+
+
+def class_prior_loss(results: Optional[Dict[str, Any]] = None) -> float:
+    """The cross-entropy of predicting the training pixels' class frequencies
+    everywhere: a training loss at or above it means nothing beyond the prior was
+    learned."""
+    results = load_results() if results is None else results
+    return float(results["baselines"]["class_prior_loss"])
+
+
 def summary_table(
     experiment: str,
     metrics: Sequence[Tuple[str, str]] = (("mIoU", "miou"),),
     results: Optional[Dict[str, Any]] = None,
+    configs: Optional[Sequence[str]] = None,
 ) -> str:
-    """A text table, one row per configuration of ``experiment`` and one column per
-    ``(header, metric)``, each cell mean ± sd over the seeds."""
+    """A text table, one row per configuration of ``experiment`` (or ``configs``)
+    and one column per ``(header, metric)``, each cell mean ± sd over the seeds, and
+    a last row for the all-background prediction."""
     check_choice(experiment, "summary_table experiment", list(EXPERIMENTS))
-    configs = EXPERIMENTS[experiment].configs
-    width = max(len(CONFIGS[c].label) for c in configs) + 2
+    configs = tuple(EXPERIMENTS[experiment].configs if configs is None else configs)
+    n = len(runs(configs[0], results))
+    labels = [CONFIGS[c].label for c in configs] + ["all background"]
+    header = f"mean ± sd over {n} seeds"
+    width = max(len(label) for label in labels + [header]) + 2
     cells = [[format(summary(c, m, results), ".3f") for _, m in metrics] for c in configs]
+    base = []
+    for _, m in metrics:
+        try:
+            base.append(f"{baseline(m, results):.3f}")
+        except ValueError:
+            base.append("–")
+    cells.append(base)
     col = [max(len(h), *(len(row[i]) for row in cells)) + 2 for i, (h, _) in enumerate(metrics)]
-    lines = ["".ljust(width) + "".join(h.rjust(w) for (h, _), w in zip(metrics, col))]
-    for c, row in zip(configs, cells):
-        lines.append(CONFIGS[c].label.ljust(width) + "".join(v.rjust(w) for v, w in zip(row, col)))
+    lines = [
+        header.ljust(width)
+        + "".join(h.rjust(w) for (h, _), w in zip(metrics, col))
+    ]
+    for label, row in zip(labels, cells):
+        lines.append(label.ljust(width) + "".join(v.rjust(w) for v, w in zip(row, col)))
     return "\n".join(lines)
 
 

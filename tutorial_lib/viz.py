@@ -11,6 +11,8 @@ import torch
 from .data import CLASS_NAMES
 
 __all__ = [
+    "plot_experiment",
+    "plot_metric_curves",
     "PALETTE",
     "colorize",
     "overlay",
@@ -300,3 +302,75 @@ def tokenisation_schemes(crop: int = 32):
             side.set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def plot_experiment(experiment: str, metrics: Sequence[tuple], results=None,
+                    configs: Optional[Sequence[str]] = None, width: float = 7.0):
+    """One panel per ``(title, metric)``: every seed as a dot, the mean ± sd as a bar
+    with an error line, and the all-background score dashed; configurations of
+    ``experiment`` (:data:`tutorial_lib.experiments.EXPERIMENTS`, or ``configs``) on
+    the x axis. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from . import experiments as ex
+
+    if experiment not in ex.EXPERIMENTS:
+        raise ValueError(f"plot_experiment: expected one of {list(ex.EXPERIMENTS)}, got {experiment!r}")
+    if not metrics:
+        raise ValueError("plot_experiment: expected at least one (title, metric) pair")
+    names = list(ex.EXPERIMENTS[experiment].configs if configs is None else configs)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(width, 2.9), squeeze=False)
+    colours = plt.get_cmap("tab10").colors
+    for ax, (title, metric) in zip(axes[0], metrics):
+        for i, name in enumerate(names):
+            stat = ex.summary(name, metric, results)
+            ax.bar(i, stat.mean, width=0.6, color=colours[i % 10], alpha=0.35)
+            ax.errorbar(i, stat.mean, yerr=stat.sd, color="black", capsize=4, lw=1)
+            ax.scatter([i + d for d in np.linspace(-0.12, 0.12, len(stat.values))], stat.values,
+                       s=14, color=colours[i % 10], edgecolor="black", linewidth=0.5, zorder=3)
+        try:
+            ax.axhline(ex.baseline(metric, results), color="grey", ls="--", lw=1, label="all background")
+            ax.legend(loc="lower right", fontsize=8, frameon=False)
+        except ValueError:
+            pass
+        ax.set_xticks(range(len(names)), [ex.CONFIGS[n].label for n in names], rotation=20, ha="right",
+                      fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_metric_curves(configs: Sequence[str], prefix: str, keys: Sequence, xlabel: str,
+                       ylabel: str = "mIoU", results=None, ax=None, mark=None):
+    """Mean ± sd (band) over the seeds of ``prefix.key`` for each key (e.g.
+    ``resolution`` at 32…128 px, or ``trimap`` at band widths 1, 2, 4), one line per
+    configuration, the all-background value dashed; ``mark`` draws a vertical line
+    (e.g. the training size). Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    from . import experiments as ex
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.2))
+    xs = [float(k) for k in keys]
+    for i, name in enumerate(configs):
+        stats = [ex.summary(name, f"{prefix}.{k}", results) for k in keys]
+        mean = np.array([s.mean for s in stats])
+        sd = np.array([s.sd for s in stats])
+        colour = plt.get_cmap("tab10").colors[i % 10]
+        ax.plot(xs, mean, "o-", color=colour, label=ex.CONFIGS[name].label, ms=4)
+        ax.fill_between(xs, mean - sd, mean + sd, color=colour, alpha=0.2)
+    try:
+        ax.plot(xs, [ex.baseline(f"{prefix}.{k}", results) for k in keys], "--", color="grey",
+                lw=1, label="all background")
+    except ValueError:
+        pass
+    if mark is not None:
+        ax.axvline(mark, color="black", lw=0.8, ls=":")
+    ax.set_xticks(xs, [str(k) for k in keys])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    return ax
