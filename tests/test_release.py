@@ -335,6 +335,7 @@ def test_wheel_holds_the_package_and_its_data(distributions):
     checkpoints = {n for n in package if n.startswith("tutorial_lib/checkpoints/")}
     assert "tutorial_lib/checkpoints/metrics.json" in checkpoints
     assert any(n.endswith(".safetensors") for n in checkpoints)
+    assert "tutorial_lib/results/experiments.json" in names  # the chapters' recorded results
     # every file of the package is shipped: checkpoints, results, assets (pyproject's package-data)
     assert package <= names, sorted(package - names)
     metadata = zipfile.ZipFile(wheel).read(f"tutorial_lib-{VERSION}.dist-info/METADATA").decode()

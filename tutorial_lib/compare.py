@@ -4,11 +4,12 @@ robustness to resolution.
 * :data:`CAPSTONE_MODELS` names the small configurations that chapters 12–13 compare
   (the chapter-01 baseline, DeepLabV3+, SETR with each decoder, SegFormer);
   :func:`build_model` builds one untrained.
-* ``tools/train_checkpoints.py`` (``make checkpoints``) trains each with
-  :data:`tutorial_lib.train.RECIPE_SMALL` on ``tutorial_lib.data.standard_splits()``
-  and ships the weights (float16 safetensors, auxiliary heads dropped) and a JSON of
-  their metrics as package data; :func:`load_trained` and :func:`training_record`
-  read them back, so they work after ``pip install``.
+* ``make experiments`` (``tools/run_experiments.py``) trains each with
+  :data:`tutorial_lib.experiments.RECIPE` on ``tutorial_lib.data.standard_splits()``
+  with three seeds and ships seed 0's weights (float16 safetensors, auxiliary heads
+  dropped) and a JSON of their metrics as package data; :func:`load_trained` and
+  :func:`training_record` read them back, so they work after ``pip install``. The
+  metrics of every seed are in :func:`tutorial_lib.experiments.load_results`.
 * :func:`evaluate_at_resolutions` evaluates a model on the *same* scenes rendered at
   other sizes (:class:`~tutorial_lib.data.SyntheticScenes` draws scenes in
   resolution-free units).
