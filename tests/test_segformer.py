@@ -268,3 +268,18 @@ def test_check_all_mlp_decoder_fails_stub():
 
     with pytest.raises(AssertionError, match="not implemented"):
         checks.check_all_mlp_decoder(AllMLPDecoder)
+
+
+def test_all_mlp_decoder_upsampled_maps_are_the_first_two_steps():
+    # chapter 11 shows these maps: the decoder's forward must be exactly fuse ∘ concat of them
+    from tutorial_lib.layers.all_mlp_decoder import AllMLPDecoder
+
+    torch.manual_seed(0)
+    dec = AllMLPDecoder((8, 16, 24, 32), embed_dim=12, num_classes=5, dropout=0.0).eval()
+    feats = [torch.randn(2, c, 16 // 2**i, 16 // 2**i) for i, c in enumerate((8, 16, 24, 32))]
+    maps = dec.upsampled_maps(feats)
+    assert [tuple(m.shape) for m in maps] == [(2, 12, 16, 16)] * 4
+    fused = dec.act(dec.norm(dec.linear_fuse(torch.cat(maps[::-1], dim=1))))
+    assert torch.allclose(dec(feats), dec.linear_pred(fused), atol=1e-6)
+    with pytest.raises(ValueError):
+        dec.upsampled_maps(feats[:3])

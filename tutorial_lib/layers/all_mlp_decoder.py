@@ -96,8 +96,10 @@ class AllMLPDecoder(nn.Module):
         self.dropout = nn.Dropout2d(dropout)
         self.linear_pred = nn.Conv2d(embed_dim, num_classes, 1)
 
-    def forward(self, features: List[torch.Tensor]) -> torch.Tensor:
-        """Logits ``(B, K, H_1, W_1)`` from the four stage maps (stage 1 first)."""
+    def upsampled_maps(self, features: List[torch.Tensor]) -> List[torch.Tensor]:
+        r"""The maps :math:`\hat F_i` ``(B, C, H/4, W/4)``, stage 1 first: each stage
+        map projected to ``C`` channels by its linear layer and upsampled bilinearly
+        to the stage-1 size (steps 1 and 2 of the decoder)."""
         _check_features(features, self.in_dims, "AllMLPDecoder")
         size = features[0].shape[-2:]  # H/4 × W/4
         upsampled = []
@@ -110,6 +112,11 @@ class AllMLPDecoder(nn.Module):
                     x, size=size, mode="bilinear", align_corners=False
                 )  # (B, C, H/4, W/4)
             upsampled.append(x)
+        return upsampled
+
+    def forward(self, features: List[torch.Tensor]) -> torch.Tensor:
+        """Logits ``(B, K, H_1, W_1)`` from the four stage maps (stage 1 first)."""
+        upsampled = self.upsampled_maps(features)  # 4 × (B, C, H/4, W/4)
         x = torch.cat(
             upsampled[::-1], dim=1
         )  # (B, 4C, H/4, W/4), order [c4, c3, c2, c1]
