@@ -195,7 +195,7 @@ def run_one(job: Tuple[str, int, Dict[str, Any], Optional[str]]) -> Dict[str, An
     return record
 
 
-def baselines(recipe: Dict[str, Any]) -> Dict[str, Any]:
+def baselines(recipe: Dict[str, Any], known_prior: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """What a model that learned nothing scores: every pixel called background (on
     each metric the runs record), and the cross-entropy of predicting the training
     set's class frequencies everywhere (the loss a model reaches from the class prior
@@ -219,7 +219,7 @@ def baselines(recipe: Dict[str, Any]) -> Dict[str, Any]:
     zeros = torch.zeros_like(mask)
     confusion = confusion_matrix(zeros, mask, k)
     counts = torch.zeros(k, dtype=torch.float64)
-    for i in range(len(train)):
+    for i in range(len(train) if known_prior is None else 0):
         counts += torch.bincount(train[i][1].flatten(), minlength=k).double()
     prior = counts / counts.sum()
     resolution = {}
@@ -227,7 +227,16 @@ def baselines(recipe: Dict[str, Any]) -> Dict[str, Any]:
         data = scenes_at(val, size)
         m = torch.stack([data[i][1] for i in range(len(data))])
         resolution[str(size)] = round(mean_iou(confusion_matrix(torch.zeros_like(m), m, k)), 6)
+    prior_record = (
+        {
+            "class_prior_loss": round(float(-(prior * prior.log()).sum()), 6),
+            "class_frequencies": {c: round(float(v), 6) for c, v in zip(CLASS_NAMES, prior)},
+        }
+        if known_prior is None
+        else known_prior
+    )
     return {
+        **prior_record,
         "all_background": {
             "miou": round(mean_iou(confusion), 6),
             "pixel_accuracy": round(pixel_accuracy(confusion), 6),
@@ -241,8 +250,6 @@ def baselines(recipe: Dict[str, Any]) -> Dict[str, Any]:
             "scale_accuracy": {name: 0.0 for name in SCALE_NAMES},
             "resolution": resolution,
         },
-        "class_prior_loss": round(float(-(prior * prior.log()).sum()), 6),
-        "class_frequencies": {c: round(float(v), 6) for c, v in zip(CLASS_NAMES, prior)},
     }
 
 
@@ -312,6 +319,8 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=pathlib.Path, default=ROOT / "tutorial_lib" / "checkpoints")
     parser.add_argument("--no-checkpoints", action="store_true", help="do not write the capstone weights")
     parser.add_argument("--resume", action="store_true", help="keep the runs already in --out")
+    parser.add_argument("--rerun", action="store_true",
+                        help="with --resume: train --configs again (replacing their runs), keep the others")
     args = parser.parse_args()
     assert set(ORDER) == set(CONFIGS), "ORDER must list every configuration"
     recipe = dict(RECIPE)
@@ -320,12 +329,15 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     done: List[Dict[str, Any]] = []
     previous_seconds = 0.0
+    old_baselines = None
     if args.resume and args.out.exists():
         old = json.loads(args.out.read_text())
         if old.get("recipe") == recipe:
-            done = old["runs"]
+            done = [r for r in old["runs"] if not (args.rerun and r["config"] in args.configs)]
             previous_seconds = old.get("wall_seconds", 0.0)
+            old_baselines = old.get("baselines")
     have = {(r["config"], r["seed"]) for r in done}
+    commit = old["commit"] if done and args.resume else _commit()  # where the recorded runs came from
     ordered = [c for c in ORDER if c in args.configs]
     jobs = [
         (
@@ -343,7 +355,7 @@ def main() -> None:
     record = {
         "recipe": recipe,
         "seeds": list(args.seeds),
-        "commit": _commit(),
+        "commit": commit,
         "machine": {
             "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(),
@@ -370,9 +382,12 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     with ctx.Pool(args.workers, maxtasksperchild=None) as pool:
         for result in pool.imap_unordered(run_one, jobs):
+            result["commit"] = _commit()  # of this run (the record's commit is the first run's)
             record["runs"].append(result)
             save()
-    record["baselines"] = baselines(recipe)
+    # the class prior needs every training scene rendered: reuse it when the recipe is unchanged
+    known = old_baselines and {k: old_baselines[k] for k in ("class_prior_loss", "class_frequencies")}
+    record["baselines"] = baselines(recipe, known or None)
     save()
     if not args.no_checkpoints:
         write_checkpoint_metrics(record["runs"], recipe, args.checkpoints)
