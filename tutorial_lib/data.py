@@ -150,10 +150,14 @@ def make_scene(rng: np.random.Generator) -> Scene:
     """
     background = (_colour(rng), _colour(rng), float(rng.uniform(0, 2 * math.pi)))
     n_objects = int(rng.integers(2, 6))
-    labels = [int(v) for v in rng.integers(1, CLASS_NAMES.index("wire"), size=n_objects)]
+    labels = [
+        int(v) for v in rng.integers(1, CLASS_NAMES.index("wire"), size=n_objects)
+    ]
     labels += [CLASS_NAMES.index("wire")] * int(rng.integers(1, 3))
     names = list(SCALES)
-    placed: List[Tuple[float, float, float]] = []  # (cx, cy, radius) of solid objects
+    placed: List[Tuple[float, float, float]] = (
+        []
+    )  # (cx, cy, radius) of solid objects
     objects: List[SceneObject] = []
     for label in labels:
         kind = CLASS_NAMES[label]
@@ -162,8 +166,13 @@ def make_scene(rng: np.random.Generator) -> Scene:
         if kind != "wire":
             # keep the object inside the image and away from the objects placed so far
             for _ in range(40):
-                cx, cy = (float(v) for v in rng.uniform(radius * 0.7, 1 - radius * 0.7, 2))
-                if all(math.hypot(cx - x, cy - y) >= 0.9 * (radius + r) for x, y, r in placed):
+                cx, cy = (
+                    float(v) for v in rng.uniform(radius * 0.7, 1 - radius * 0.7, 2)
+                )
+                if all(
+                    math.hypot(cx - x, cy - y) >= 0.9 * (radius + r)
+                    for x, y, r in placed
+                ):
                     break
             placed.append((cx, cy, radius))
         else:
@@ -181,7 +190,10 @@ def make_scene(rng: np.random.Generator) -> Scene:
                 + np.array([0, 2.1, 4.2])
                 + rng.uniform(-0.25, 0.25, 3)
             )
-            pts = [(cx + radius * math.cos(a), cy + radius * math.sin(a)) for a in angles]
+            pts = [
+                (cx + radius * math.cos(a), cy + radius * math.sin(a))
+                for a in angles
+            ]
             params = tuple(v for p in pts for v in p)
         elif kind == "ring":
             params = (cx, cy, radius, radius * float(rng.uniform(0.45, 0.65)))
@@ -236,7 +248,9 @@ def _segment_distance(
     return d2.amin(dim=0).sqrt()
 
 
-def _signed_distance(obj: SceneObject, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _signed_distance(
+    obj: SceneObject, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
     """Signed distance (image-side units) from each pixel centre to the object's
     outline: negative inside, positive outside."""
     p = obj.params
@@ -256,7 +270,9 @@ def _signed_distance(obj: SceneObject, x: torch.Tensor, y: torch.Tensor) -> torc
         e0 = (x1 - x0) * (y - y0) - (y1 - y0) * (x - x0)
         e1 = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
         e2 = (x0 - x2) * (y - y2) - (y0 - y2) * (x - x2)
-        inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
+        inside = ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | (
+            (e0 <= 0) & (e1 <= 0) & (e2 <= 0)
+        )
         px = torch.tensor([x0, x1, x2, x0])
         py = torch.tensor([y0, y1, y2, y0])
         d = _segment_distance(x, y, px, py)
@@ -336,13 +352,17 @@ def render_scene(scene: Scene, size: Size) -> Tuple[torch.Tensor, torch.Tensor]:
     ]
     image = image * (0.92 + 0.08 * torch.sin(2 * math.pi * 5 * (x + 0.3 * y)))
     mask = torch.zeros(h, w, dtype=torch.int64)
-    pixels = math.sqrt(h * w)  # pixels per image side (the geometric mean if H != W)
+    pixels = math.sqrt(
+        h * w
+    )  # pixels per image side (the geometric mean if H != W)
     for obj in scene.objects:
         # evaluate only the pixels (plus a one-pixel margin for the anti-aliased edge)
         # whose centres can lie near the object's bounding box
         bx0, by0, bx1, by1 = _bbox(obj)
         r0, r1 = max(0, math.floor(by0 * h - 1.5)), min(h, math.ceil(by1 * h + 1.5))
-        c0_, c1_ = max(0, math.floor(bx0 * w - 1.5)), min(w, math.ceil(bx1 * w + 1.5))
+        c0_, c1_ = max(0, math.floor(bx0 * w - 1.5)), min(
+            w, math.ceil(bx1 * w + 1.5)
+        )
         if r0 >= r1 or c0_ >= c1_:
             continue
         xs, ys = x[r0:r1, c0_:c1_], y[r0:r1, c0_:c1_]
@@ -439,7 +459,9 @@ class SyntheticScenes(Dataset):
         """Item ``index``'s pixels labelled by the scale of the object they belong
         to: 0 background, then :data:`SCALE_NAMES` (``small``, ``medium``,
         ``large``, ``thin``) as 1–4, at ``size`` (default: the dataset's)."""
-        return render_scale_map(self.scene(index), self.size if size is None else size)
+        return render_scale_map(
+            self.scene(index), self.size if size is None else size
+        )
 
     def scene(self, index: int) -> Scene:
         """The vector description of item ``index`` (render it at any size with

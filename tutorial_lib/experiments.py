@@ -274,7 +274,11 @@ def load_results() -> Dict[str, Any]:
     one entry per (configuration, seed)."""
     global _RESULTS
     if _RESULTS is None:
-        path = importlib.resources.files("tutorial_lib") / "results" / "experiments.json"
+        path = (
+            importlib.resources.files("tutorial_lib")
+            / "results"
+            / "experiments.json"
+        )
         if not path.is_file():
             raise FileNotFoundError(
                 "tutorial_lib/results/experiments.json is missing: run `make experiments`"
@@ -283,11 +287,14 @@ def load_results() -> Dict[str, Any]:
     return _RESULTS
 
 
-def runs(config: str, results: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+def runs(
+    config: str, results: Optional[Dict[str, Any]] = None
+) -> List[Dict[str, Any]]:
     """The recorded runs of configuration ``config``, one per seed, in seed order."""
     results = load_results() if results is None else results
     found = sorted(
-        (r for r in results["runs"] if r["config"] == config), key=lambda r: r["seed"]
+        (r for r in results["runs"] if r["config"] == config),
+        key=lambda r: r["seed"],
     )
     if not found:
         raise ValueError(
@@ -342,7 +349,9 @@ def summary(
     return Stat(statistics.fmean(values), sd, tuple(values))
 
 
-def baseline(metric: str = "miou", results: Optional[Dict[str, Any]] = None) -> float:
+def baseline(
+    metric: str = "miou", results: Optional[Dict[str, Any]] = None
+) -> float:
     """``metric`` (a key path as in :func:`metric_values`) of the model that calls
     every pixel background, on the same validation scenes."""
     results = load_results() if results is None else results
@@ -377,7 +386,9 @@ def summary_table(
     labels = [CONFIGS[c].label for c in configs] + ["all background"]
     header = f"mean ± sd over {n} seeds"
     width = max(len(label) for label in labels + [header]) + 2
-    cells = [[format(summary(c, m, results), ".3f") for _, m in metrics] for c in configs]
+    cells = [
+        [format(summary(c, m, results), ".3f") for _, m in metrics] for c in configs
+    ]
     base = []
     for _, m in metrics:
         try:
@@ -385,13 +396,17 @@ def summary_table(
         except ValueError:
             base.append("–")
     cells.append(base)
-    col = [max(len(h), *(len(row[i]) for row in cells)) + 2 for i, (h, _) in enumerate(metrics)]
+    col = [
+        max(len(h), *(len(row[i]) for row in cells)) + 2
+        for i, (h, _) in enumerate(metrics)
+    ]
     lines = [
-        header.ljust(width)
-        + "".join(h.rjust(w) for (h, _), w in zip(metrics, col))
+        header.ljust(width) + "".join(h.rjust(w) for (h, _), w in zip(metrics, col))
     ]
     for label, row in zip(labels, cells):
-        lines.append(label.ljust(width) + "".join(v.rjust(w) for v, w in zip(row, col)))
+        lines.append(
+            label.ljust(width) + "".join(v.rjust(w) for v, w in zip(row, col))
+        )
     return "\n".join(lines)
 
 
@@ -399,9 +414,13 @@ def summary_table(
 # The papers' claims and their verdicts at this scale
 
 
-def _difference(a: str, b: str, metric: str, results: Optional[Dict[str, Any]]) -> Tuple[Stat, Stat, List[float]]:
+def _difference(
+    a: str, b: str, metric: str, results: Optional[Dict[str, Any]]
+) -> Tuple[Stat, Stat, List[float]]:
     sa, sb = summary(a, metric, results), summary(b, metric, results)
-    paired = [x - y for x, y in zip(sa.values, sb.values)]  # same seed, same batches
+    paired = [
+        x - y for x, y in zip(sa.values, sb.values)
+    ]  # same seed, same batches
     return sa, sb, paired
 
 
@@ -435,17 +454,23 @@ def _verdict_robust(
 
     def verdict(results: Optional[Dict[str, Any]]) -> Tuple[str, str]:
         at = {
-            c: (metric_values(c, f"resolution.{train_size}", results), metric_values(c, f"resolution.{size}", results))
+            c: (
+                metric_values(c, f"resolution.{train_size}", results),
+                metric_values(c, f"resolution.{size}", results),
+            )
             for c in (a, b)
         }
         change = {c: [t - s for s, t in zip(*at[c])] for c in (a, b)}
         diff = [x - y for x, y in zip(change[a], change[b])]
         wins = sum(d > 0 for d in diff)
-        evidence = "; ".join(
-            f"{CONFIGS[c].label}: {statistics.fmean(at[c][0]):.3f} → {statistics.fmean(at[c][1]):.3f} "
-            f"({statistics.fmean(change[c]):+.3f})"
-            for c in (a, b)
-        ) + f"; smaller loss in {wins} of {len(diff)} seeds"
+        evidence = (
+            "; ".join(
+                f"{CONFIGS[c].label}: {statistics.fmean(at[c][0]):.3f} → {statistics.fmean(at[c][1]):.3f} "
+                f"({statistics.fmean(change[c]):+.3f})"
+                for c in (a, b)
+            )
+            + f"; smaller loss in {wins} of {len(diff)} seeds"
+        )
         if wins == len(diff):
             return "holds", evidence
         if wins == 0:
@@ -455,7 +480,9 @@ def _verdict_robust(
     return verdict
 
 
-def _not_tested(reason: str) -> Callable[[Optional[Dict[str, Any]]], Tuple[str, str]]:
+def _not_tested(
+    reason: str,
+) -> Callable[[Optional[Dict[str, Any]]], Tuple[str, str]]:
     return lambda results: ("not tested here", reason)
 
 
@@ -468,11 +495,13 @@ class Claim:
     claim: str
     chapter: str
     test: str
-    verdict: Callable[[Optional[Dict[str, Any]]], Tuple[str, str]] = field(repr=False)
+    verdict: Callable[[Optional[Dict[str, Any]]], Tuple[str, str]] = field(
+        repr=False
+    )
 
 
 def _cost_claim(
-    text: Callable[[], Tuple[bool, str]]
+    text: Callable[[], Tuple[bool, str]],
 ) -> Callable[[Optional[Dict[str, Any]]], Tuple[str, str]]:
     def verdict(results: Optional[Dict[str, Any]]) -> Tuple[str, str]:
         ok, evidence = text()

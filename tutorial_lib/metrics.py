@@ -115,7 +115,9 @@ def boundary_band(target: torch.Tensor, width: int) -> torch.Tensor:
     Fig. 5) scores how well a model recovers object outlines.
     """
     if isinstance(width, bool) or not isinstance(width, int) or width < 0:
-        raise ValueError(f"boundary_band: expected width a non-negative int, got {width!r}")
+        raise ValueError(
+            f"boundary_band: expected width a non-negative int, got {width!r}"
+        )
     if target.ndim not in (2, 3) or target.is_floating_point():
         raise ValueError(
             f"boundary_band: expected an integer label map (H, W) or (B, H, W), got "
@@ -131,12 +133,16 @@ def boundary_band(target: torch.Tensor, width: int) -> torch.Tensor:
     )
     edge = (pooled_max != pooled_min).double()  # (B, 1, H, W): 1 on a boundary
     if width > 0:
-        edge = torch.nn.functional.max_pool2d(edge, 2 * width + 1, stride=1, padding=width)
+        edge = torch.nn.functional.max_pool2d(
+            edge, 2 * width + 1, stride=1, padding=width
+        )
     band = edge[:, 0] > 0
     return band[0] if target.ndim == 2 else band
 
 
-def trimap_target(target: torch.Tensor, width: int, ignore_index: int = 255) -> torch.Tensor:
+def trimap_target(
+    target: torch.Tensor, width: int, ignore_index: int = 255
+) -> torch.Tensor:
     """``target`` with every pixel outside :func:`boundary_band` set to
     ``ignore_index``: pass it to :func:`confusion_matrix` to score only the band."""
     band = boundary_band(target, width)

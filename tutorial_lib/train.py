@@ -343,7 +343,10 @@ def slide_logits(
                 logits = _at_least_float32(logits)
                 if logits.shape[-2:] != (crop, crop):
                     logits = F.interpolate(
-                        logits, size=(crop, crop), mode="bilinear", align_corners=False
+                        logits,
+                        size=(crop, crop),
+                        mode="bilinear",
+                        align_corners=False,
                     )
                 if total is None:
                     total = logits.new_zeros(*logits.shape[:2], h, w)

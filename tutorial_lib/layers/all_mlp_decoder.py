@@ -97,9 +97,9 @@ class AllMLPDecoder(nn.Module):
         self.linear_pred = nn.Conv2d(embed_dim, num_classes, 1)
 
     def upsampled_maps(self, features: List[torch.Tensor]) -> List[torch.Tensor]:
-        r"""The maps :math:`\hat F_i` ``(B, C, H/4, W/4)``, stage 1 first: each stage
-        map projected to ``C`` channels by its linear layer and upsampled bilinearly
-        to the stage-1 size (steps 1 and 2 of the decoder)."""
+        r"""The maps :math:`\hat F_i` ``(B, C, H/4, W/4)``, stage 1 first: each
+        stage map projected to ``C`` channels by its linear layer and upsampled
+        bilinearly to the stage-1 size (steps 1 and 2 of the decoder)."""
         _check_features(features, self.in_dims, "AllMLPDecoder")
         size = features[0].shape[-2:]  # H/4 × W/4
         upsampled = []

@@ -114,11 +114,13 @@ class DeepLabV3Plus(nn.Module):
     def __init__(self, config: DeepLabConfig = DeepLabConfig()) -> None:
         super().__init__()
         check_positive(config.num_classes, "DeepLabConfig num_classes")
-        check_choice(config.output_stride, "DeepLabConfig output_stride", (8, 16, 32))
+        check_choice(
+            config.output_stride, "DeepLabConfig output_stride", (8, 16, 32)
+        )
         if config.output_stride == 32 and config.aspp_rates is None:
             raise ValueError(
-                "DeepLabConfig: output_stride 32 (every stride kept, no atrous backbone) has no "
-                "paper ASPP rates; pass aspp_rates explicitly"
+                "DeepLabConfig aspp_rates: expected explicit rates with output_stride 32 "
+                "(every stride kept; the paper gives no rates for it), got None"
             )
         self.config = config
         rates = (

@@ -166,7 +166,11 @@ class PlainFFN(nn.Module):
         super().__init__()
         check_positive(dim, "PlainFFN dim")
         check_positive(hidden_dim, "PlainFFN hidden_dim")
-        self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, dim)
+        self.fc1, self.act, self.fc2 = (
+            nn.Linear(dim, hidden_dim),
+            nn.GELU(),
+            nn.Linear(hidden_dim, dim),
+        )
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))  # (B, N, C)
@@ -200,7 +204,11 @@ class SegFormerBlock(nn.Module):
             dim, num_heads=num_heads, sr_ratio=sr_ratio, qkv_bias=True
         )
         self.norm2 = nn.LayerNorm(dim, eps=layer_norm_eps)
-        self.mlp = MixFFN(dim, dim * mlp_ratio) if ffn == "mix" else PlainFFN(dim, dim * mlp_ratio)
+        self.mlp = (
+            MixFFN(dim, dim * mlp_ratio)
+            if ffn == "mix"
+            else PlainFFN(dim, dim * mlp_ratio)
+        )
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
@@ -242,7 +250,9 @@ class MixTransformerStage(nn.Module):
         if config.position_size is not None:
             side = config.position_size
             for stride in config.strides[: index + 1]:
-                side = -(-side // stride)  # the token grid of this stage at that input
+                side = -(
+                    -side // stride
+                )  # the token grid of this stage at that input
             self.pos_embed = nn.Parameter(torch.zeros(1, c[index], side, side))
             nn.init.trunc_normal_(self.pos_embed, std=0.02)
 
@@ -255,7 +265,9 @@ class MixTransformerStage(nn.Module):
         if self.pos_embed is not None:  # chapter 10's ablation only
             table = self.pos_embed
             if table.shape[-2:] != (h, w):
-                table = F.interpolate(table, size=(h, w), mode="bilinear", align_corners=False)
+                table = F.interpolate(
+                    table, size=(h, w), mode="bilinear", align_corners=False
+                )
             x = x + table.flatten(2).transpose(1, 2)  # (B, N, C)
         for block in self.blocks:
             x = block(x, h, w)  # (B, N, C)
