@@ -10,13 +10,16 @@ c. The execution time of every chapter notebook of ``_toc.yml``, each in a fresh
    as ``tools/notebooks.py execute`` does but without writing the notebook back.
 d. Attention cost (``count_macs``) and time against image resolution: ViT's global multi-head
    self-attention vs SegFormer's efficient self-attention on the same stage-1 tokens.
+e. Training steps per second of every configuration of ``tutorial_lib.experiments.CONFIGS`` (the
+   recipe's batch and image size; forward, loss, backward and AdamW step) at 1 thread and at the
+   machine's default thread count, beside what ``make experiments`` recorded.
 
 Every time is the median of repeated runs after warm-up (the machine may be shared; the header
 records its load). The report goes to ``benchmarks/reports/bench-<date>.md`` (git-ignored) and to
 stdout. Nothing here is a test: ``make test`` makes no timing assertions.
 
     python benchmarks/run.py                      # everything
-    python benchmarks/run.py --sections b,d       # some sections
+    python benchmarks/run.py --sections b,d,e     # some sections
     python benchmarks/run.py --repeats 3 --chapter-repeats 1
 """
 from __future__ import annotations
@@ -257,13 +260,113 @@ def section_d(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def median_step_time(step: Callable[[], object], repeats: int, warmup: int = 3, min_sample: float = 0.2) -> float:
+    """Median wall time of one training ``step()`` (gradients on): as :func:`median_time`, but outside
+    inference mode, with more warm-up (the optimizer allocates its state in its first step) and
+    samples of at least ``min_sample`` seconds."""
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    step()
+    once = time.perf_counter() - start
+    number = max(1, int(min_sample / max(once, 1e-6)) + 1) if once < min_sample else 1
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            step()
+        samples.append((time.perf_counter() - start) / number)
+    return statistics.median(samples)
+
+
+def training_step(name: str, images: torch.Tensor, masks: torch.Tensor) -> Callable[[], float]:
+    """One step of ``make experiments``' training of configuration ``name`` on a fixed batch: forward
+    (with the auxiliary heads used in training), loss, backward, AdamW step."""
+    from tutorial_lib.experiments import RECIPE, build_config
+    from tutorial_lib.train import segmentation_loss
+
+    torch.manual_seed(0)
+    model = build_config(name, aux=True).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=RECIPE["lr"], weight_decay=RECIPE["weight_decay"])
+
+    def step() -> float:
+        loss = segmentation_loss(model(images), masks, 255, RECIPE["aux_weight"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+def section_e(args: argparse.Namespace) -> str:
+    from tutorial_lib import experiments
+    from tutorial_lib.data import SyntheticScenes
+    from tutorial_lib.experiments import CONFIGS, RECIPE
+    from tutorial_lib.profiling import count_params
+
+    batch, size = RECIPE["batch_size"], RECIPE["train_size"]
+    scenes = SyntheticScenes(batch, size=size, seed=0)
+    images = torch.stack([scenes[i][0] for i in range(batch)])
+    masks = torch.stack([scenes[i][1] for i in range(batch)])
+    default = torch.get_num_threads()
+    counts = [1] if default == 1 else [1, default]
+    try:
+        machine = experiments.load_results()["machine"]
+        recorded_note = (f"recorded: the mean over the seeds of `steps_per_second` in "
+                         f"`tutorial_lib/results/experiments.json` (whole runs, data loading included, "
+                         f"{machine.get('workers', '?')} runs side by side with "
+                         f"{machine.get('threads_per_worker', '?')} thread each, on "
+                         f"{machine.get('cpus', '?')} CPUs)")
+    except FileNotFoundError:
+        recorded_note = "recorded: no `experiments.json` (run `make experiments`)"
+    rates: Dict[str, Dict[int, float]] = {}
+    try:
+        for name in CONFIGS:
+            rates[name] = {}
+            for threads in counts:
+                torch.set_num_threads(threads)
+                rates[name][threads] = 1.0 / median_step_time(training_step(name, images, masks), args.repeats)
+    finally:
+        torch.set_num_threads(default)
+    head = ["configuration", "params"] + [f"steps/s, {n} thread{'s' if n > 1 else ''}" for n in counts]
+    head += (["speed-up"] if len(counts) > 1 else []) + ["recorded steps/s"]
+    lines = [
+        "## Training steps per second of the experiments' configurations",
+        "",
+        f"One training step of `make experiments` (`experiments.RECIPE`): a batch of {batch} scenes of "
+        f"{size}×{size} px (fixed, already rendered), forward with the auxiliary heads used in training, "
+        f"`train.segmentation_loss`, backward, AdamW step. Median over {args.repeats} samples after 3 "
+        "warm-up steps; each sample times enough steps to last at least 0.2 s. At 1 thread and at this "
+        f"machine's default thread count ({default}); {recorded_note}.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for name, rate in rates.items():
+        params = count_params(experiments.build_config(name))
+        cells = [f"{CONFIGS[name].label} (`{name}`)", f"{params:,}"] + [f"{rate[n]:.2f}" for n in counts]
+        if len(counts) > 1:
+            cells.append(f"{rate[counts[-1]] / rate[1]:.2f}×")
+        try:
+            recorded = statistics.fmean(experiments.metric_values(name, "steps_per_second"))
+            cells.append(f"{recorded:.2f}")
+        except (ValueError, FileNotFoundError):
+            cells.append("–")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "The recorded rate includes what a training run adds to the step (loading and collating the "
+              "batch, setting the learning rate, reading the loss) and ran beside other runs on another "
+              "load, so compare it with the 1-thread column only roughly."]
+    return "\n".join(lines)
+
+
 SECTIONS: Dict[str, Callable[[argparse.Namespace], str]] = {"a": section_a, "b": section_b, "c": section_c,
-                                                            "d": section_d}
+                                                            "d": section_d, "e": section_e}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sections", default="a,b,c,d", help="comma-separated subset of a,b,c,d")
+    parser.add_argument("--sections", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per measurement (median)")
     parser.add_argument("--chapter-repeats", type=int, default=1, help="runs per chapter notebook (median)")
     parser.add_argument("--attention-sides", type=lambda s: [int(v) for v in s.split(",")],
