@@ -250,9 +250,8 @@ class MixTransformerStage(nn.Module):
         if config.position_size is not None:
             side = config.position_size
             for stride in config.strides[: index + 1]:
-                side = -(
-                    -side // stride
-                )  # the token grid of this stage at that input
+                # the token grid of this stage at that input
+                side = -(-side // stride)
             self.pos_embed = nn.Parameter(torch.zeros(1, c[index], side, side))
             nn.init.trunc_normal_(self.pos_embed, std=0.02)
 
