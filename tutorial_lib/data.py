@@ -136,8 +136,8 @@ def _colour(
 #: units of the image side, for the small, medium and large scale. At the training size
 #: (64 px) they are about 5, 9 and 15 px.
 SCALES: Dict[str, float] = {"small": 0.08, "medium": 0.14, "large": 0.23}
-#: Half the width of a wire, in units of the image side: wires are 2.8–4.1 px wide at
-#: 64 px, about half a feature cell at output stride 8.
+#: The range of a wire's half-width, in units of the image side. Wires are 2.8–4.1 px
+#: wide at 64 px, about half a feature cell at output stride 8.
 WIRE_HALF_WIDTH = (0.022, 0.032)
 
 
