@@ -24,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 from notebooks import chapters  # noqa: E402
 
-CHAPTERS = chapters()
+CHAPTERS = [p for p in chapters() if "appendix" not in p.parts]  # appendix pages have none
 ROLES = ("exercise-stub", "exercise-solution", "exercise-check")
 
 
