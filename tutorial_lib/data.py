@@ -145,8 +145,9 @@ def make_scene(rng: np.random.Generator) -> Scene:
     """Draw a random scene: 2–5 solid objects of mixed classes at three scales, placed
     so that they rarely overlap, plus one or two thin wires painted on top.
 
-    Colours and textures are shared by every class, so the class of a pixel is decided
-    by the outline of its object, which for a large object lies far from its centre.
+    Textures are shared by every class; box, triangle and wire each have their own
+    colours, discs and rings share theirs, so only the hole (up to a radius away)
+    tells a ring pixel from a disc pixel, and backgrounds use every colour.
     """
     background = (_colour(rng), _colour(rng), float(rng.uniform(0, 2 * math.pi)))
     n_objects = int(rng.integers(2, 6))
