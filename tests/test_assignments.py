@@ -29,6 +29,9 @@ from notebooks import SETUP_MARK, chapters, setup_source  # noqa: E402
 
 SOLUTION_MARK = "# SOLUTION-ONLY-TEXT"
 
+# the kit covers the numbered chapters (tools/assignments.py skips appendix pages)
+KIT_CHAPTERS = [p for p in chapters() if "appendix" not in p.parts]
+
 
 def _cell(source: str, *tags: str, output: str = "") -> nbformat.NotebookNode:
     cell = nbformat.v4.new_code_cell(source, execution_count=3)
@@ -173,7 +176,7 @@ def _forbidden_first_lines(nb: nbformat.NotebookNode) -> list:
     return lines
 
 
-@pytest.mark.parametrize("chapter", chapters(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("chapter", KIT_CHAPTERS, ids=lambda p: p.stem)
 def test_student_notebooks_have_no_placeholder_solution_or_listing(kit: pathlib.Path, chapter: pathlib.Path) -> None:
     rel = chapter.relative_to(ROOT / "book")
     book = nbformat.read(chapter, as_version=4)
@@ -198,7 +201,7 @@ def test_student_notebooks_have_no_placeholder_solution_or_listing(kit: pathlib.
     assert rel.as_posix() in (kit / "student" / "README.md").read_text()
 
 
-@pytest.mark.parametrize("chapter", chapters(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("chapter", KIT_CHAPTERS, ids=lambda p: p.stem)
 def test_instructor_notebooks_have_solutions_rubrics_and_an_assignment(kit: pathlib.Path,
                                                                      chapter: pathlib.Path) -> None:
     rel = chapter.relative_to(ROOT / "book")
@@ -215,7 +218,7 @@ def test_instructor_notebooks_have_solutions_rubrics_and_an_assignment(kit: path
 
 
 def test_every_rubric_belongs_to_a_discussion_exercise() -> None:
-    found = {(p.stem, n) for p in chapters() for _, n, _ in discussion_exercises(nbformat.read(p, as_version=4))}
+    found = {(p.stem, n) for p in KIT_CHAPTERS for _, n, _ in discussion_exercises(nbformat.read(p, as_version=4))}
     assert set(RUBRICS) == found and len(found) == 10
 
 

@@ -400,7 +400,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "_assignments")
     parser.add_argument("--colab-base", default=None, help="URL prefix for Colab links in the index")
     args = parser.parse_args(argv)
-    paths = [p.resolve() for p in args.notebooks] or chapters()
+    # the kit covers the numbered chapters; appendix pages have no exercises
+    paths = [p.resolve() for p in args.notebooks] or [
+        p for p in chapters() if "appendix" not in p.parts
+    ]
     written = write_assignments(paths, args.out, args.colab_base)
     total = sum(n for _, _, n in written)
     print(f"wrote {len(written)} student notebooks ({total} exercises) to {args.out}/student and the "
