@@ -311,6 +311,7 @@ def section_e(args: argparse.Namespace) -> str:
     masks = torch.stack([scenes[i][1] for i in range(batch)])
     default = torch.get_num_threads()
     counts = [1] if default == 1 else [1, default]
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     try:
         machine = experiments.load_results()["machine"]
         recorded_note = (f"recorded: the mean over the seeds of `steps_per_second` in "
@@ -338,7 +339,9 @@ def section_e(args: argparse.Namespace) -> str:
         f"{size}×{size} px (fixed, already rendered), forward with the auxiliary heads used in training, "
         f"`train.segmentation_loss`, backward, AdamW step. Median over {args.repeats} samples after 3 "
         "warm-up steps; each sample times enough steps to last at least 0.2 s. At 1 thread and at this "
-        f"machine's default thread count ({default}); {recorded_note}.",
+        f"machine's default thread count ({default}); {recorded_note}. Load average (1, 5, 15 min) at the "
+        f"start of this section: {load}; on a machine busy with other work, the multi-thread column "
+        "suffers first (threads wait for each other).",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
