@@ -165,7 +165,7 @@ def test_perturbed_chapter_outputs_fail_exactly_where_perturbed(tmp_path: pathli
     code_index = {id(c): i for i, c in enumerate(c for c in nb.cells if c.cell_type == "code")}
     perturbed = set()
     # a training metric, 10 % higher than stored
-    cell = _perturb_first(nb, r"(?<=epoch 6: val mIoU )[\d.]+", lambda m: f"{float(m.group()) * 1.1:.3f}")
+    cell = _perturb_first(nb, r"(?<=steps: val mIoU )[\d.]+", lambda m: f"{float(m.group()) * 1.1:.3f}")
     perturbed.add(cell)
     # a second training metric, 10 % lower: the share of errors near a boundary
     cell = _perturb_first(nb, r"[\d.]+(?= % of the wrong pixels)", lambda m: f"{float(m.group()) * 0.9:.1f}")
