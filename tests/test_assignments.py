@@ -25,12 +25,11 @@ sys.path.insert(0, str(ROOT / "tools"))
 from assignments import (LISTINGS_KEPT, STUB_NOTE, discussion_exercises, format_glued, main,  # noqa: E402
                          render_glue, student_version, write_assignments)
 from grade_rubrics import RUBRICS  # noqa: E402
-from notebooks import SETUP_MARK, chapters, setup_source  # noqa: E402
+from notebooks import SETUP_MARK, numbered_chapters, setup_source  # noqa: E402
 
 SOLUTION_MARK = "# SOLUTION-ONLY-TEXT"
 
-# the kit covers the numbered chapters (tools/assignments.py skips appendix pages)
-KIT_CHAPTERS = [p for p in chapters() if "appendix" not in p.parts]
+KIT_CHAPTERS = numbered_chapters()  # what tools/assignments.py covers
 
 
 def _cell(source: str, *tags: str, output: str = "") -> nbformat.NotebookNode:

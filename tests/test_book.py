@@ -15,8 +15,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import notebooks  # noqa: E402  (tools/notebooks.py)
 
 CHAPTERS = notebooks.chapters()
-# appendix notebooks (the claims page) are reference pages: no Summary or Exercises
-NUMBERED_CHAPTERS = [p for p in CHAPTERS if "appendix" not in p.parts]
+NUMBERED_CHAPTERS = notebooks.numbered_chapters()  # without the appendix's claims page
 
 
 def test_toc_lists_chapters_that_exist():

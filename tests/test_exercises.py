@@ -22,9 +22,9 @@ from tutorial_lib.checks import REGISTRY
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-from notebooks import chapters  # noqa: E402
+from notebooks import numbered_chapters  # noqa: E402
 
-CHAPTERS = [p for p in chapters() if "appendix" not in p.parts]  # appendix pages have none
+CHAPTERS = numbered_chapters()  # appendix pages have no exercises
 ROLES = ("exercise-stub", "exercise-solution", "exercise-check")
 
 

@@ -47,7 +47,7 @@ import nbformat
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 from grade_rubrics import RUBRICS  # noqa: E402
-from notebooks import apply_setup, chapters  # noqa: E402
+from notebooks import apply_setup, numbered_chapters  # noqa: E402
 
 EXERCISE_TAGS = {"exercise-stub", "exercise-check"}
 BANNER = ("**Student version.** The solutions of the exercises are removed, and so are the listings of "
@@ -400,10 +400,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "_assignments")
     parser.add_argument("--colab-base", default=None, help="URL prefix for Colab links in the index")
     args = parser.parse_args(argv)
-    # the kit covers the numbered chapters; appendix pages have no exercises
-    paths = [p.resolve() for p in args.notebooks] or [
-        p for p in chapters() if "appendix" not in p.parts
-    ]
+    paths = [p.resolve() for p in args.notebooks] or numbered_chapters()
     written = write_assignments(paths, args.out, args.colab_base)
     total = sum(n for _, _, n in written)
     print(f"wrote {len(written)} student notebooks ({total} exercises) to {args.out}/student and the "

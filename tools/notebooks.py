@@ -75,6 +75,12 @@ def chapters() -> List[pathlib.Path]:
     return found
 
 
+def numbered_chapters() -> List[pathlib.Path]:
+    """The chapters (01-13), without the appendix's notebook pages: only chapters have a
+    Summary, Exercises and a place in the course kit."""
+    return [p for p in chapters() if "appendix" not in p.relative_to(ROOT).parts]
+
+
 def first_code_cell(nb: nbformat.NotebookNode):
     return next((c for c in nb.cells if c.cell_type == "code"), None)
 

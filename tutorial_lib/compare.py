@@ -43,6 +43,7 @@ __all__ = [
     "CAPSTONE_MODELS",
     "TRAIN_SIZE",
     "build_model",
+    "capstone_segformer",
     "inference_state_dict",
     "checkpoint_path",
     "load_trained",
@@ -67,17 +68,23 @@ def _setr(factory: Callable[..., nn.Module]) -> Callable[[bool], nn.Module]:
     )
 
 
-def _segformer(aux: bool) -> nn.Module:
-    # MiT-B0 with every width halved (stages 16/32/80/128 wide, decoder 128), heads keeping 16 channels
-    return SegFormer(
-        segformer_config(
-            "b0",
-            embed_dims=(16, 32, 80, 128),
-            num_heads=(1, 2, 5, 8),
-            decoder_dim=128,
-            num_classes=6,
-        )
+def capstone_segformer(**overrides) -> nn.Module:
+    """The capstone's SegFormer: MiT-B0 with every width halved (stages 16/32/80/128
+    wide, decoder 128, heads keeping 16 channels), 6 classes; ``overrides`` change
+    :class:`~tutorial_lib.models.segformer.SegFormerConfig` fields (the ablations of
+    :mod:`tutorial_lib.experiments`)."""
+    settings = dict(
+        embed_dims=(16, 32, 80, 128),
+        num_heads=(1, 2, 5, 8),
+        decoder_dim=128,
+        num_classes=6,
     )
+    settings.update(overrides)
+    return SegFormer(segformer_config("b0", **settings))
+
+
+def _segformer(aux: bool) -> nn.Module:
+    return capstone_segformer()
 
 
 @dataclass(frozen=True)
@@ -219,7 +226,9 @@ def evaluate_at_resolutions(
     }
 
 
-def background_baseline(dataset, num_classes: int = 6, background: int = 0) -> EvalResult:
+def background_baseline(
+    dataset, num_classes: int = 6, background: int = 0
+) -> EvalResult:
     """The trivial reference every results table needs: the scores of predicting the
     ``background`` class at every pixel of ``dataset`` (pairs ``(image, mask)``)."""
     check_positive(num_classes, "background_baseline num_classes")
@@ -233,7 +242,10 @@ def background_baseline(dataset, num_classes: int = 6, background: int = 0) -> E
         for _, mask in dataset
     )
     return EvalResult(
-        mean_iou(confusion), pixel_accuracy(confusion), iou_per_class(confusion), confusion
+        mean_iou(confusion),
+        pixel_accuracy(confusion),
+        iou_per_class(confusion),
+        confusion,
     )
 
 

@@ -118,34 +118,15 @@ def _capstone(name: str) -> Callable[[bool], nn.Module]:
 
 
 def _segformer_small(aux: bool) -> nn.Module:
-    from .models.segformer import SegFormer, segformer_config
+    from .compare import capstone_segformer
 
-    return SegFormer(
-        segformer_config(
-            "b0",
-            embed_dims=(8, 16, 40, 64),
-            num_heads=(1, 2, 5, 8),
-            decoder_dim=64,
-            num_classes=6,
-        )
-    )
+    return capstone_segformer(embed_dims=(8, 16, 40, 64), decoder_dim=64)
 
 
 def _segformer_position_table(aux: bool) -> nn.Module:
-    from .compare import TRAIN_SIZE
-    from .models.segformer import SegFormer, segformer_config
+    from .compare import TRAIN_SIZE, capstone_segformer
 
-    return SegFormer(
-        segformer_config(
-            "b0",
-            embed_dims=(16, 32, 80, 128),
-            num_heads=(1, 2, 5, 8),
-            decoder_dim=128,
-            num_classes=6,
-            ffn="plain",
-            position_size=TRAIN_SIZE,
-        )
-    )
+    return capstone_segformer(ffn="plain", position_size=TRAIN_SIZE)
 
 
 def _capstone_configs() -> Dict[str, Config]:
