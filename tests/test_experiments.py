@@ -592,24 +592,20 @@ def test_shipped_checkpoint_scores_its_recorded_miou(record, val, name):
 
 
 @pytest.mark.slow
-def test_fcn_rerun_reproduces_the_first_losses(record, monkeypatch):
+def test_fcn_rerun_reproduces_the_first_losses(record):
     """Configuration ``fcn``, seed 0, trained as ``tools/run_experiments.py::run_one``
     trains it, stopped after 20 steps.
 
     ``fit(max_steps=20)`` alone would schedule the learning rate over 20 steps (warm-up
-    2 steps instead of 100) and change every loss after the first; the schedule is
-    pinned to the recorded run's (1000 steps, warm-up 100), so the 20 steps are exactly
-    the recorded run's first 20.
+    2 steps instead of 100) and change every loss after the first; ``schedule_steps``
+    lays the schedule out as the recorded run's (1000 steps, warm-up 100), so the 20
+    steps are exactly the recorded run's first 20.
     """
     from tutorial_lib import train
     from tutorial_lib.data import CLASS_NAMES, standard_splits
     from tutorial_lib.utils import seed_everything
 
     steps = RECIPE["steps"]
-    schedule = train.poly_lr_factor
-    monkeypatch.setattr(
-        train, "poly_lr_factor", lambda step, total, warmup, power: schedule(step, steps, steps // 10, power)
-    )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the recorded run (one thread per worker)
     try:
@@ -625,6 +621,7 @@ def test_fcn_rerun_reproduces_the_first_losses(record, monkeypatch):
             num_classes=len(CLASS_NAMES),
             epochs=-(-steps // (len(training) // RECIPE["batch_size"])),
             max_steps=20,
+            schedule_steps=steps,
             batch_size=RECIPE["batch_size"],
             lr=RECIPE["lr"],
             weight_decay=RECIPE["weight_decay"],

@@ -15,7 +15,7 @@ Seed 0 of each capstone model also ships its weights (float16 safetensors, auxil
 dropped) and its metrics in ``tutorial_lib/checkpoints/`` for chapters 01, 05, 07, 12 and 13.
 
 Usage: ``python tools/run_experiments.py [--configs NAME ...] [--seeds 0 1 2] [--steps N]
-[--workers 2] [--out FILE] [--resume] [--no-checkpoints]``
+[--workers 2] [--out FILE] [--resume] [--rerun [NAME ...]] [--keep-weights DIR] [--no-checkpoints]``
 """
 
 from __future__ import annotations
@@ -36,42 +36,105 @@ sys.path.insert(0, str(ROOT))
 
 # Costliest first, so that the last runs to finish are short ones.
 ORDER = (
+    "deeplab_os8_128",
+    "deeplab_os16_128",
+    "deeplabv3plus_128",
     "deeplabv3plus",
     "deeplab_os8",
-    "aspp_no_pooling",
-    "aspp_one_rate",
-    "deeplab_os16",
-    "deeplab_os32",
+    "aspp_same_rate",
     "segformer",
-    "segformer_position_table",
+    "segformer_mix_table",
     "setr_pup",
-    "segformer_small",
+    "segformer_position_table",
+    "segformer_plain",
     "setr_mla",
-    "fcn",
+    "segformer_small",
+    "deeplab_os32",
     "setr_naive",
+    "deeplab_os16",
+    "fcn",
 )
 
-_DATA: Optional[Tuple[Any, Any]] = None
+_DATA: Dict[int, Tuple[Any, Any]] = {}
+_WIDE: Dict[int, Any] = {}
 
 
-def _data(recipe: Dict[str, Any]) -> Tuple[Any, Any]:
-    global _DATA
-    if _DATA is None:
+def _data(recipe: Dict[str, Any], size: int) -> Tuple[Any, Any]:
+    """The standard splits rendered at ``size`` (kept per worker process)."""
+    if size not in _DATA:
         from tutorial_lib.data import standard_splits
 
-        _DATA = standard_splits(
-            size=recipe["train_size"], num_train=recipe["num_train"], num_val=recipe["num_val"]
+        _DATA[size] = standard_splits(
+            size=size, num_train=recipe["num_train"], num_val=recipe["num_val"]
         )
-    return _DATA
+    return _DATA[size]
 
 
-def score(model: Any, val: Any, recipe: Dict[str, Any]) -> Dict[str, Any]:
-    """Everything recorded about one trained model on the validation scenes."""
+def _wide(recipe: Dict[str, Any], tiles: int) -> Any:
+    """Validation views of ``tiles × tiles`` scenes at the training object scale."""
+    if tiles not in _WIDE:
+        from tutorial_lib.data import same_scale_scenes
+
+        _WIDE[tiles] = same_scale_scenes(
+            tiles, num_samples=recipe["num_val"], tile_size=recipe["train_size"]
+        )
+    return _WIDE[tiles]
+
+
+def _predict_all(model: Any, data: Any, slide: Optional[int] = None) -> Tuple[Any, Any]:
+    """Predictions and masks of every item of ``data`` (whole images, or ``slide``-px
+    windows every ``slide // 2`` pixels, logits averaged where they overlap)."""
+    import torch
+
+    from tutorial_lib.train import predict, slide_logits
+
+    preds, masks = [], []
+    with torch.no_grad():
+        for start in range(0, len(data), 32):
+            idx = range(start, min(start + 32, len(data)))
+            images = torch.stack([data[i][0] for i in idx])
+            if slide is None:
+                preds.append(predict(model, images))
+            else:
+                preds.append(slide_logits(model, images, slide, slide // 2).argmax(1))
+            masks.append(torch.stack([data[i][1] for i in idx]))
+    return torch.cat(preds), torch.cat(masks)
+
+
+def boundary_record(pred: Any, mask: Any) -> Dict[str, Any]:
+    """Pixel accuracy (and mIoU) within each band of
+    :data:`~tutorial_lib.experiments.TRIMAP_WIDTHS` px of a label boundary, and in the
+    interior (more than :data:`~tutorial_lib.experiments.INTERIOR_MARGIN` px from
+    every boundary): the decoder claim's band and its control."""
+    from tutorial_lib.experiments import INTERIOR_MARGIN, TRIMAP_WIDTHS
+    from tutorial_lib.metrics import boundary_band
+
+    record: Dict[str, Any] = {}
+    for w in TRIMAP_WIDTHS:
+        band = boundary_band(mask, w)
+        record[str(w)] = {
+            "band_accuracy": round(float((pred[band] == mask[band]).double().mean()), 6),
+            "band_share": round(float(band.double().mean()), 6),
+        }
+    inside = ~boundary_band(mask, INTERIOR_MARGIN) & (mask > 0)
+    record["object_interior_accuracy"] = round(
+        float((pred[inside] == mask[inside]).double().mean()), 6
+    )
+    # the share of object pixels that lie in the interior
+    record["object_interior_share"] = round(
+        float(inside.double().sum() / (mask > 0).double().sum()), 6
+    )
+    return record
+
+
+def score(model: Any, val: Any, recipe: Dict[str, Any], size: int) -> Dict[str, Any]:
+    """Everything recorded about one trained model on the validation scenes (rendered
+    at its training size ``size``)."""
     import torch
 
     from tutorial_lib.compare import scenes_at
     from tutorial_lib.data import CLASS_NAMES, SCALE_NAMES
-    from tutorial_lib.experiments import EVAL_SIZES, TRIMAP_WIDTHS
+    from tutorial_lib.experiments import EVAL_SIZES, SAME_SCALE_TILES, TRIMAP_WIDTHS
     from tutorial_lib.metrics import (
         confusion_matrix,
         iou_per_class,
@@ -79,19 +142,12 @@ def score(model: Any, val: Any, recipe: Dict[str, Any]) -> Dict[str, Any]:
         pixel_accuracy,
         trimap_target,
     )
-    from tutorial_lib.train import evaluate, predict
+    from tutorial_lib.train import evaluate
 
     k = len(CLASS_NAMES)
     model.eval()
-    preds, masks, scales = [], [], []
-    with torch.no_grad():
-        for start in range(0, len(val), 32):
-            idx = range(start, min(start + 32, len(val)))
-            images = torch.stack([val[i][0] for i in idx])
-            preds.append(predict(model, images))
-            masks.append(torch.stack([val[i][1] for i in idx]))
-            scales.append(torch.stack([val.scale_map(i) for i in idx]))
-    pred, mask, scale = torch.cat(preds), torch.cat(masks), torch.cat(scales)
+    pred, mask = _predict_all(model, val)
+    scale = torch.stack([val.scale_map(i) for i in range(len(val))])
     confusion = confusion_matrix(pred, mask, k)
     iou = iou_per_class(confusion)
     record: Dict[str, Any] = {
@@ -102,25 +158,39 @@ def score(model: Any, val: Any, recipe: Dict[str, Any]) -> Dict[str, Any]:
             str(w): round(mean_iou(confusion_matrix(pred, trimap_target(mask, w), k)), 6)
             for w in TRIMAP_WIDTHS
         },
+        "boundary": boundary_record(pred, mask),
         "scale_accuracy": {
             name: round(float((pred[scale == i + 1] == mask[scale == i + 1]).double().mean()), 6)
             for i, name in enumerate(SCALE_NAMES)
         },
     }
-    resolution = {}
-    for size in EVAL_SIZES:
-        if size == recipe["train_size"]:
-            resolution[str(size)] = record["miou"]
-        else:
-            resolution[str(size)] = round(evaluate(model, scenes_at(val, size), k).miou, 6)
-    record["resolution"] = resolution
+    if size == recipe["train_size"]:
+        # the same scenes with more or fewer pixels (objects grow or shrink)
+        resolution = {}
+        for eval_size in EVAL_SIZES:
+            if eval_size == size:
+                resolution[str(eval_size)] = record["miou"]
+            else:
+                data = scenes_at(val, eval_size)
+                resolution[str(eval_size)] = round(evaluate(model, data, k).miou, 6)
+        record["resolution"] = resolution
+        # wider views at the training object scale, whole vs sliding windows
+        same_scale = {}
+        for tiles in SAME_SCALE_TILES:
+            wide = _wide(recipe, tiles)
+            entry = {}
+            for how, slide in (("whole", None), ("sliding", size)):
+                p, m = _predict_all(model, wide, slide)
+                entry[how] = round(mean_iou(confusion_matrix(p, m, k)), 6)
+            same_scale[str(tiles)] = entry
+        record["same_scale"] = same_scale
     return record
 
 
 def run_one(job: Tuple[str, int, Dict[str, Any], Optional[str]]) -> Dict[str, Any]:
     """Train configuration ``name`` with ``seed``; returns its record (and writes the
     checkpoint to ``checkpoint_dir`` if given)."""
-    name, seed, recipe, checkpoint_dir = job
+    name, seed, recipe, checkpoint_dir, keep_dir = job
     import torch
 
     torch.set_num_threads(1)
@@ -130,7 +200,10 @@ def run_one(job: Tuple[str, int, Dict[str, Any], Optional[str]]) -> Dict[str, An
     from tutorial_lib.train import fit
     from tutorial_lib.utils import seed_everything
 
-    train, val = _data(recipe)
+    from tutorial_lib.experiments import CONFIGS
+
+    size = CONFIGS[name].train_size
+    train, val = _data(recipe, size)
     seed_everything(seed)
     model = build_config(name, aux=True)
     steps_per_epoch = len(train) // recipe["batch_size"]
@@ -164,14 +237,21 @@ def run_one(job: Tuple[str, int, Dict[str, Any], Optional[str]]) -> Dict[str, An
         path.chmod(0o644)
         state = load_state_dict(path)  # score the weights as shipped (float16)
         checkpoint = {"file": path.name, "file_bytes": path.stat().st_size}
+    if keep_dir is not None:
+        from tutorial_lib.hub import save_state_dict
+
+        keep = pathlib.Path(keep_dir)
+        keep.mkdir(parents=True, exist_ok=True)
+        save_state_dict(state, keep / f"{name}-seed{seed}.safetensors")
     shipped.load_state_dict(state, strict=True)
     t = time.perf_counter()
-    val_record = score(shipped, val, recipe)
+    val_record = score(shipped, val, recipe, size)
     losses = history.train_loss
     every = 10
     record = {
         "config": name,
         "seed": seed,
+        "train_size": size,
         "steps": len(losses),
         "params": count_params(shipped),
         "train_seconds": round(train_seconds, 1),
@@ -204,7 +284,7 @@ def baselines(recipe: Dict[str, Any], known_prior: Optional[Dict[str, Any]] = No
 
     from tutorial_lib.compare import scenes_at
     from tutorial_lib.data import CLASS_NAMES, SCALE_NAMES
-    from tutorial_lib.experiments import EVAL_SIZES, TRIMAP_WIDTHS
+    from tutorial_lib.experiments import EVAL_SIZES, SAME_SCALE_TILES, TRIMAP_WIDTHS
     from tutorial_lib.metrics import (
         confusion_matrix,
         iou_per_class,
@@ -214,7 +294,7 @@ def baselines(recipe: Dict[str, Any], known_prior: Optional[Dict[str, Any]] = No
     )
 
     k = len(CLASS_NAMES)
-    train, val = _data(recipe)
+    train, val = _data(recipe, recipe["train_size"])
     mask = torch.stack([val[i][1] for i in range(len(val))])
     zeros = torch.zeros_like(mask)
     confusion = confusion_matrix(zeros, mask, k)
@@ -248,7 +328,16 @@ def baselines(recipe: Dict[str, Any], known_prior: Optional[Dict[str, Any]] = No
                 for w in TRIMAP_WIDTHS
             },
             "scale_accuracy": {name: 0.0 for name in SCALE_NAMES},
+            "boundary": boundary_record(zeros, mask),
             "resolution": resolution,
+            "same_scale": {
+                str(tiles): {
+                    how: round(mean_iou(confusion_matrix(torch.zeros_like(m), m, k)), 6)
+                    for how in ("whole", "sliding")
+                }
+                for tiles in SAME_SCALE_TILES
+                for m in [torch.stack([w[1] for w in _wide(recipe, tiles)])]
+            },
         },
     }
 
@@ -308,19 +397,23 @@ def write_checkpoint_metrics(runs: List[Dict[str, Any]], recipe: Dict[str, Any],
 
 def main() -> None:
     from tutorial_lib.compare import CAPSTONE_MODELS
-    from tutorial_lib.experiments import CONFIGS, RECIPE, SEEDS
+    from tutorial_lib.experiments import CONFIGS, RECIPE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="*", default=list(ORDER), choices=list(CONFIGS))
-    parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
+    parser.add_argument("--seeds", nargs="*", type=int, default=None,
+                        help="override every configuration's seeds (default: its own)")
     parser.add_argument("--steps", type=int, default=None, help="override RECIPE['steps'] (quick checks)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "tutorial_lib" / "results" / "experiments.json")
     parser.add_argument("--checkpoints", type=pathlib.Path, default=ROOT / "tutorial_lib" / "checkpoints")
     parser.add_argument("--no-checkpoints", action="store_true", help="do not write the capstone weights")
     parser.add_argument("--resume", action="store_true", help="keep the runs already in --out")
-    parser.add_argument("--rerun", action="store_true",
-                        help="with --resume: train --configs again (replacing their runs), keep the others")
+    parser.add_argument("--keep-weights", type=pathlib.Path, default=ROOT / "_experiments" / "weights",
+                        help="also keep every run's weights here (not shipped; for rescoring)")
+    parser.add_argument("--rerun", nargs="*", default=None, metavar="NAME",
+                        help="with --resume: train these configurations again (replacing their "
+                        "runs; no NAME: every one of --configs), keep the others")
     args = parser.parse_args()
     assert set(ORDER) == set(CONFIGS), "ORDER must list every configuration"
     recipe = dict(RECIPE)
@@ -330,10 +423,15 @@ def main() -> None:
     done: List[Dict[str, Any]] = []
     previous_seconds = 0.0
     old_baselines = None
+    rerun = set() if args.rerun is None else set(args.rerun or args.configs)
     if args.resume and args.out.exists():
         old = json.loads(args.out.read_text())
         if old.get("recipe") == recipe:
-            done = [r for r in old["runs"] if not (args.rerun and r["config"] in args.configs)]
+            done = [
+                r
+                for r in old["runs"]
+                if r["config"] in CONFIGS and r["config"] not in rerun
+            ]
             previous_seconds = old.get("wall_seconds", 0.0)
             old_baselines = old.get("baselines")
     have = {(r["config"], r["seed"]) for r in done}
@@ -347,14 +445,18 @@ def main() -> None:
             str(args.checkpoints)
             if (name in CAPSTONE_MODELS and seed == 0 and not args.no_checkpoints)
             else None,
+            None if args.keep_weights is None else str(args.keep_weights),
         )
         for name in ordered
-        for seed in args.seeds
+        for seed in (CONFIGS[name].seeds if args.seeds is None else args.seeds)
         if (name, seed) not in have
     ]
     record = {
         "recipe": recipe,
-        "seeds": list(args.seeds),
+        "seeds": {
+            name: list(CONFIGS[name].seeds if args.seeds is None else args.seeds)
+            for name in ORDER
+        },
         "commit": commit,
         "machine": {
             "processor": platform.processor() or platform.machine(),

@@ -42,6 +42,7 @@ __all__ = [
     "ModelSpec",
     "CAPSTONE_MODELS",
     "TRAIN_SIZE",
+    "CAPSTONE_SR_RATIOS",
     "build_model",
     "capstone_segformer",
     "inference_state_dict",
@@ -68,14 +69,24 @@ def _setr(factory: Callable[..., nn.Module]) -> Callable[[bool], nn.Module]:
     )
 
 
+#: The capstone SegFormer's sequence-reduction ratios, scaled to its 64-pixel input.
+#: MiT-B0's (8, 4, 2, 1) are set for 512-pixel images, where every attention of stages
+#: 1–3 sees 16 × 16 = 256 pooled keys; at 64 pixels they would leave 2 × 2 = 4 keys in
+#: every layer, too few for attention to choose among. Halved, stages 1–3 see
+#: 4 × 4 = 16 keys (stage 4 has only 2 × 2 tokens and no reduction, as in B0).
+CAPSTONE_SR_RATIOS = (4, 2, 1, 1)
+
+
 def capstone_segformer(**overrides) -> nn.Module:
     """The capstone's SegFormer: MiT-B0 with every width halved (stages 16/32/80/128
-    wide, decoder 128, heads keeping 16 channels), 6 classes; ``overrides`` change
+    wide, decoder 128, heads keeping 16 channels) and its sequence reduction scaled to
+    the 64-pixel input (:data:`CAPSTONE_SR_RATIOS`), 6 classes; ``overrides`` change
     :class:`~tutorial_lib.models.segformer.SegFormerConfig` fields (the ablations of
     :mod:`tutorial_lib.experiments`)."""
     settings = dict(
         embed_dims=(16, 32, 80, 128),
         num_heads=(1, 2, 5, 8),
+        sr_ratios=CAPSTONE_SR_RATIOS,
         decoder_dim=128,
         num_classes=6,
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import pathlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -32,6 +32,8 @@ __all__ = [
     "SceneObject",
     "Scene",
     "make_scene",
+    "make_wide_scene",
+    "same_scale_scenes",
     "render_scene",
     "render_scale_map",
     "SCALES",
@@ -109,10 +111,17 @@ class SceneObject:
 @dataclass(frozen=True)
 class Scene:
     """A background description plus objects painted in order (later objects occlude
-    earlier ones)."""
+    earlier ones).
+
+    ``extent`` is the field of view in units of one standard scene's side: 1 for
+    :func:`make_scene`, ``k`` for :func:`make_wide_scene`'s ``k × k`` view. Rendered
+    at ``extent × 64`` pixels, a wide scene's objects are as many pixels across as a
+    standard scene's at 64 pixels.
+    """
 
     background: Tuple[Tuple[float, float, float], Tuple[float, float, float], float]
     objects: Tuple[SceneObject, ...]
+    extent: float = 1.0
 
 
 def _colour(
@@ -141,15 +150,29 @@ SCALES: Dict[str, float] = {"small": 0.08, "medium": 0.14, "large": 0.23}
 WIRE_HALF_WIDTH = (0.022, 0.032)
 
 
-def make_scene(rng: np.random.Generator) -> Scene:
+def _background(
+    rng: np.random.Generator,
+) -> Tuple[Tuple[float, float, float], Tuple[float, float, float], float]:
+    return (_colour(rng), _colour(rng), float(rng.uniform(0, 2 * math.pi)))
+
+
+def make_scene(
+    rng: np.random.Generator,
+    background: Optional[
+        Tuple[Tuple[float, float, float], Tuple[float, float, float], float]
+    ] = None,
+) -> Scene:
     """Draw a random scene: 2–5 solid objects of mixed classes at three scales, placed
     so that they rarely overlap, plus one or two thin wires painted on top.
 
     Textures are shared by every class; box, triangle and wire each have their own
     colours, discs and rings share theirs, so only the hole (up to a radius away)
     tells a ring pixel from a disc pixel, and backgrounds use every colour.
+    ``background`` (default: drawn from ``rng``) lets :func:`make_wide_scene` share
+    one background between the views it tiles.
     """
-    background = (_colour(rng), _colour(rng), float(rng.uniform(0, 2 * math.pi)))
+    if background is None:
+        background = _background(rng)
     n_objects = int(rng.integers(2, 6))
     labels = [
         int(v) for v in rng.integers(1, CLASS_NAMES.index("wire"), size=n_objects)
@@ -231,10 +254,48 @@ def make_scene(rng: np.random.Generator) -> Scene:
     return Scene(background, tuple(objects))
 
 
-def _grid(size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
+def _shifted(obj: SceneObject, dx: float, dy: float) -> SceneObject:
+    # the same object moved by (dx, dy) scene units
+    p = list(obj.params)
+    points = 3 if obj.kind == "triangle" else 2 if obj.kind == "wire" else 1
+    for i in range(points):
+        p[2 * i] += dx
+        p[2 * i + 1] += dy
+    return replace(obj, params=tuple(p))
+
+
+def make_wide_scene(rng: np.random.Generator, tiles: int) -> Scene:
+    """A wider view of the same world: ``tiles × tiles`` standard scenes' worth of
+    objects under one continuous background, with ``extent = tiles``.
+
+    Objects keep their size in scene units, so rendered at ``tiles × 64`` pixels they
+    are exactly as many pixels across as in a 64-pixel standard scene: the field of
+    view grows, the object scale stays (SegFormer's Table 1c tests a model trained on
+    crops on whole, larger images at the same scale). The background is one gradient
+    over the whole view, not pasted tiles, so no seam marks where a view ends; objects
+    placed near a view's edge may reach into the next one, as in the world.
+    """
+    if isinstance(tiles, bool) or not isinstance(tiles, int) or tiles < 1:
+        raise ValueError(
+            f"make_wide_scene: expected tiles a positive int, got {tiles!r}"
+        )
+    background = _background(rng)
+    objects: List[SceneObject] = []
+    for row in range(tiles):
+        for col in range(tiles):
+            view = make_scene(rng, background=background)
+            objects += [_shifted(o, float(col), float(row)) for o in view.objects]
+    return Scene(background, tuple(objects), float(tiles))
+
+
+def _grid(
+    size: Tuple[int, int], extent: float = 1.0
+) -> Tuple[torch.Tensor, torch.Tensor]:
     h, w = size
     ys = (torch.arange(h, dtype=torch.float32) + 0.5) / h
     xs = (torch.arange(w, dtype=torch.float32) + 0.5) / w
+    if extent != 1.0:
+        ys, xs = ys * extent, xs * extent
     return torch.meshgrid(ys, xs, indexing="ij")
 
 
@@ -345,25 +406,28 @@ def render_scene(scene: Scene, size: Size) -> Tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(
             f"render_scene: expected size as a positive int or (H, W), got {size!r}"
         )
-    y, x = _grid((h, w))
+    e = scene.extent
+    y, x = _grid((h, w), e)
     (c0, c1, angle) = scene.background
-    t = (x * math.cos(angle) + y * math.sin(angle) + 1.5) / 3.0
+    # one gradient across the whole view; the ripple keeps its period in scene units
+    gx, gy = (x, y) if e == 1.0 else (x / e, y / e)
+    t = (gx * math.cos(angle) + gy * math.sin(angle) + 1.5) / 3.0
     image = (1 - t) * torch.tensor(c0)[:, None, None] + t * torch.tensor(c1)[
         :, None, None
     ]
     image = image * (0.92 + 0.08 * torch.sin(2 * math.pi * 5 * (x + 0.3 * y)))
     mask = torch.zeros(h, w, dtype=torch.int64)
-    pixels = math.sqrt(
-        h * w
-    )  # pixels per image side (the geometric mean if H != W)
+    # pixels per scene unit (the geometric mean if H != W)
+    pixels = math.sqrt(h * w) / e
     for obj in scene.objects:
         # evaluate only the pixels (plus a one-pixel margin for the anti-aliased edge)
         # whose centres can lie near the object's bounding box
         bx0, by0, bx1, by1 = _bbox(obj)
+        if e != 1.0:
+            bx0, by0, bx1, by1 = bx0 / e, by0 / e, bx1 / e, by1 / e
         r0, r1 = max(0, math.floor(by0 * h - 1.5)), min(h, math.ceil(by1 * h + 1.5))
-        c0_, c1_ = max(0, math.floor(bx0 * w - 1.5)), min(
-            w, math.ceil(bx1 * w + 1.5)
-        )
+        c0_ = max(0, math.floor(bx0 * w - 1.5))
+        c1_ = min(w, math.ceil(bx1 * w + 1.5))
         if r0 >= r1 or c0_ >= c1_:
             continue
         xs, ys = x[r0:r1, c0_:c1_], y[r0:r1, c0_:c1_]
@@ -390,7 +454,7 @@ def render_scale_map(scene: Scene, size: Size) -> torch.Tensor:
         raise ValueError(
             f"render_scale_map: expected size as a positive int or (H, W), got {size!r}"
         )
-    y, x = _grid((h, w))
+    y, x = _grid((h, w), scene.extent)
     out = torch.zeros(h, w, dtype=torch.int64)
     for obj in scene.objects:
         if obj.scale not in SCALE_NAMES:
@@ -408,7 +472,8 @@ class SyntheticScenes(Dataset):
     rendered at ``size``: ``(image (3, H, W) float32 in [0, 1], mask (H, W) int64)``
     with classes :data:`CLASS_NAMES` (background + 5 object classes, including thin
     wires and rings whose holes show background). Use different seeds for training
-    and validation sets.
+    and validation sets. ``tiles > 1`` draws wide scenes (:func:`make_wide_scene`):
+    render them at ``tiles × 64`` pixels to keep the training object scale.
     """
 
     def __init__(
@@ -422,6 +487,7 @@ class SyntheticScenes(Dataset):
             ]
         ] = None,
         cache: bool = False,
+        tiles: int = 1,
     ) -> None:
         if (
             isinstance(num_samples, bool)
@@ -448,6 +514,11 @@ class SyntheticScenes(Dataset):
             seed,
             transform,
         )
+        if isinstance(tiles, bool) or not isinstance(tiles, int) or tiles < 1:
+            raise ValueError(
+                f"SyntheticScenes: expected tiles a positive int, got {tiles!r}"
+            )
+        self.tiles = tiles
         # cache=True keeps rendered items in memory (training re-reads them every epoch)
         self._cache: Optional[dict] = {} if cache else None
         self.classes = CLASS_NAMES
@@ -471,8 +542,11 @@ class SyntheticScenes(Dataset):
             raise IndexError(
                 f"SyntheticScenes: index {index} out of range for {self.num_samples} samples"
             )
-        return make_scene(
-            np.random.default_rng((self.seed, index % self.num_samples))
+        index = index % self.num_samples
+        if self.tiles == 1:
+            return make_scene(np.random.default_rng((self.seed, index)))
+        return make_wide_scene(
+            np.random.default_rng((self.seed, index, self.tiles)), self.tiles
         )
 
     def render(self, index: int, size: Size) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -493,7 +567,8 @@ class SyntheticScenes(Dataset):
     def __repr__(self) -> str:
         return (
             f"SyntheticScenes(num_samples={self.num_samples}, size={self.size}, seed={self.seed}, "
-            f"classes={list(self.classes)})"
+            + (f"tiles={self.tiles}, " if self.tiles > 1 else "")
+            + f"classes={list(self.classes)})"
         )
 
 
@@ -510,6 +585,20 @@ def standard_splits(
     return (
         SyntheticScenes(num_train, size=size, seed=0, cache=True),
         SyntheticScenes(num_val, size=size, seed=1, cache=True),
+    )
+
+
+def same_scale_scenes(
+    tiles: int, num_samples: int = 256, seed: int = 1, tile_size: int = 64
+) -> SyntheticScenes:
+    """Validation scenes whose field of view is ``tiles × tiles`` standard scenes,
+    rendered at ``tiles × tile_size`` pixels, so objects are as many pixels across as
+    in the 64-pixel scenes the models were trained on: the test of SegFormer's
+    Table 1c (a model trained on crops, tested on whole larger images at the same
+    scale), as opposed to :func:`tutorial_lib.compare.scenes_at`, which renders the
+    same scenes with more pixels so objects grow."""
+    return SyntheticScenes(
+        num_samples, size=tiles * tile_size, seed=seed, cache=True, tiles=tiles
     )
 
 

@@ -439,6 +439,7 @@ def fit(
     progress: bool = True,
     max_steps: Optional[int] = None,
     amp: Union[bool, torch.dtype] = False,
+    schedule_steps: Optional[int] = None,
 ) -> History:
     """Train ``model`` with AdamW and a poly learning-rate schedule with linear
     warm-up.
@@ -448,8 +449,11 @@ def fit(
     after each epoch. Trains on the model's device (move the model first:
     ``model.to(default_device())``). ``amp``: ``False`` (full precision), ``True``
     (bfloat16 where the device supports it, else float16 with a gradient scaler) or
-    a dtype, ``torch.bfloat16`` or ``torch.float16``. Returns the :class:`History`,
-    which records the device and the autocast dtype.
+    a dtype, ``torch.bfloat16`` or ``torch.float16``. ``schedule_steps`` sets the
+    length the learning-rate schedule is laid out over when it differs from the steps
+    trained (the first 20 steps of a 1000-step run: ``max_steps=20,
+    schedule_steps=1000``). Returns the :class:`History`, which records the device and
+    the autocast dtype.
     """
     for name, value in (
         ("epochs", epochs),
@@ -484,8 +488,19 @@ def fit(
         if max_steps is None
         else min(max_steps, epochs * len(loader))
     )
-    warmup = max(1, total // 10) if warmup_steps is None else warmup_steps
-    warmup = min(warmup, total - 1)
+    if schedule_steps is not None:
+        if isinstance(schedule_steps, bool) or not isinstance(schedule_steps, int) or (
+            schedule_steps < total
+        ):
+            raise ValueError(
+                f"fit: expected schedule_steps an int >= the {total} steps trained, "
+                f"got {schedule_steps!r}"
+            )
+        total_schedule = schedule_steps
+    else:
+        total_schedule = total
+    warmup = max(1, total_schedule // 10) if warmup_steps is None else warmup_steps
+    warmup = min(warmup, total_schedule - 1)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=lr, weight_decay=weight_decay
     )
@@ -502,7 +517,7 @@ def fit(
                 break
             # lr set as LambdaLR would (lr * factor); a scheduler would warn at steps the scaler skips
             for group in optimizer.param_groups:
-                group["lr"] = lr * poly_lr_factor(step, total, warmup, power)
+                group["lr"] = lr * poly_lr_factor(step, total_schedule, warmup, power)
             async_copy = (
                 device.type == "cuda"
             )  # host-to-GPU copies from pinned memory may overlap
