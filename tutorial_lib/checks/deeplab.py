@@ -575,7 +575,7 @@ def measure_aspp_taps(size: int, rate: int, kernel_size: int = 3) -> int:
 
 
 #: the chapter-04 prediction exercise: ASPP's rates at output stride 16 on a 513-px crop (33×33) and
-#: the same rates on a 64-px image at output stride 16 (4×4 map)
+#: a rate-2 kernel on the 4×4 map of a 64-px image at output stride 16 (not centred: 4 taps)
 PREDICT_ASPP_CASES = [(33, 6), (33, 18), (4, 2)]
 
 
