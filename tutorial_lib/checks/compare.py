@@ -203,10 +203,12 @@ def check_erf_radius(fn: Callable[..., Any]) -> None:
     point[4, 4] = 1.0
     ring = point.clone()
     ring[4, 0] = ring[4, 8] = ring[0, 4] = ring[8, 4] = 1.0
+    line = point.clone()
+    line[4, 3] = line[4, 5] = 1.0
     cases = [
         ("all mass on one pixel", point, 0.9),
         ("a centre pixel and four at distance 4", ring, 0.9),
-        ("the same map at fraction 0.2", ring, 0.2),
+        ("three pixels in a row at fraction 0.5", line, 0.5),
         ("a Gaussian (sigma 3) centred in a 33x33 map", _gaussian(33, 3.0, (16.0, 16.0)), 0.9),
         ("a Gaussian off the array centre", _gaussian(33, 2.5, (10.0, 21.0)), 0.9),
         ("random gradient magnitudes", torch.rand(20, 24, generator=gen, dtype=torch.float64), 0.5),
@@ -266,8 +268,9 @@ _ERF_MISTAKES = [
     (_radius_variant("one_too_far"), "returning the distance one pixel after the fraction is reached",
      "return the distance of the first pixel at which the accumulated share reaches the fraction"),
 ]
-_ERF_HINT = ("sort the pixels by their distance from the centre of mass, accumulate their share of the "
-             "total mass, and return the distance of the first pixel where the share reaches the fraction")
+_ERF_HINT = ("no known slip explains these radii: reread the definition of the radius in chapter 13, section "
+             "'Theoretical and effective receptive fields' (from where distances are measured, what share is "
+             "accumulated, and at which pixel it stops)")
 
 
 # -- predict-then-measure (chapters 12 and 13) ---------------------------------------------------------

@@ -164,9 +164,10 @@ _RF_MISTAKES = [
           description="receptive_field(layers: list of (kernel_size, stride, rate)) -> int")
 def check_receptive_field(fn: Callable[[List[tuple]], int]) -> None:
     """Check ``receptive_field(layers)`` (pixels along one axis, an exact int) on stacks with strides and rates."""
-    stacks = [[(3, 1, 1)], [(3, 1, 1)] * 3, [(3, 1, 2)] * 3, [(3, 2, 1), (3, 1, 1)], [(7, 2, 1), (3, 2, 1), (3, 1, 2)],
-              [(3, 2, 1), (3, 2, 1), (3, 1, 2), (3, 1, 4)], [(1, 1, 1)], [(5, 1, 3), (3, 1, 1)],
-              [(3, 1, 2), (3, 2, 1), (3, 3, 1)], []]
+    # Ten stacks with ten different answers: no constant passes more than one.
+    stacks = [[(3, 1, 1)], [(3, 1, 1)] * 3, [(3, 1, 2)] * 3, [(3, 2, 1), (3, 1, 1), (3, 1, 1)],
+              [(7, 2, 1), (3, 2, 1), (3, 1, 2)], [(3, 2, 1), (3, 2, 1), (3, 1, 2), (3, 1, 4)], [(1, 2, 1), (3, 1, 1)],
+              [(5, 1, 3), (3, 1, 1)], [(3, 1, 2), (3, 2, 1), (3, 3, 1), (3, 1, 1)], []]
     with Checker("receptive field") as c:
         answers = []
         for layers in stacks:
@@ -180,8 +181,8 @@ def check_receptive_field(fn: Callable[[List[tuple]], int]) -> None:
         found = diagnose([a for a in answers if not isinstance(a[1], BaseException)], _RF_MISTAKES,
                          lambda got, v: _core.exact_int(got) and int(got) == v) if wrong else None
         hint = (f"your function behaves like {found[0]}; {found[1]}" if found else
-                f"follow one output pixel back layer by layer: each layer widens the field by its span minus "
-                f"one, counted in input pixels ({_CH02}, section 'Sizes')")
+                f"follow one output pixel back through the stack, layer by layer, and count the input pixels "
+                f"it touches ({_CH02}, section 'Sizes: effective kernel, padding, receptive field')")
         for layers, got in answers:
             want = receptive_field(layers)
             what = f"layers {layers}" if layers else "an empty stack (the identity)"
