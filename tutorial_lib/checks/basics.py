@@ -158,8 +158,8 @@ _MEAN_IOU_MISTAKES = [
     ("target_classes_only", "averaging only over the classes that occur in the target",
      "a class that is predicted but never occurs in the target has IoU 0 and counts in the mean"),
 ]
-_MEAN_IOU_HINT = ("IoU of class c is TP / (TP + FP + FN) counted over the non-ignored pixels of the whole "
-                  "batch; the mean skips only classes absent from both prediction and target")
+_MEAN_IOU_HINT = ("your values match no known slip and fail every case: compare one class's TP, FP and FN "
+                  "with the confusion matrix of chapter 01, section 'Mean IoU, by hand'")
 
 
 @register("mean_iou", forbid=["tutorial_lib.metrics.mean_iou", "tutorial_lib.metrics.iou_per_class", "tutorial_lib.metrics.confusion_matrix"],
@@ -203,6 +203,10 @@ def check_mean_iou(fn: Callable[..., Any]) -> None:
                                           for v, (_, _, got, _) in zip(values, answered)):
                 hint = f"your mean_iou behaves like {looks_like}; {fix}"
                 break
+        if hint == _MEAN_IOU_HINT and wrong and len(wrong) < len(results):
+            hint = ("no single known slip explains your answers; they go wrong only on "
+                    + "; ".join(r[0].what for r in wrong)
+                    + " — what do these cases have that the others lack? (chapter 01, section 'Mean IoU, by hand')")
         for case, want, got, problem in results:
             if problem is not None:
                 c.true(False, f"{case.what}: {problem}")

@@ -233,7 +233,7 @@ def check_erf_radius(fn: Callable[..., Any]) -> None:
         hint = f"your erf_radius behaves like {found[0]}; {found[1]}" if found else _ERF_HINT
         for (what, _, fraction), (case, got) in zip(cases, answers):
             want = erf.erf_radius(*case)
-            c.true(same(got, want), f"{what} (fraction {fraction}): expected {want:.4f}, got {got!r}", hint)
+            c.true(same(got, want), f"{what} (fraction {fraction}): expected {want:.6f}, got {got!r}", hint)
 
 
 def _radius_variant(mistake: str) -> Callable[[Tuple[torch.Tensor, float]], float]:
