@@ -326,7 +326,7 @@ PREDICT_SEPARABLE_LAYER = dict(in_chans=64, out_chans=64, kernel_size=3, size=56
 
 
 def measure_separable_costs(in_chans: int = 64, out_chans: int = 64, kernel_size: int = 3, size: int = 56,
-                            repeats: int = 15, batch: int = 2) -> dict:
+                            repeats: int = 21, batch: int = 4) -> dict:
     """MACs, bytes moved (float32 inputs + weights + outputs, once each) and the median time of the
     three layers of a separable convolution's comparison: ``standard``, ``depthwise``, ``pointwise``.
 
@@ -343,20 +343,23 @@ def measure_separable_costs(in_chans: int = 64, out_chans: int = 64, kernel_size
         "pointwise": nn.Conv2d(m, n, 1, bias=False),
     }
     x = torch.randn(batch, m, g, g)
+    times: dict = {name: [] for name in layers}
+    with torch.no_grad():
+        for layer in layers.values():  # warm-up: allocations, oneDNN kernel selection
+            for _ in range(3):
+                layer(x)
+        for _ in range(repeats):  # interleaved rounds: a busy spell slows every layer alike
+            for name, layer in layers.items():
+                t0 = time.perf_counter()
+                layer(x)
+                times[name].append(time.perf_counter() - t0)
     result = {}
     for name, layer in layers.items():
         macs = batch * {"standard": standard_conv_macs(m, n, k, g), "depthwise": depthwise_conv_macs(m, k, g),
                         "pointwise": pointwise_conv_macs(m, n, g)}[name]
         out_c = m if name == "depthwise" else n
         moved = 4 * (x.numel() + layer.weight.numel() + batch * out_c * g * g)
-        with torch.no_grad():
-            layer(x)  # warm-up
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                layer(x)
-                times.append(time.perf_counter() - t0)
-        seconds = sorted(times)[len(times) // 2]
+        seconds = sorted(times[name])[len(times[name]) // 2]
         result[name] = dict(macs=macs, bytes=moved, intensity=macs / moved, seconds=seconds,
                             gmacs_per_s=macs / seconds / 1e9)
     return result
