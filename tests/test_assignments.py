@@ -249,3 +249,142 @@ def test_rubric_numbers_come_from_the_library() -> None:
     text = RUBRICS[("07_setr", 3)] + RUBRICS[("08_overlap_patch_embed", 2)] + RUBRICS[("09_efficient_attention", 2)]
     for number in ("86,433,024", "3,582,102", "7,241,304", "384,750", "97,641,180", "131,072", "**56**", "**23**"):
         assert number in text
+
+
+# -- the clean student build (issue #25) ---------------------------------------------------------------
+import ast  # noqa: E402
+import importlib.util  # noqa: E402
+import re  # noqa: E402
+
+from assignments import (ANSWER_CELL, BANNER, PREDICT_NOTE, STUDENT_NB_NOTE, book_base_url,  # noqa: E402
+                         clean_student_build, render_book_roles)
+
+sys.path.insert(0, str(ROOT / "tools" / "exercise_cells"))
+from insert import definitions, insert  # noqa: E402
+
+BOOK_ONLY = re.compile(r"\{(cite|doc|ref|numref|eq|glue|term|download)(:[a-z]+)?\}`|^(```+|:::+)\{", re.M)
+RELATIVE = re.compile(r"\]\((?!https?://|#|mailto:)[^)]*\.(ipynb|md)")
+
+
+def _student(path: pathlib.Path, with_new_cells: bool = False) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    if with_new_cells:
+        insert(nb, path.stem)
+    return student_version(nb, path.stem)[0]
+
+
+@pytest.mark.parametrize("with_new_cells", [False, True], ids=["as-is", "with-exercise-cells"])
+@pytest.mark.parametrize("chapter", KIT_CHAPTERS, ids=lambda p: p.stem)
+def test_student_build_is_clean(chapter: pathlib.Path, with_new_cells: bool) -> None:
+    """Walk a student notebook built from the current chapter (and with tools/exercise_cells inserted)."""
+    nb = _student(chapter, with_new_cells)
+    original = nbformat.read(chapter, as_version=4)
+    base = book_base_url()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    # the setup cell first: right after the title and the banner
+    assert code[0].source.startswith(SETUP_MARK) and nb.cells.index(code[0]) <= 2
+    assert nb.cells[nb.cells.index(code[0]) - 1].source == BANNER
+    for cell in nb.cells:
+        tags = set(cell.metadata.get("tags", []))
+        assert not tags & {"exercise-solution", "predict-solution", "remove-cell"}, cell.source[:80]
+        if cell.cell_type == "code":
+            assert cell.source.strip(), "an empty code cell"
+            if "remove-input" in tags:  # kept only because a later cell needs a name it binds
+                assert cell.metadata.get("jupyter", {}).get("source_hidden")
+        else:
+            assert not BOOK_ONLY.search(cell.source), BOOK_ONLY.search(cell.source).group(0)
+            assert not RELATIVE.search(cell.source), RELATIVE.search(cell.source).group(0)
+            for url in re.findall(r"\]\((https?://[^)\s]+\.html[^)\s]*)\)", cell.source):
+                if "github.io" in url:
+                    assert url.startswith(base)
+    # no unused show_source import
+    if not any(re.search(r"\bshow_source\s*\(", c.source) for c in code):
+        assert not any("show_source" in c.source for c in code)
+    # numbers glued into the prose are labelled as the book's run
+    glued = sum("{glue" in c.source for c in original.cells if c.cell_type == "markdown")
+    assert (sum(STUDENT_NB_NOTE in c.source for c in nb.cells) > 0) == (glued > 0)
+    # every discussion exercise: an answer cell after its text and scaffold, then the folded model answer
+    for index, number, _ in discussion_exercises(nb):
+        at = index + 1
+        while "discussion-scaffold" in nb.cells[at].metadata.get("tags", []):
+            assert nb.cells[at].cell_type == "code"
+            at += 1
+        assert nb.cells[at].source == ANSWER_CELL.format(number=number)
+        assert nb.cells[at + 1].source.startswith("<details>")
+    if with_new_cells:
+        stubs = [c for c in code if "predict-stub" in c.metadata.get("tags", [])]
+        checks_ = [c for c in code if "predict-check" in c.metadata.get("tags", [])]
+        assert len(stubs) == 1 and stubs[0].source.startswith(PREDICT_NOTE) and "..." in stubs[0].source
+        assert len(checks_) == 1 and "except AssertionError" in checks_[0].source
+        assert any(c.cell_type == "markdown" and c.source.startswith("<details>") and "predicted" in c.source
+                   for c in nb.cells)
+
+
+def test_book_roles_are_rendered_for_a_notebook_outside_the_book() -> None:
+    bib = {"xie2021segformer": "Xie et al., 2021", "chen2018deeplabv3plus": "Chen et al., 2018"}
+    base = "https://example.github.io/repo/"
+    out = render_book_roles("as {cite}`xie2021segformer,chen2018deeplabv3plus` show; see "
+                            "[chapter 05](../deeplab/05_deeplabv3plus.ipynb#the-decoder) and "
+                            "[04](04_aspp.ipynb); run `make experiments`.",
+                            "book/segformer/10_mix_ffn.ipynb", bib, base)
+    assert "(Xie et al., 2021; Chen et al., 2018)" in out
+    assert f"]({base}book/deeplab/05_deeplabv3plus.html#the-decoder)" in out
+    assert f"]({base}book/segformer/04_aspp.html)" in out
+    assert "clone of the book's repository" in out
+    assert book_base_url() == "https://seg-step-by-step.github.io/segmentation-architectures/"
+
+
+def test_remove_input_cells_are_dropped_unless_a_later_cell_needs_them() -> None:
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_markdown_cell(BANNER),
+        _cell(setup_source(), "hide-input"),
+        _cell("sentence = 'for the prose'\nglue('x', 1)", "remove-input"),
+        _cell("needed = 3", "remove-input"), _cell("print(needed)"), _cell("secret = 1", "remove-cell"),
+        _cell(""),
+    ])
+    clean_student_build(nb, "notebook")
+    sources = [c.source for c in nb.cells]
+    assert "needed = 3" in sources and not any("prose" in s or "secret" in s for s in sources)
+    assert all(s.strip() for s in sources)
+
+
+@pytest.mark.parametrize("chapter", KIT_CHAPTERS, ids=lambda p: p.stem)
+def test_predict_then_measure_cells_run_stub_fails_solution_passes(chapter: pathlib.Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    """Every chapter's predict-then-measure exercise: with the stub the check reports "not implemented"
+    (and "Run all" goes on in the student build); with the book's prediction it passes."""
+    cells = definitions(chapter.stem).PREDICT
+    by_tag = {t: c["source"] for c in cells for t in c["tags"]}
+    assert {"predict-stub", "predict-solution", "predict-measure", "predict-check", "predict-reveal"} <= set(by_tag)
+    assert cells[0]["source"].startswith("### Exercise {n} — predict, then measure")
+    namespace: dict = {"__name__": "__main__"}
+    exec(by_tag["predict-stub"], namespace)
+    exec(by_tag["predict-measure"], namespace)
+    with pytest.raises(AssertionError, match="not implemented"):
+        exec(by_tag["predict-check"], namespace)
+    exec(by_tag["predict-solution"], namespace)
+    exec(by_tag["predict-check"], namespace)
+    assert "✓" in capsys.readouterr().out
+    for exercise, specs in definitions(chapter.stem).SCAFFOLDS.items():
+        for spec in specs:
+            ast.parse(spec["source"])
+            assert "MixFFN(" not in spec["source"]  # never the name a student's stub shadows
+
+
+def test_the_circular_padding_scaffold_runs_on_the_librarys_class_even_when_shadowed(capsys) -> None:
+    (spec,) = definitions("10_mix_ffn").SCAFFOLDS[2]
+    namespace: dict = {"__name__": "__main__"}
+    exec("class MixFFN:\n    def __init__(self, *a):\n        raise NotImplementedError\n", namespace)  # the stub
+    exec(spec["source"], namespace)
+    out = capsys.readouterr().out
+    assert "circular  distinct token vectors: 1," in out and "zeros" in out
+
+
+def test_inserting_exercise_cells_is_idempotent_and_numbers_the_exercise() -> None:
+    path = next(p for p in KIT_CHAPTERS if p.stem == "11_all_mlp_decoder")
+    nb = nbformat.read(path, as_version=4)
+    assert insert(nb, path.stem) and not insert(nb, path.stem)
+    heads = [m.group(1) for c in nb.cells if c.cell_type == "markdown"
+             for m in re.finditer(r"^### Exercise (\d+)", c.source, re.M)]
+    assert heads == ["1", "2", "3", "4"]
+    assert nb.cells[-6].source.startswith("### Exercise 4 — predict, then measure")

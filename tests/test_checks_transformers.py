@@ -40,7 +40,7 @@ def test_patch_embed_check(capsys) -> None:
 
 def test_attention_check() -> None:
     checks.check_multi_head_self_attention(mhsa)
-    with pytest.raises(AssertionError, match="per-head width"):
+    with pytest.raises(AssertionError, match=r"scaled by 1/sqrt\(D\)"):
         checks.check_multi_head_self_attention(lambda *a: mhsa(*a, scale_dim=a[0].shape[-1]))
 
 

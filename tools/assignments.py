@@ -50,6 +50,14 @@ from grade_rubrics import RUBRICS  # noqa: E402
 from notebooks import apply_setup, numbered_chapters  # noqa: E402
 
 EXERCISE_TAGS = {"exercise-stub", "exercise-check"}
+#: the cells of a predict-then-measure exercise (tools/exercise_cells/): the student's prediction, the
+#: measurement (library code), the check, and the reveal (a markdown dropdown with the reasoning)
+PREDICT_TAGS = {"predict-stub", "predict-measure", "predict-check"}
+PREDICT_REVEAL = "predict-reveal"
+#: a code cell that starts a discussion exercise's work on the library's components (kept as is)
+SCAFFOLD_TAG = "discussion-scaffold"
+#: the first cell after an exercise heading that makes it a coded (checked) exercise
+CODED_STARTS = {"exercise-stub", "predict-stub"}
 BANNER = ("**Student version.** The solutions of the exercises are removed, and so are the listings of "
           "the library code they ask you to write. Run the setup cell first (on Colab it installs "
           "`tutorial_lib`), replace each `raise NotImplementedError` or `...` by your code, and run the "
@@ -128,8 +136,9 @@ def format_glued(text: str, spec: Optional[str]) -> str:
     return format(value, spec)
 
 
-def render_glue(nb: nbformat.NotebookNode, chapter: str = "notebook") -> int:
-    """Write the glued numbers into the markdown (in place); return how many roles were rendered."""
+def render_glue(nb: nbformat.NotebookNode, chapter: str = "notebook", mark: bool = False) -> int:
+    """Write the glued numbers into the markdown (in place); return how many roles were rendered
+    (``mark``: flag each such cell in its metadata, for the student build's "the book's run" note)."""
     values = glue_values(nb)
     count = 0
 
@@ -144,6 +153,8 @@ def render_glue(nb: nbformat.NotebookNode, chapter: str = "notebook") -> int:
 
     for cell in nb.cells:
         if cell.cell_type == "markdown" and "{glue" in cell.source:
+            if mark:
+                cell.metadata["student_glued"] = True  # read (and removed) by _mark_book_numbers
             cell.source = _GLUE.sub(sub, cell.source)
             if "{glue" in cell.source:
                 raise ValueError(f"{chapter}: expected only {{glue:text}}`name:fmt` roles, got "
@@ -211,7 +222,7 @@ def student_version(nb: nbformat.NotebookNode, chapter: str = "notebook") -> Tup
     """A copy of ``nb`` for students (see the module docstring) and its number of exercises."""
     nb = copy.deepcopy(nb)
     apply_setup(nb)  # normally a no-op: chapters already start with it (tools/notebooks.py check)
-    render_glue(nb, chapter)
+    render_glue(nb, chapter, mark=True)
     _redact(nb, chapter)
     components = exercised_components(nb)
     cells = []
@@ -241,7 +252,253 @@ def student_version(nb: nbformat.NotebookNode, chapter: str = "notebook") -> Tup
     title = next((i for i, c in enumerate(cells) if c.cell_type == "markdown"), -1)
     cells.insert(title + 1, nbformat.v4.new_markdown_cell(BANNER))
     nb.cells = cells
+    exercises += clean_student_build(nb, chapter)
     return nb, exercises
+
+
+# -- the clean student build (issue #25): kept apart from the grading machinery above ------------------
+
+#: the answer cell a student writes in, after each discussion exercise
+ANSWER_CELL = "**Your answer** (Exercise {number}): *write your reasoning here — double-click to edit.*"
+REVEAL_SUMMARY = "Model answer — open it after you have written yours"
+PREDICT_SUMMARY = "Why? — open it after you have predicted and measured"
+STUDENT_NB_NOTE = ("*The numbers in this cell are the book's run, rendered when the book was built; "
+                   "your run prints its own above.*")
+PREDICT_NOTE = "# Your prediction: replace each ... before you run the measurement below.\n"
+
+
+def book_base_url() -> str:
+    """The published book's address: ``html.baseurl`` of ``_config.yml`` if set, else the GitHub Pages
+    address of ``repository.url`` (``https://github.com/ORG/REPO`` → ``https://ORG.github.io/REPO/``),
+    where the repository's Pages workflow publishes ``make book``'s HTML."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    base = (config.get("html") or {}).get("baseurl")
+    if base:
+        return base.rstrip("/") + "/"
+    match = re.match(r"https://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?$", config["repository"]["url"])
+    if not match:
+        raise ValueError(f"assignments: expected a GitHub repository URL in _config.yml, got "
+                         f"{config['repository']['url']!r}")
+    return f"https://{match.group(1).lower()}.github.io/{match.group(2)}/"
+
+
+def _bibliography() -> Dict[str, str]:
+    """``key -> "Xie et al., 2021"`` from book/references.bib (a small reader for its plain entries)."""
+    text = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
+    found: Dict[str, str] = {}
+    for entry in re.finditer(r"@\w+\{([^,\s]+),(.*?)\n\}", text, re.S):
+        key, body = entry.group(1), entry.group(2)
+        author = re.search(r"author\s*=\s*\{(.+?)\}\s*,?\s*\n", body, re.S)
+        year = re.search(r"year\s*=\s*\{?(\d{4})", body)
+        names = [a.strip() for a in re.split(r"\s+and\s+", author.group(1))] if author else ["?"]
+        surname = lambda n: (n.split(",")[0] if "," in n else n.split()[-1]).strip("{} ")  # noqa: E731
+        who = surname(names[0]) + (" et al." if len(names) > 2 else f" and {surname(names[1])}"
+                                   if len(names) == 2 else "")
+        found[key] = f"{who}, {year.group(1) if year else 'n.d.'}"
+    return found
+
+
+_CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
+_LINK = re.compile(r"\]\((?!https?://|#|mailto:)([^)\s#]+?)\.(?:ipynb|md)(#[^)\s]*)?\)")
+_MAKE = re.compile(r"`make (experiments|bench|claims|checkpoints|book|test)`")
+
+
+def render_book_roles(source: str, chapter_path: str, bib: Dict[str, str], base: str) -> str:
+    """Markdown without the book's build-only syntax: ``{cite}`` roles as "(Author et al., year)", links
+    to other chapters as absolute URLs of the published book, ``make`` targets as the repository's."""
+    def cite(match: "re.Match[str]") -> str:
+        keys = [k.strip() for k in match.group(1).split(",")]
+        missing = [k for k in keys if k not in bib]
+        if missing:
+            raise ValueError(f"assignments: {chapter_path}: no entry for {missing} in book/references.bib")
+        return "(" + "; ".join(bib[k] for k in keys) + ")"
+
+    def link(match: "re.Match[str]") -> str:
+        folder = pathlib.PurePosixPath(chapter_path).parent
+        target = pathlib.PurePosixPath(*(folder / match.group(1)).parts)
+        parts: List[str] = []
+        for part in target.parts:  # resolve ../ without touching the file system
+            if part == "..":
+                parts.pop()
+            elif part != ".":
+                parts.append(part)
+        return f"]({base}{'/'.join(parts)}.html{match.group(2) or ''})"
+
+    source = _CITE.sub(cite, source)
+    source = _LINK.sub(link, source)
+    return _MAKE.sub(lambda m: f"`make {m.group(1)}` (in a clone of the book's repository)", source)
+
+
+def _bound_names(source: str) -> Set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: Set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+def _used_names(source: str) -> Set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set(re.findall(r"[A-Za-z_]\w*", source))
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} | \
+        {n.value.id for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
+
+
+def _drop_unused_show_source(cells: List[nbformat.NotebookNode]) -> None:
+    """Remove ``show_source`` from imports once no cell calls it (its listings were removed)."""
+    if any(re.search(r"\bshow_source\s*\(", c.source) for c in cells if c.cell_type == "code"):
+        return
+    for cell in cells:
+        if cell.cell_type != "code" or "show_source" not in cell.source:
+            continue
+        lines = []
+        for line in cell.source.splitlines():
+            m = re.match(r"^(\s*from\s+\S+\s+import\s+)(.+)$", line)
+            if m and "show_source" in m.group(2) and "(" not in m.group(2):
+                rest = [n.strip() for n in m.group(2).split(",") if n.strip() and n.strip() != "show_source"]
+                if rest:
+                    lines.append(m.group(1) + ", ".join(rest))
+                continue
+            lines.append(line)
+        cell.source = "\n".join(lines).strip("\n")
+
+
+def _split_exercise_headings(cells: List[nbformat.NotebookNode]) -> List[nbformat.NotebookNode]:
+    """One markdown cell per exercise heading, so that an answer cell can follow each exercise."""
+    out = []
+    for cell in cells:
+        if cell.cell_type == "markdown":
+            starts = [m.start() for m in re.finditer(r"^### Exercise \d+", cell.source, re.M)]
+            if len(starts) > 1 or (starts and starts[0] > 0):
+                bounds = ([0] if starts[0] > 0 else []) + starts + [len(cell.source)]
+                for a, b in zip(bounds, bounds[1:]):
+                    piece = cell.source[a:b].strip("\n")
+                    if piece:
+                        new = nbformat.v4.new_markdown_cell(piece)
+                        new.metadata = copy.deepcopy(cell.metadata)
+                        out.append(new)
+                continue
+        out.append(cell)
+    return out
+
+
+def _details(summary: str, body: str) -> str:
+    return f"<details>\n<summary>{summary}</summary>\n\n{body.strip()}\n\n</details>"
+
+
+def _model_answer(rubric: str) -> str:
+    """The rubric's "Expected answer" paragraph(s), without the grading points."""
+    head, _, _ = rubric.partition("**Rubric")
+    return head.strip()
+
+
+def _dropdown_to_details(source: str) -> str:
+    """A MyST ``{dropdown}`` directive (the book's folded reveal) as HTML ``<details>`` (Jupyter, Colab)."""
+    pattern = re.compile(r"^(`{3,}|:{3,})\{dropdown\}\s*(.*?)\n(.*?)^\1\s*$", re.S | re.M)
+    return pattern.sub(lambda m: _details(m.group(2).strip() or PREDICT_SUMMARY, m.group(3)), source)
+
+
+def clean_student_build(nb: nbformat.NotebookNode, chapter: str, reveal: str = "folded") -> int:
+    """The student notebook's last pass (in place); returns the number of predict-then-measure exercises.
+
+    * ``remove-cell`` cells are dropped; a ``remove-input`` cell (code that writes numbers for the prose)
+      is dropped when no later cell uses a name it binds, else kept with its source folded;
+    * code cells left empty (a removed listing) are dropped, and ``show_source`` leaves the imports;
+    * ``{cite}`` roles, links to other chapters and ``make`` targets are rendered for a notebook outside
+      the book (:func:`render_book_roles`, base URL :func:`book_base_url`); a markdown cell whose numbers
+      were glued says that they are the book's run;
+    * predict-then-measure cells: the prediction cell gets a note, the check cell runs "Run all"-safe, the
+      reveal dropdown becomes a folded ``<details>``;
+    * after each discussion exercise (and its scaffold cells) an answer cell, then — ``reveal="folded"`` —
+      the model answer from ``tools/grade_rubrics.py`` folded (``reveal="none"``: the instructor releases it);
+    * the setup cell comes right after the title and the banner.
+    """
+    from notebooks import SETUP_MARK
+
+    bib, base = _bibliography(), book_base_url()
+    path = next((p.relative_to(ROOT).as_posix() for p in numbered_chapters() if p.stem == chapter),
+                f"book/{chapter}.ipynb")
+    cells = _split_exercise_headings(nb.cells)
+    kept: List[nbformat.NotebookNode] = []
+    predicts = 0
+    for i, cell in enumerate(cells):
+        tags = _tags(cell)
+        if "remove-cell" in tags or "predict-solution" in tags:
+            continue
+        if cell.cell_type == "code":
+            if "remove-input" in tags:
+                later = set().union(*[_used_names(c.source) for c in cells[i + 1:] if c.cell_type == "code"])
+                if not (_bound_names(cell.source) & later):
+                    continue
+                cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
+            if "remove-output" in tags:
+                cell.outputs = []
+            if "predict-stub" in tags:
+                predicts += 1
+                cell.outputs = []
+                if not cell.source.startswith(PREDICT_NOTE):
+                    cell.source = PREDICT_NOTE + cell.source
+            elif "predict-check" in tags:
+                cell.outputs = []
+                cell.source = _run_all_safe(cell.source)
+            elif "predict-measure" in tags:
+                cell.outputs = []
+            if not cell.source.strip():
+                continue
+        elif cell.cell_type == "markdown":
+            cell.source = render_book_roles(cell.source, path, bib, base)
+            if PREDICT_REVEAL in tags or "{dropdown}" in cell.source:
+                cell.source = _dropdown_to_details(cell.source)
+        kept.append(cell)
+    _drop_unused_show_source(kept)
+    kept = [c for c in kept if c.cell_type != "code" or c.source.strip()]
+    _mark_book_numbers(kept, nb)
+    _add_answer_cells(kept, chapter, reveal)
+    setup = next((c for c in kept if c.cell_type == "code" and c.source.startswith(SETUP_MARK)), None)
+    if setup is not None:
+        kept.remove(setup)
+        banner = next((i for i, c in enumerate(kept) if c.cell_type == "markdown" and c.source == BANNER), 0)
+        kept.insert(banner + 1, setup)
+    nb.cells = kept
+    return predicts
+
+
+def _mark_book_numbers(cells: List[nbformat.NotebookNode], nb: nbformat.NotebookNode) -> None:
+    """Say, in each markdown cell that had glued numbers, that they are the book's run."""
+    for cell in cells:
+        if cell.cell_type == "markdown" and cell.metadata.get("student_glued") and STUDENT_NB_NOTE not in cell.source:
+            cell.source = cell.source.rstrip("\n") + "\n\n" + STUDENT_NB_NOTE
+        cell.metadata.pop("student_glued", None)
+
+
+def _add_answer_cells(cells: List[nbformat.NotebookNode], chapter: str, reveal: str) -> None:
+    """An answer cell (and, folded, the model answer) after each discussion exercise and its scaffold."""
+    if reveal not in ("folded", "none"):
+        raise ValueError(f"assignments: expected reveal 'folded' or 'none', got {reveal!r}")
+    probe = nbformat.v4.new_notebook(cells=cells)
+    for index, number, title in sorted(discussion_exercises(probe), key=lambda t: -t[0]):
+        at = index + 1
+        while at < len(cells) and SCAFFOLD_TAG in _tags(cells[at]):
+            at += 1
+        answer = nbformat.v4.new_markdown_cell(ANSWER_CELL.format(number=number))
+        answer.metadata["tags"] = ["discussion-answer"]
+        new = [answer]
+        rubric = RUBRICS.get((chapter, number))
+        if reveal == "folded" and rubric is not None:
+            new.append(nbformat.v4.new_markdown_cell(_details(REVEAL_SUMMARY, _model_answer(rubric))))
+        cells[at:at] = new
 
 
 def _run_all_safe(source: str) -> str:
@@ -268,7 +525,7 @@ def discussion_exercises(nb: nbformat.NotebookNode) -> List[Tuple[int, int, str]
             continue
         heads = list(re.finditer(r"^### Exercise (\d+)\s*[—-]\s*(.+)$", cell.source, re.M))
         nxt = nb.cells[i + 1] if i + 1 < len(nb.cells) else None
-        coded_last = nxt is not None and "exercise-stub" in _tags(nxt)
+        coded_last = nxt is not None and bool(_tags(nxt) & CODED_STARTS)
         for k, head in enumerate(heads):
             if not (coded_last and k == len(heads) - 1):
                 found.append((i, int(head.group(1)), head.group(2).strip()))

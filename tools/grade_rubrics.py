@@ -144,21 +144,26 @@ $C \cdot \sum_i C_i$ entries, as many as the four Linears).
 """,
     ("12_train_and_compare", 2): r"""
 **Expected answer.** There is no single right ranking: the point is a fair comparison. A complete
-answer trains both models for 24 epochs with `RECIPE_SMALL` (same seed and data), reports validation
-mIoU and wire IoU beside the shipped 6-epoch numbers (`training_record()`), and — because single runs
-of small models move by a few points with the seed — repeats with at least one more seed or says that
-the difference is within seed noise. Expected tendencies (to be checked, not asserted): both models are
-still improving at 6 epochs; a transformer encoder trained from scratch, with less built-in locality,
-usually gains more from a longer schedule than the convolutional DeepLabV3+; wire IoU, limited by the
-output stride ceiling of chapter 01, moves less than mIoU.
+answer trains SegFormer and DeepLabV3+ for twice the recorded schedule (`experiments.RECIPE` has 1,000
+steps: 2,000 steps, everything else equal) with at least two seeds (e.g. `tools/run_experiments.py
+--configs segformer deeplabv3plus --steps 2000 --seeds 0 1`), and reads the recorded runs of the *same
+seeds* with `experiments.metric_values` for validation mIoU and wire IoU. It reports, per model, the
+gain of the longer schedule (mean over seeds) beside the seed-to-seed spread of each schedule, and says
+whether the ranking changes. Expected tendencies (to be checked, not asserted): both models are still
+improving at 1,000 steps; a transformer encoder trained from scratch, with less built-in locality,
+usually gains more from a longer schedule than the convolutional DeepLabV3+; wire IoU, bounded by the
+output-stride ceiling of chapter 01, moves less than mIoU. A gain smaller than the spread between seeds
+is not evidence of a difference.
 
 **Rubric (4 points).**
-* 1 — both models trained for 24 epochs with the stated recipe; code and numbers shown.
-* 1 — comparison with the shipped checkpoints on both metrics.
-* 1 — addresses seed variability (a second seed, or an explicit caveat with the size of the noise).
-* 1 — a reasoned, hedged explanation of which model gains most (inductive bias, underfitting at 6
-  epochs, the stride ceiling for wires); no credit for an explanation that contradicts the student's
-  own numbers.
+* 1 — both models trained at 2,000 steps with the recipe otherwise unchanged, at least two seeds; code
+  or command and numbers shown.
+* 1 — compared with the recorded 1,000-step runs of the same seeds, on both metrics.
+* 1 — the gain set against the seed-to-seed spread (mean ± sd or the per-seed values), with a verdict
+  that respects it.
+* 1 — a reasoned, hedged explanation of which model gains most (inductive bias, underfitting at 1,000
+  steps, the stride ceiling for wires); no credit for an explanation that contradicts the student's own
+  numbers.
 """,
     ("13_receptive_fields", 3): r"""
 **Expected answer.** At 256 px the image is larger than the convolutional models' theoretical reach,

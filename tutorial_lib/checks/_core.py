@@ -271,3 +271,49 @@ def _quiet(func: Callable[[Any], None], obj: Any) -> None:
 
     with contextlib.redirect_stdout(io.StringIO()):
         func(obj)
+
+
+# -- shared by the hardened checks and the predict-then-measure exercises -------------------------
+
+def is_stub(exc: BaseException) -> bool:
+    """A bare ``raise NotImplementedError`` (an untouched stub), not one torch raised on a bad input."""
+    return isinstance(exc, NotImplementedError) and not str(exc)
+
+
+def exact_int(value: Any) -> bool:
+    """``value`` is an exact integer: a Python ``int`` (not ``bool``), a NumPy integer or an integer tensor
+    with one element — never a float, even a whole-valued one (``13608.0`` hides ``13607.999999999998``)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and not value.is_floating_point() and not value.is_complex() \
+            and value.dtype != torch.bool
+    kind = getattr(getattr(value, "dtype", None), "kind", None)  # NumPy scalars without importing NumPy
+    return kind in ("i", "u")
+
+
+#: what a prediction cell holds before the student writes in it
+NOT_PREDICTED = Ellipsis
+
+
+def unanswered(value: Any) -> bool:
+    """The student left ``...`` (or ``None``) in a prediction variable."""
+    return value is Ellipsis or value is None
+
+
+def close_enough(predicted: Any, measured: float, rel: float) -> bool:
+    """``predicted`` is a finite number within ``rel`` (relative) of ``measured``."""
+    import math
+
+    try:
+        p = float(predicted)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(p) and abs(p - measured) <= rel * abs(measured) + 1e-12
+
+
+def as_choice(value: Any) -> str:
+    """A prediction written as a name (``"Depthwise "``, ``'dw'``) normalised for comparison."""
+    return str(value).strip().lower().replace("-", " ").replace("_", " ")

@@ -158,8 +158,8 @@ _MEAN_IOU_MISTAKES = [
     ("target_classes_only", "averaging only over the classes that occur in the target",
      "a class that is predicted but never occurs in the target has IoU 0 and counts in the mean"),
 ]
-_MEAN_IOU_HINT = ("IoU of class c is TP / (TP + FP + FN) counted over the non-ignored pixels of the whole "
-                  "batch; the mean skips only classes absent from both prediction and target")
+_MEAN_IOU_HINT = ("your values match no known slip and fail every case: compare one class's TP, FP and FN "
+                  "with the confusion matrix of chapter 01, section 'Mean IoU, by hand'")
 
 
 @register("mean_iou", forbid=["tutorial_lib.metrics.mean_iou", "tutorial_lib.metrics.iou_per_class", "tutorial_lib.metrics.confusion_matrix"],
@@ -203,6 +203,10 @@ def check_mean_iou(fn: Callable[..., Any]) -> None:
                                           for v, (_, _, got, _) in zip(values, answered)):
                 hint = f"your mean_iou behaves like {looks_like}; {fix}"
                 break
+        if hint == _MEAN_IOU_HINT and wrong and len(wrong) < len(results):
+            hint = ("no single known slip explains your answers; they go wrong only on "
+                    + "; ".join(r[0].what for r in wrong)
+                    + " — what do these cases have that the others lack? (chapter 01, section 'Mean IoU, by hand')")
         for case, want, got, problem in results:
             if problem is not None:
                 c.true(False, f"{case.what}: {problem}")
@@ -268,3 +272,61 @@ def check_confusion_matrix(fn: Callable[..., Any]) -> None:
             else:
                 what, hint = _matrix_problem(got, want)
                 c.true(False, f"{case.what}: {what}", hint)
+
+
+# -- predict-then-measure (chapter 01) ------------------------------------------------------------
+
+__all__ += ["measure_background_baseline", "check_predict_background_baseline"]
+
+
+def measure_background_baseline(num_scenes: int = 16, size: int = 64, seed: int = 1) -> dict:
+    """Score the prediction "background everywhere" on ``num_scenes`` library scenes
+    (``data.SyntheticScenes``): ``{"background_share", "classes_present", "pixel_accuracy", "mean_iou"}``,
+    with the library's own metrics."""
+    from .. import data
+
+    scenes = data.SyntheticScenes(num_scenes, size=size, seed=seed)
+    target = torch.stack([scenes[i][1] for i in range(num_scenes)])
+    pred = torch.zeros_like(target)
+    matrix = metrics.confusion_matrix(pred, target, data.NUM_CLASSES, ignore_index=data.IGNORE_INDEX)
+    keep = target != data.IGNORE_INDEX
+    return {
+        "background_share": float((target[keep] == 0).double().mean()),
+        "classes_present": int(len(torch.unique(target[keep]))),
+        "pixel_accuracy": float((pred[keep] == target[keep]).double().mean()),
+        "mean_iou": float(metrics.mean_iou(matrix)),
+    }
+
+
+def check_predict_background_baseline(prediction: Any, measured: Any) -> None:
+    """Predict-then-measure (chapter 01): knowing only the background share ``b`` and the number of
+    classes present ``K`` (printed first), predict the pixel accuracy and the mean IoU of predicting
+    background everywhere.
+
+    ``prediction = {"pixel_accuracy": float, "mean_iou": float}``; ``measured`` is
+    ``measure_background_baseline()``. Expected reasoning: accuracy = b; background's IoU is b (every
+    pixel is predicted background) and every other present class has IoU 0, so mean IoU = b / K.
+    Compared to 0.01.
+    """
+    with Checker("prediction: the all-background baseline") as c:
+        if not isinstance(prediction, dict) or any(_core.unanswered(prediction.get(k))
+                                                   for k in ("pixel_accuracy", "mean_iou")):
+            c.true(False, "not implemented yet: fill in both predictions before measuring")
+            return
+        if not (isinstance(measured, dict) and "mean_iou" in measured):
+            c.true(False, "expected the dict of checks.measure_background_baseline(); rerun that cell", credit=False)
+            return
+        b, k = measured["background_share"], measured["classes_present"]
+        acc, miou = prediction["pixel_accuracy"], prediction["mean_iou"]
+        c.true(_core.close_enough(acc, measured["pixel_accuracy"], 0.02),
+               f"pixel accuracy: you predicted {acc!r}, measured {measured['pixel_accuracy']:.3f}",
+               "every background pixel is right and every other pixel wrong")
+        hint = ("mean IoU averages one IoU per class present: what is background's IoU when every pixel is "
+                "predicted background, and what is the IoU of a class never predicted? (chapter 01, section "
+                "'Mean IoU, by hand')")
+        if _core.close_enough(miou, b, 0.02):
+            hint = "that is the pixel accuracy; mean IoU gives each class the same weight, however rare"
+        elif _core.close_enough(miou, b / 6, 0.02) and k != 6:
+            hint = f"only the {k} classes present in prediction or target count; absent classes are skipped"
+        c.true(_core.close_enough(miou, measured["mean_iou"], 0.03),
+               f"mean IoU: you predicted {miou!r}, measured {measured['mean_iou']:.3f}", hint)

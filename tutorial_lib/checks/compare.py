@@ -203,10 +203,12 @@ def check_erf_radius(fn: Callable[..., Any]) -> None:
     point[4, 4] = 1.0
     ring = point.clone()
     ring[4, 0] = ring[4, 8] = ring[0, 4] = ring[8, 4] = 1.0
+    line = point.clone()
+    line[4, 3] = line[4, 5] = 1.0
     cases = [
         ("all mass on one pixel", point, 0.9),
         ("a centre pixel and four at distance 4", ring, 0.9),
-        ("the same map at fraction 0.2", ring, 0.2),
+        ("three pixels in a row at fraction 0.5", line, 0.5),
         ("a Gaussian (sigma 3) centred in a 33x33 map", _gaussian(33, 3.0, (16.0, 16.0)), 0.9),
         ("a Gaussian off the array centre", _gaussian(33, 2.5, (10.0, 21.0)), 0.9),
         ("random gradient magnitudes", torch.rand(20, 24, generator=gen, dtype=torch.float64), 0.5),
@@ -231,7 +233,7 @@ def check_erf_radius(fn: Callable[..., Any]) -> None:
         hint = f"your erf_radius behaves like {found[0]}; {found[1]}" if found else _ERF_HINT
         for (what, _, fraction), (case, got) in zip(cases, answers):
             want = erf.erf_radius(*case)
-            c.true(same(got, want), f"{what} (fraction {fraction}): expected {want:.4f}, got {got!r}", hint)
+            c.true(same(got, want), f"{what} (fraction {fraction}): expected {want:.6f}, got {got!r}", hint)
 
 
 def _radius_variant(mistake: str) -> Callable[[Tuple[torch.Tensor, float]], float]:
@@ -266,5 +268,98 @@ _ERF_MISTAKES = [
     (_radius_variant("one_too_far"), "returning the distance one pixel after the fraction is reached",
      "return the distance of the first pixel at which the accumulated share reaches the fraction"),
 ]
-_ERF_HINT = ("sort the pixels by their distance from the centre of mass, accumulate their share of the "
-             "total mass, and return the distance of the first pixel where the share reaches the fraction")
+_ERF_HINT = ("no known slip explains these radii: reread the definition of the radius in chapter 13, section "
+             "'Theoretical and effective receptive fields' (from where distances are measured, what share is "
+             "accumulated, and at which pixel it stops)")
+
+
+# -- predict-then-measure (chapters 12 and 13) ---------------------------------------------------------
+
+__all__ += ["measure_model_costs", "check_predict_model_costs", "measure_uniform_erf_radii",
+            "check_predict_erf_growth"]
+
+
+def measure_model_costs(names: Any = None, size: int = 64) -> dict:
+    """Parameters and MACs (one ``size × size`` image) of the untrained capstone models
+    (``compare.build_model``), counted by the library: ``{name: {"params": int, "macs": int}}``.
+    Exact numbers, so the same on every machine."""
+    from ..profiling import count_macs, count_params
+
+    names = list(compare.CAPSTONE_MODELS) if names is None else list(names)
+    result = {}
+    for name in names:
+        _core.manual_seed(0)
+        model = compare.build_model(name).eval()
+        with torch.no_grad():
+            macs = int(count_macs(model, torch.zeros(1, 3, size, size)).total)
+        result[name] = {"params": int(count_params(model)), "macs": macs}
+    return result
+
+
+def check_predict_model_costs(prediction: Any, measured: Any) -> None:
+    """Predict-then-measure (chapter 12): which capstone model has the most parameters, which needs the
+    most MACs per 64×64 image, and are they the same model?
+
+    ``prediction = {"most_params": name, "most_macs": name, "same_model": bool}``; ``measured`` is
+    ``measure_model_costs()``. The reasoning expected: parameters grow with the channel widths and the
+    number of layers, MACs with the widths *times the positions each layer runs at* — a model that keeps
+    a fine grid (a decoder at 1/4) pays MACs without parameters.
+    """
+    with Checker("prediction: parameters against MACs") as c:
+        keys = ("most_params", "most_macs", "same_model")
+        if not isinstance(prediction, dict) or any(_core.unanswered(prediction.get(k)) for k in keys):
+            c.true(False, "not implemented yet: fill in the three predictions before measuring")
+            return
+        if not (isinstance(measured, dict) and measured and all("params" in v for v in measured.values())):
+            c.true(False, "expected the dict of checks.measure_model_costs(); rerun that cell", credit=False)
+            return
+        most_p = max(measured, key=lambda k: measured[k]["params"])
+        most_m = max(measured, key=lambda k: measured[k]["macs"])
+        norm = lambda v: _core.as_choice(v).replace(" ", "_")  # noqa: E731
+        c.true(norm(prediction["most_params"]) == most_p,
+               f"most parameters: you predicted {prediction['most_params']!r}, measured {most_p!r}",
+               "parameters count weights only: wide layers repeated many times (chapter 12, section 'Cost and speed')")
+        c.true(norm(prediction["most_macs"]) == most_m,
+               f"most MACs: you predicted {prediction['most_macs']!r}, measured {most_m!r}",
+               "MACs multiply each layer's weights by the number of positions it runs at: look for the model "
+               "whose wide layers run on the finest grid")
+        c.true(bool(prediction["same_model"]) is (most_p == most_m),
+               f"same model: you predicted {prediction['same_model']!r}; measured {most_p == most_m}",
+               "parameters and MACs rank models differently when their layers run at different resolutions")
+
+
+def measure_uniform_erf_radii(depths: Any = (4, 16), fraction: float = 0.9) -> dict:
+    """The ``fraction`` ERF radius of stacks of ``n`` uniform 3×3 convolutions, measured by
+    backpropagation (``erf.effective_receptive_field``, then ``erf.erf_radius``): ``{n: radius}``, and the
+    theoretical half-width ``n`` beside it under ``"theoretical"``."""
+    radii = {}
+    for n in depths:
+        radii[int(n)] = float(erf.erf_radius(_uniform_stack_erf(int(n)), fraction))
+    return {"radius": radii, "theoretical": {int(n): int(n) for n in depths}}
+
+
+def check_predict_erf_growth(prediction: Any, measured: Any) -> None:
+    """Predict-then-measure (chapter 13): from 4 to 16 uniform 3×3 layers the theoretical receptive field
+    grows 4× (radius n). By what factor does the 90 % ERF radius grow?
+
+    ``prediction`` is a number; ``measured = measure_uniform_erf_radii((4, 16))``. Expected reasoning:
+    the ERF of n uniform layers is the n-fold convolution of a box — approximately Gaussian with a width
+    ∝ √n — so about 2×. Compared with the measurement to 20 %.
+    """
+    with Checker("prediction: how the ERF grows with depth") as c:
+        if _core.unanswered(prediction):
+            c.true(False, "not implemented yet: write your predicted factor before measuring")
+            return
+        try:
+            r = measured["radius"]
+            factor = r[16] / r[4]
+        except (TypeError, KeyError, ZeroDivisionError):
+            c.true(False, "expected the dict of checks.measure_uniform_erf_radii((4, 16)); rerun that cell",
+                   credit=False)
+            return
+        hint = ("the gradient spreads like a sum of n independent steps of −1, 0 or +1: how does the spread of "
+                "such a sum grow with n? (chapter 13, section 'Theoretical and effective receptive fields')")
+        if _core.close_enough(prediction, 4.0, 0.1):
+            hint = "4× is the theoretical field's growth; the effective field concentrates near the centre"
+        c.true(_core.close_enough(prediction, factor, 0.2),
+               f"you predicted ×{prediction!r}, measured ×{factor:.2f} (radii {r[4]:.2f} → {r[16]:.2f})", hint)

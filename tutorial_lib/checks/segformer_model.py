@@ -105,10 +105,76 @@ def check_all_mlp_decoder(cls: Any) -> None:
                     c.true(False, f"{what}: expected shape {tuple(want.shape)}, got {tuple(got.shape)}",
                            "upsample every stage to the size of the stage-1 map (1/4 of the image), not further")
                     continue
-                if c.close(got, want, what, atol=1e-5, rtol=1e-4):
+                if c.close(got, want, what, atol=1e-5, rtol=1e-4,
+                           hint="the names and shapes load, so the wiring differs: follow the four steps of "
+                                "chapter 11, section 'The idea' (unify, upsample to 1/4, concatenate and fuse, "
+                                "classify)"):
                     continue
                 with torch.no_grad():
                     for change, found, hint in _MISTAKES:
                         if torch.allclose(got, _reference(ref, feats, **change), atol=1e-5, rtol=1e-4):
-                            c.failures[-1] += f" — {found}. Hint: {hint}"
+                            c.failures[-1] = c.failures[-1].split(". Hint:")[0] + f" — {found}. Hint: {hint}"
                             break
+
+
+# -- predict-then-measure (chapter 11) ------------------------------------------------------------
+
+__all__ += ["measure_decoder_macs", "check_predict_decoder_macs"]
+
+
+class _Pyramid(nn.Module):
+    def __init__(self, decoder: nn.Module) -> None:
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, c1: torch.Tensor, c2: torch.Tensor, c3: torch.Tensor, c4: torch.Tensor) -> torch.Tensor:
+        return self.decoder([c1, c2, c3, c4])
+
+
+def measure_decoder_macs(image: int = 512, dims: Sequence[int] = (32, 64, 160, 256), embed_dim: int = 256,
+                         num_classes: int = 150) -> dict:
+    """MACs per layer of the library's All-MLP decoder of SegFormer-B0 for an ``image × image`` input
+    (stage maps at 1/4 … 1/32), counted on the ``meta`` device: ``{"linear_c", "linear_fuse",
+    "linear_pred", "total"}``."""
+    from ..profiling import count_macs_meta
+
+    with torch.device("meta"):
+        model = _Pyramid(_Reference(dims, embed_dim, num_classes)).eval()
+    shapes = [(1, c, image // s, image // s) for c, s in zip(dims, (4, 8, 16, 32))]
+    count = count_macs_meta(model, *shapes)
+    by = count.by_module
+    get = lambda key: sum(int(v) for k, v in by.items() if k == f"decoder.{key}")  # noqa: E731
+    return {"linear_c": get("linear_c"), "linear_fuse": get("linear_fuse"), "linear_pred": get("linear_pred"),
+            "total": int(count.total)}
+
+
+def check_predict_decoder_macs(prediction: Any, measured: Any) -> None:
+    """Predict-then-measure (chapter 11): in SegFormer-B0's decoder at 512×512, which layer costs the most
+    MACs (``"linear_c"`` — the four per-stage linears together —, ``"linear_fuse"`` or ``"linear_pred"``),
+    and roughly what share of the decoder's MACs (to 10 points)?
+
+    ``prediction = {"largest": name, "share": fraction}``; ``measured = measure_decoder_macs()``. Expected
+    reasoning: every layer runs at 1/4 of the image (128×128) except the linear_c of deep stages, and
+    linear_fuse maps 4·256 → 256 channels there, 4× the work of the 256 → 256 layers.
+    """
+    names = ("linear_c", "linear_fuse", "linear_pred")
+    with Checker("prediction: where the decoder's MACs go") as c:
+        if not isinstance(prediction, dict) or any(_core.unanswered(prediction.get(k)) for k in ("largest", "share")):
+            c.true(False, "not implemented yet: fill in both predictions before measuring")
+            return
+        if not (isinstance(measured, dict) and all(k in measured for k in names)):
+            c.true(False, "expected the dict of checks.measure_decoder_macs(); rerun that cell", credit=False)
+            return
+        largest = max(names, key=lambda k: measured[k])
+        share = measured[largest] / measured["total"]
+        got = _core.as_choice(prediction["largest"]).replace(" ", "_")
+        hint = ("count MACs as positions × in-channels × out-channels: which layer has the most channels "
+                "at the finest grid? (chapter 11, section 'Where the MACs go — and folding the decoder')")
+        if got == "linear_pred":
+            hint = "linear_pred maps 256 channels to only 150 classes; another layer has 4·256 inputs"
+        c.true(got == largest, f"largest layer: you predicted {prediction['largest']!r}, measured {largest!r}", hint)
+        c.true(_core.close_enough(prediction["share"], share, 0.0) or
+               (isinstance(prediction["share"], (int, float)) and abs(float(prediction["share"]) - share) <= 0.10),
+               f"its share: you predicted {prediction['share']!r}, measured {share:.2f}",
+               "a fraction of the decoder's total (0 to 1): compare 4·C·C MACs per position at 1/4 of the image "
+               "with the C_i·C of each linear_c at its own stage's grid and the C·K of linear_pred")
