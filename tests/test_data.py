@@ -193,3 +193,66 @@ def test_segmentation_folder_errors(tmp_path):
         SegmentationFolder(tmp_path / "missing")
     with pytest.raises(ValueError, match="VOC layout"):
         SegmentationFolder(tmp_path)
+
+
+# ----------------------------------------------------------------------------------------
+# Wide scenes at the training object scale (SegFormer's Table 1c test)
+
+
+def test_wide_scenes_keep_object_size_in_pixels():
+    """A wide view rendered at tiles × 64 px draws every object as many pixels across as
+    a standard scene at 64 px: the same object rendered alone in a 64-px scene covers the
+    same number of mask pixels (up to its outline)."""
+    import numpy as np
+
+    from tutorial_lib.data import Scene, make_wide_scene, render_scene, same_scale_scenes
+
+    for tiles in (2, 3):
+        wide = same_scale_scenes(tiles, num_samples=2)
+        assert wide.size == (64 * tiles, 64 * tiles) and wide.tiles == tiles
+        scene = wide.scene(0)
+        assert scene.extent == tiles
+        objects = [o for o in scene.objects if o.kind == "disc"]
+        assert objects, "no disc in the scene"
+        for obj in objects[:3]:
+            cx, cy = obj.params[:2]
+            # move the disc into one standard scene's unit square
+            col, row = int(cx), int(cy)
+            from tutorial_lib.data import _shifted
+
+            alone = Scene(scene.background, (_shifted(obj, -col, -row),))
+            big = Scene(scene.background, (obj,), float(tiles))
+            _, small_mask = render_scene(alone, 64)
+            _, wide_mask = render_scene(big, 64 * tiles)
+            area_small = int((small_mask == obj.label).sum())
+            area_wide = int((wide_mask == obj.label).sum())
+            radius_px = obj.params[2] * 64
+            assert area_small > 0
+            # pixel counts differ only where the disc is cut at a view's border
+            if all(radius_px < v * 64 < 64 - radius_px for v in (cx - col, cy - row)):
+                assert area_wide == area_small
+    rng = np.random.default_rng(0)
+    assert len(make_wide_scene(rng, 2).objects) >= 4 * 3  # four views of at least 3 objects
+    with pytest.raises(ValueError, match="make_wide_scene: expected tiles"):
+        make_wide_scene(rng, 0)
+
+
+def test_wide_scenes_have_one_background_and_the_standard_scenes_are_unchanged():
+    from tutorial_lib.data import SyntheticScenes, make_scene, render_scene
+
+    import numpy as np
+
+    # tiles=1 is the standard scene, drawn exactly as before
+    standard = SyntheticScenes(4, size=64, seed=1)
+    assert standard.scene(2) == make_scene(np.random.default_rng((1, 2)))
+    wide = SyntheticScenes(2, size=128, seed=1, tiles=2)
+    image, mask = wide[0]
+    assert image.shape == (3, 128, 128) and mask.shape == (128, 128)
+    # no seam: the background varies smoothly across the views' border (column 63 | 64)
+    background = (mask == 0)
+    rows = background[:, 62:66].all(dim=1)
+    step = (image[:, rows, 64] - image[:, rows, 63]).abs().max()
+    inner = (image[:, rows, 62] - image[:, rows, 61]).abs().max()
+    assert step < inner + 0.05
+    with pytest.raises(ValueError, match="tiles"):
+        SyntheticScenes(2, size=64, tiles=0)

@@ -253,3 +253,30 @@ def test_slide_logits_windows_and_average():
         slide_logits(pointwise, x, crop=48, stride=20)
     with pytest.raises(ValueError, match="stride <= crop"):
         slide_logits(pointwise, x, crop=32, stride=40)
+
+
+def test_fit_schedule_steps_lays_out_a_longer_schedule():
+    """The first steps of a long run, trained alone: ``schedule_steps`` keeps the
+    learning rates of the long run (warm-up over 10 % of it)."""
+    from tutorial_lib.data import SyntheticScenes
+    from tutorial_lib.models.fcn import FCNConfig, TinyFCN
+
+    seen = []
+
+    class Spy(torch.optim.AdamW):
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    data = SyntheticScenes(8, size=32, seed=0)
+    original = torch.optim.AdamW
+    torch.optim.AdamW = Spy
+    try:
+        fit(TinyFCN(FCNConfig(num_classes=6)), data, num_classes=6, batch_size=4, lr=1.0,
+            max_steps=2, schedule_steps=100, progress=False)
+    finally:
+        torch.optim.AdamW = original
+    assert seen == pytest.approx([poly_lr_factor(s, 100, 10) for s in range(2)])
+    with pytest.raises(ValueError, match="schedule_steps"):
+        fit(TinyFCN(FCNConfig(num_classes=6)), data, num_classes=6, batch_size=4, max_steps=2,
+            schedule_steps=1, progress=False)

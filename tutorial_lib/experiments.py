@@ -434,9 +434,10 @@ def summary_table(
     a last row for the all-background prediction."""
     check_choice(experiment, "summary_table experiment", list(EXPERIMENTS))
     configs = tuple(EXPERIMENTS[experiment].configs if configs is None else configs)
-    n = len(runs(configs[0], results))
+    counts = sorted({len(runs(c, results)) for c in configs})
+    seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
     labels = [CONFIGS[c].label for c in configs] + ["all background"]
-    header = f"mean ± sd over {n} seeds"
+    header = f"mean ± sd over {seeds} seeds"
     width = max(len(label) for label in labels + [header]) + 2
     cells = [
         [format(summary(c, m, results), ".3f") for _, m in metrics] for c in configs
