@@ -23,6 +23,7 @@ import types
 from dataclasses import dataclass
 from typing import Dict, Mapping, Optional, Tuple, Union
 
+from .hub_io import download_cached, load_state_dict
 from .hub_segformer import segformer_from_hf_state_dict
 from .models.segformer import SegFormer
 
@@ -142,11 +143,6 @@ def load_pretrained_segformer(
     still apply. Meant for Colab: the book never downloads while it is built.
     Returns ``(model, {class index: class name})``.
     """
-    from .hub import (
-        download_cached,
-        load_state_dict,
-    )  # here, not at the top: hub imports this module
-
     if name not in PRETRAINED_SEGFORMER:
         raise ValueError(
             f"load_pretrained_segformer name: expected one of {sorted(PRETRAINED_SEGFORMER)}, "

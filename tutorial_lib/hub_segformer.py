@@ -57,7 +57,7 @@ def _rules(table: List[Tuple[str, object]]) -> List[_Rule]:
             out.append(
                 (
                     re.compile(pattern),
-                    (lambda t: (lambda m: None if t is None else m.expand(t)))(
+                    (lambda t: lambda m: None if t is None else m.expand(t))(
                         target
                     ),
                 )
@@ -241,10 +241,11 @@ NVLABS_SEGFORMER_RULES: List[_Rule] = _rules(
             r"^decode_head\.linear_pred\.(weight|bias)$",
             r"decode_head.linear_pred.\1",
         ),
+        # built by mmseg's BaseDecodeHead, never used
         (
             r"^decode_head\.conv_seg\.(weight|bias)$",
             None,
-        ),  # built by mmseg's BaseDecodeHead, never used
+        ),
     ]
 )
 
@@ -589,11 +590,12 @@ def save_hf_pretrained(
     config = segformer_hf_config(model, allow_eps_change=allow_eps_change)
     state = segformer_to_hf_state_dict(model, allow_eps_change=allow_eps_change)
     num_labels = int(config.pop("num_labels"))
+    # int keys, or the strings config.json holds
     labels = (
         {str(i): f"LABEL_{i}" for i in range(num_labels)}
         if id2label is None
         else {str(k): str(v) for k, v in id2label.items()}
-    )  # int keys, or the strings config.json holds
+    )
     if sorted(labels) != sorted(map(str, range(num_labels))):
         raise ValueError(
             f"save_hf_pretrained id2label: expected names for classes 0…{num_labels - 1}, "

@@ -66,6 +66,7 @@ ZERO_COST_OPS: Tuple[str, ...] = (
     "aten::rsqrt",
     "aten::pow",
     "aten::mean",
+    "aten::unflatten",  # a view, like reshape (which fvcore ignores)
     "aten::sum",
     "aten::max",
     "aten::min",
@@ -240,9 +241,8 @@ def count_macs(
     for op in ZERO_COST_OPS:
         analysis.set_op_handle(op, None)
     if not include_elementwise:
-        for (
-            op
-        ) in ELEMENTWISE_OPS:  # replaces fvcore's default estimate for these ops
+        # replaces fvcore's default estimate for these ops
+        for op in ELEMENTWISE_OPS:
             analysis.set_op_handle(op, _zero_handle)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
@@ -357,15 +357,19 @@ def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
     running: List[str] = []
     handles = []
     for name, mod in model.named_modules():
-        handles.append(mod.register_forward_pre_hook(
-            lambda m, a, name=name: running.append(name)))
+        handles.append(
+            mod.register_forward_pre_hook(
+                lambda m, a, name=name: running.append(name)
+            )
+        )
         handles.append(mod.register_forward_hook(lambda m, a, o: _pop(running)))
 
     class _CountSDPA(torch.overrides.TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
             if func is F.scaled_dot_product_attention:
-                q, k, v = (t.shape for t in args[:3])  # (..., L, E), (..., S, E), (..., S, Ev)
+                # (..., L, E), (..., S, E), (..., S, Ev)
+                q, k, v = (t.shape for t in args[:3])
                 macs = math.prod(q[:-2]) * q[-2] * k[-2] * (q[-1] + v[-1])
                 by_operator["scaled_dot_product_attention"] = (
                     by_operator.get("scaled_dot_product_attention", 0) + macs

@@ -194,9 +194,8 @@ class Canvas:
         kind = "up" if up else "down"
         fill, edge, _ = KINDS[kind]
         self._use("down")
-        a, b = (
-            (0.28, 0.5) if up else (0.5, 0.28)
-        )  # half-heights at entry and exit, as a fraction of h
+        # half-heights at entry and exit, as a fraction of h
+        a, b = (0.28, 0.5) if up else (0.5, 0.28)
         if vertical:  # flow downwards: entry at the top
             pts = [
                 (x - a * w, y + h / 2),

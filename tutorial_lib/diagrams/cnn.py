@@ -168,9 +168,8 @@ def depthwise_separable(
         for i in range(n):
             yy = y + (n - 1 - i) * 0.56 - (n - 1) * 0.28
             col = cols[i]
-            if isinstance(
-                col, list
-            ):  # a mixed channel: stripes of every input colour
+            # a mixed channel: stripes of every input colour
+            if isinstance(col, list):
                 for k, cc in enumerate(col):
                     c.ax.add_patch(
                         Rectangle(
@@ -309,9 +308,8 @@ def deeplabv3plus(
     lab = {n: fmt_shape(out[n]) for n in names}
     lab["concat"] = fmt_shape(ins["decoder.fuse"])
     feat, low = (fmt_shape(s) for s in out["backbone"])
-    up1 = round(
-        out["decoder.proj"][-1] / out["aspp"][-1]
-    )  # "×4": to the stride-4 size
+    # "×4": to the stride-4 size
+    up1 = round(out["decoder.proj"][-1] / out["aspp"][-1])
     up2 = round(out[""][-1] / out["classifier"][-1])
     c = Canvas(7.0, 4.15)
     c.group(
@@ -354,9 +352,8 @@ def deeplabv3plus(
     c.text(3.55, y2 - 0.3, lab["concat"], 8, family="DejaVu Sans Mono")
     c.arrow([(5.08, y2), (5.8, y2)])
     c.box(6.3, y2, 1.0, 0.6, "conv", "1×1 conv", lab["classifier"])
-    c.resample(
-        6.3, 2.4, 0.8, 0.42, False, f"↑{up2}", vertical=True
-    )  # drawn for upward flow
+    # drawn for upward flow
+    c.resample(6.3, 2.4, 0.8, 0.42, False, f"↑{up2}", vertical=True)
     c.arrow([(6.3, y2 + 0.3), (6.3, 2.19)])
     c.arrow([(6.3, 2.61), (6.3, y1 - 0.36)])
     c.legend(0.25, note="each conv but the classifier: + BN + ReLU; batch omitted")
@@ -451,7 +448,11 @@ def xception_flows(size: int = 512, output_stride: int = 16) -> Diagram:
             "conv",
             # Xception strides here; DeepLab keeps stride 1 below output stride 32
             unit(m.exit_flow[0], "+ 1×1 conv skip")
-            + ("\ns1 (Xception: s2)" if m.exit_flow[0].convs[2].dwconv.stride[0] == 1 else ""),
+            + (
+                "\ns1 (Xception: s2)"
+                if m.exit_flow[0].convs[2].dwconv.stride[0] == 1
+                else ""
+            ),
             lab["exit_flow.0"],
         ),
         c.box(

@@ -162,9 +162,8 @@ def setr_decoders(
     o_n, i_n = trace(
         naive, [x], enc_names + ["decode_head.conv_0", "decode_head.conv_1", ""]
     )
-    zmap = fmt_shape(
-        i_n["decode_head.conv_0"]
-    )  # the tokens as a map, as the head's first conv sees them
+    # the tokens as a map, as the head's first conv sees them
+    zmap = fmt_shape(i_n["decode_head.conv_0"])
     o_p, _ = trace(pup, [x], [f"decode_head.conv_{i}" for i in range(5)] + [""])
     o_m, i_m = trace(
         mla,
@@ -511,7 +510,13 @@ def all_mlp_decoder(
     )
     c.arrow([(3.89, 2.0), (4.3, 2.0)])
     c.box(
-        4.75, 2.0, 0.9, 0.66, "linear", "1×1 conv\n+BN+ReLU", lab[f"{d}.linear_fuse"]
+        4.75,
+        2.0,
+        0.9,
+        0.66,
+        "linear",
+        "1×1 conv\n+BN+ReLU",
+        lab[f"{d}.linear_fuse"],
     )
     c.arrow([(5.2, 2.0), (5.4, 2.0)])
     c.box(5.85, 2.0, 0.9, 0.66, "linear", "MLP\npredict", lab[f"{d}.linear_pred"])

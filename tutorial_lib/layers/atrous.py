@@ -143,12 +143,9 @@ def atrous_conv2d(
     for i in range(k):
         for j in range(k):
             # the input pixels that tap (i, j) sees, for all outputs at once
-            patch = x[
-                :,
-                :,
-                i * rate : i * rate + stride * (h_out - 1) + 1 : stride,
-                j * rate : j * rate + stride * (w_out - 1) + 1 : stride,
-            ]  # (B, C_in, H_out, W_out)
+            rows = slice(i * rate, i * rate + stride * (h_out - 1) + 1, stride)
+            cols = slice(j * rate, j * rate + stride * (w_out - 1) + 1, stride)
+            patch = x[:, :, rows, cols]  # (B, C_in, H_out, W_out)
             out += torch.einsum("bchw,oc->bohw", patch, weight[:, :, i, j])
     if bias is not None:
         out += bias[None, :, None, None]

@@ -89,16 +89,14 @@ class Attention(nn.Module):
     ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         check_tokens(x, "Attention input", dim=self.dim)
         b, n, c = x.shape
-        qkv = self.qkv(x).reshape(
-            b, n, 3, self.num_heads, self.head_dim
-        )  # (B, N, 3, H, d)
+        # (B, N, 3D) -> (B, N, 3, H, d) -> q, k, v, each (B, H, N, d)
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 × (B, H, N, d)
         weights = None
         if self.fused and not return_attention:
             p = self.attn_drop.p if self.training else 0.0
-            out = F.scaled_dot_product_attention(
-                q, k, v, dropout_p=p
-            )  # (B, H, N, d)
+            # softmax(QKᵀ/√d)V, fused: (B, H, N, d)
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         else:
             out, weights = attention_explicit(q, k, v)  # (B, H, N, d), (B, H, N, N)
             out = (

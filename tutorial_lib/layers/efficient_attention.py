@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validate import check_choice, check_positive, check_tokens
+from .._validate import check_choice, check_positive, check_token_grid
 
 __all__ = [
     "EfficientSelfAttention",
@@ -26,17 +26,6 @@ __all__ = [
     "linear_weight_to_conv",
     "efficient_attention_macs",
 ]
-
-
-def _check_grid(x: torch.Tensor, H: int, W: int, name: str, dim: int) -> None:
-    check_positive(H, f"{name} H")
-    check_positive(W, f"{name} W")
-    check_tokens(x, f"{name} input", dim=dim)
-    if x.shape[1] != H * W:
-        raise ValueError(
-            f"{name} input: expected N = H·W = {H}·{W} = {H * W} tokens, "
-            f"got N={x.shape[1]}"
-        )
 
 
 class EfficientSelfAttention(nn.Module):
@@ -116,15 +105,12 @@ class EfficientSelfAttention(nn.Module):
     def _heads(
         self, x: torch.Tensor, H: int, W: int
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        _check_grid(x, H, W, "EfficientSelfAttention", self.dim)
+        check_token_grid(x, "EfficientSelfAttention", H, W, dim=self.dim)
         b, n, c = x.shape
-        q = (
-            self.q(x).reshape(b, n, self.num_heads, self.head_dim).transpose(1, 2)
-        )  # (B, h, N, d)
+        h, d = self.num_heads, self.head_dim
+        q = self.q(x).reshape(b, n, h, d).transpose(1, 2)  # (B, h, N, d)
         kv = self.kv(self.reduce(x, H, W))  # (B, N_r, 2C)
-        kv = kv.reshape(b, -1, 2, self.num_heads, self.head_dim).permute(
-            2, 0, 3, 1, 4
-        )  # (2, B, h, N_r, d)
+        kv = kv.reshape(b, -1, 2, h, d).permute(2, 0, 3, 1, 4)  # (2, B, h, N_r, d)
         return q, kv[0], kv[1]
 
     def _merge(self, out: torch.Tensor) -> torch.Tensor:
@@ -137,9 +123,8 @@ class EfficientSelfAttention(nn.Module):
         with SDPA."""
         q, k, v = self._heads(x, H, W)
         drop = self.attn_drop if self.training else 0.0
-        out = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=drop
-        )  # (B, h, N, d)
+        # softmax(QKᵀ/√d)V, fused: (B, h, N, d)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
         return self._merge(out)
 
     def explicit(
@@ -228,28 +213,24 @@ class SequenceReductionLiteral(nn.Module):
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         """``x: (B, N, C)`` tokens of an ``H × W`` grid ``-> (B, N/R, C)``."""
-        _check_grid(x, H, W, "SequenceReductionLiteral", self.dim)
+        check_token_grid(x, "SequenceReductionLiteral", H, W, dim=self.dim)
         b, n, c = x.shape
         if self.grouping == "raster":
             if n % self.reduction != 0:
                 raise ValueError(
                     f"SequenceReductionLiteral: expected N divisible by R={self.reduction}, got N={n}"
                 )
-            x_hat = x.reshape(
-                b, n // self.reduction, c * self.reduction
-            )  # (B, N/R, C·R)
+            r = self.reduction
+            x_hat = x.reshape(b, n // r, c * r)  # (B, N/R, C·R)
         else:
             s = self.side
             if H % s != 0 or W % s != 0:
                 raise ValueError(
                     f"SequenceReductionLiteral: expected H and W divisible by s={s}, got H={H}, W={W}"
                 )
-            x_hat = x.reshape(
-                b, H // s, s, W // s, s, c
-            )  # (B, H/s, dy, W/s, dx, C)
-            x_hat = x_hat.permute(0, 1, 3, 2, 4, 5).reshape(
-                b, n // self.reduction, s * s * c
-            )  # (B, N/R, C·R)
+            x_hat = x.reshape(b, H // s, s, W // s, s, c)  # (B, H/s, s, W/s, s, C)
+            x_hat = x_hat.permute(0, 1, 3, 2, 4, 5)  # (B, H/s, W/s, dy, dx, C)
+            x_hat = x_hat.reshape(b, n // (s * s), s * s * c)  # (B, N/R, C·R)
         return self.linear(x_hat)  # (B, N/R, C)
 
     @classmethod
@@ -341,6 +322,5 @@ def linear_weight_to_conv(weight: torch.Tensor, side: int) -> torch.Tensor:
             f"linear_weight_to_conv: expected a (C_out, s·s·C_in) tensor with s={side}, got {shape}"
         )
     c_out, c_in = weight.shape[0], weight.shape[1] // (side * side)
-    return (
-        weight.reshape(c_out, side, side, c_in).permute(0, 3, 1, 2).contiguous()
-    )  # (C_out, C_in, s, s)
+    weight = weight.reshape(c_out, side, side, c_in)  # (C_out, s, s, C_in)
+    return weight.permute(0, 3, 1, 2).contiguous()  # (C_out, C_in, s, s)

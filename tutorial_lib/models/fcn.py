@@ -76,9 +76,7 @@ class TinyFCN(nn.Module):
         check_image_batch(x, "TinyFCN input", channels=self.config.in_chans)
         h, w = x.shape[-2:]
         logits = self.classifier(self.features(x))  # (B, K, ~H/8, ~W/8)
-        return F.interpolate(
-            logits, size=(h, w), mode="bilinear", align_corners=False
-        )  # (B, K, H, W)
+        return F.interpolate(logits, size=(h, w), mode="bilinear")  # (B, K, H, W)
 
 
 def tiny_fcn(num_classes: int = 6, widths: Sequence[int] = (32, 64, 96)) -> TinyFCN:

@@ -148,9 +148,8 @@ class DropPath(nn.Module):
         if self.p == 0.0 or not self.training:
             return x
         keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(
-            keep
-        )  # (B, 1, ...)
+        shape = (x.shape[0],) + (1,) * (x.ndim - 1)  # (B, 1, ...)
+        mask = x.new_empty(shape).bernoulli_(keep)
         return x * mask / keep
 
     def extra_repr(self) -> str:
@@ -258,15 +257,12 @@ class MixTransformerStage(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C_in, H, W) -> (B, C, H', W')``."""
         x, h, w = self.patch_embed(x)  # (B, N, C)
-        h, w = int(h), int(
-            w
-        )  # plain ints also under jit tracing (count_macs), where sizes are tensors
+        # plain ints also under jit tracing (count_macs), where sizes are tensors
+        h, w = int(h), int(w)
         if self.pos_embed is not None:  # chapter 10's ablation only
             table = self.pos_embed
             if table.shape[-2:] != (h, w):
-                table = F.interpolate(
-                    table, size=(h, w), mode="bilinear", align_corners=False
-                )
+                table = F.interpolate(table, size=(h, w), mode="bilinear")
             x = x + table.flatten(2).transpose(1, 2)  # (B, N, C)
         for block in self.blocks:
             x = block(x, h, w)  # (B, N, C)
@@ -421,24 +417,19 @@ def segformer_macs(
         h, w = overlap_output_size(h, k, s), overlap_output_size(w, k, s)
         n = h * w
         total += k * k * c_prev * c * n  # patch embedding conv
-        ffn = (
-            n * c * e * c + 9 * e * c * n + n * e * c * c
-        )  # fc1, depthwise 3×3, fc2
+        ffn = n * c * e * c + 9 * e * c * n + n * e * c * c  # fc1, dw 3×3, fc2
         total += d * (efficient_attention_macs(h, w, c, sr) + ffn)
         n_r = (h // sr) * (w // sr) if sr > 1 else 0
-        bias += c * n + d * (
-            e * c * n + c * n_r
-        )  # biases of patch-embed, depthwise and sr convs
+        # biases of the patch-embedding, depthwise and sr convolutions
+        bias += c * n + d * (e * c * n + c * n_r)
         tokens.append(n)
         c_prev = c
     dec = config.decoder_dim
-    total += sum(
-        n * c * dec for n, c in zip(tokens, config.embed_dims)
-    )  # linear_c (folded: merged maps)
+    # linear_c (folded: the merged maps)
+    total += sum(n * c * dec for n, c in zip(tokens, config.embed_dims))
     if not folded:
-        total += (
-            tokens[0] * len(tokens) * dec * dec
-        )  # linear_fuse at 1/4 resolution
+        # linear_fuse at 1/4 resolution
+        total += tokens[0] * len(tokens) * dec * dec
     total += tokens[0] * dec * config.num_classes  # linear_pred
     bias += tokens[0] * config.num_classes
     return total + bias if conv_bias else total

@@ -155,9 +155,8 @@ class XceptionBlock(nn.Module):
         residual, hidden = x, x
         for i, conv in enumerate(self.convs):
             if not self.activation_inside:
-                residual = F.relu(
-                    residual
-                )  # pre-activation; not in place: the shortcut needs x
+                # pre-activation; not in place: the shortcut needs x
+                residual = F.relu(residual)
             residual = conv(residual)  # (B, C_i, H_i, W_i)
             if i == 1:
                 hidden = residual
@@ -238,11 +237,11 @@ class Xception(nn.Module):
         x = self.stem(x)  # (B, 64, H/2, W/2)
         low_level = x
         for i, block in enumerate(self.entry_flow):
-            x, hidden = block.forward_features(
-                x
-            )  # (B, C_i, H/2^(i+2), W/2^(i+2)) until the target stride
+            # (B, C_i, H/2^(i+2), W/2^(i+2)) until the target stride
+            x, hidden = block.forward_features(x)
             if i == self.config.low_level_unit:
-                low_level = hidden  # (B, C_low, H/4, W/4): before this unit's strided third conv
+                # before this unit's strided third conv
+                low_level = hidden  # (B, C_low, H/4, W/4)
         x = self.middle_flow(x)  # (B, 728, H/os, W/os)
         x = self.exit_flow(x)  # (B, 2048, H/os, W/os)
         return x, low_level

@@ -50,12 +50,14 @@ def colour_tokens(
     pixels = F.avg_pool2d(image[None], stride)  # (1, 3, H/s, W/s)
     h, w = pixels.shape[-2:]
     gen = torch.Generator().manual_seed(seed)
-    embed, offset = torch.randn(3, dim, generator=gen), torch.randn(
-        dim, generator=gen
+    embed, offset = (
+        torch.randn(3, dim, generator=gen),
+        torch.randn(dim, generator=gen),
     )
+    # (1, N, C)
     tokens = F.layer_norm(
         (pixels.flatten(2).transpose(1, 2) - 0.5) @ embed + offset, (dim,)
-    )  # (1, N, C)
+    )
     return tokens, h, w
 
 
@@ -77,9 +79,8 @@ def colour_attention_head(
             m.sr.weight.zero_()
             m.sr.bias.zero_()
             for c in range(dim):
-                m.sr.weight[c, c] = (
-                    1.0 / sr**2
-                )  # average pooling, channel by channel
+                # average pooling, channel by channel
+                m.sr.weight[c, c] = 1.0 / sr**2
     return m
 
 
@@ -122,12 +123,21 @@ def plot_colour_attention(
         vmax = max(m.max().item() for m in rows.values())  # one scale per row
         axes[row, 0].imshow(photo)
         for name, (r, c) in queries.items():
-            axes[row, 0].plot(stride * c, stride * r, "o", ms=6, mec="k", label=name)
+            axes[row, 0].plot(
+                stride * c, stride * r, "o", ms=6, mec="k", label=name
+            )
         axes[row, 0].set_title(f"queries, sr = {sr}", fontsize=9)
         for ax, (name, (r, c)) in zip(axes[row, 1:], queries.items()):
             ax.imshow(photo, alpha=0.45)
-            im = ax.imshow(rows[name].numpy(), cmap="inferno", alpha=0.7, vmin=0,
-                           vmax=vmax, extent=extent, interpolation="nearest")
+            im = ax.imshow(
+                rows[name].numpy(),
+                cmap="inferno",
+                alpha=0.7,
+                vmin=0,
+                vmax=vmax,
+                extent=extent,
+                interpolation="nearest",
+            )
             ax.plot(stride * c, stride * r, "o", ms=5, mfc="none", mec="cyan")
             ax.set_title(f"{name} ({hr}×{wr} keys)", fontsize=9)
         fig.colorbar(im, ax=axes[row, 1:], shrink=0.85, label="weight")

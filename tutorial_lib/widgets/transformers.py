@@ -117,7 +117,7 @@ def patch_grid_figure(
     fig, axes = plt.subplots(rows, cols, figsize=(7.0, 3.6 * rows), squeeze=False)
     for ax, p in zip(axes.flat, patch_sizes):
         plot_patch_grid(image, p, ax=ax)
-    for ax in list(axes.flat)[len(patch_sizes):]:
+    for ax in list(axes.flat)[len(patch_sizes) :]:
         ax.axis("off")
     fig.tight_layout()
     return fig
