@@ -1,5 +1,11 @@
-"""Plotting helpers: class palette, mask colouring, overlays, batches and training
-curves."""
+"""Plotting helpers: class palette, mask colouring, overlays, batches, training
+curves, and the drawing of results over seeds.
+
+``viz`` draws what it is given and imports only what it draws (``data``'s class names,
+``layers.atrous``' footprints): the modules that look results up
+(:mod:`tutorial_lib.experiment_plots` for the recorded experiments) sit above it
+and call it.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,11 @@ import numpy as np
 import torch
 
 from .data import CLASS_NAMES
+from .layers.atrous import atrous_footprint, receptive_field
 
 __all__ = [
-    "plot_experiment",
-    "plot_metric_curves",
+    "plot_seed_bars",
+    "plot_mean_curves",
     "PALETTE",
     "colorize",
     "overlay",
@@ -242,9 +249,6 @@ def atrous_gridding(
     to each input pixel; white = never read. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    from .layers.atrous import receptive_field
-    from .widgets.deeplab import atrous_footprint
-
     fig, axes = plt.subplots(
         len(layers),
         len(rates),
@@ -354,109 +358,60 @@ def tokenisation_schemes(crop: int = 32):
     return fig
 
 
-def plot_experiment(
-    experiment: str,
-    metrics: Sequence[tuple],
-    results=None,
-    configs: Optional[Sequence[str]] = None,
-    width: float = 7.0,
-):
-    """One panel per ``(title, metric)``: every seed as a dot, the mean ± sd as a bar
-    with an error line, and the all-background score dashed; configurations of
-    ``experiment`` (:data:`tutorial_lib.experiments.EXPERIMENTS`, or ``configs``) on
-    the x axis. Returns the figure."""
+def plot_seed_bars(ax, labels: Sequence[str], stats: Sequence, baseline=None):
+    """One bar per configuration on ``ax``: every seed as a dot, the mean ± sd as a
+    bar with an error line, and ``baseline`` (the all-background score) dashed.
+
+    ``stats[i]`` has ``mean``, ``sd`` and ``values`` (one per seed), as
+    :class:`tutorial_lib.experiments.Stat`. Returns the axes.
+    """
     import matplotlib.pyplot as plt
 
-    from . import experiments as ex
-
-    if experiment not in ex.EXPERIMENTS:
-        raise ValueError(
-            f"plot_experiment: expected one of {list(ex.EXPERIMENTS)}, got {experiment!r}"
-        )
-    if not metrics:
-        raise ValueError(
-            "plot_experiment: expected at least one (title, metric) pair"
-        )
-    names = list(ex.EXPERIMENTS[experiment].configs if configs is None else configs)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(width, 2.9), squeeze=False)
     colours = plt.get_cmap("tab10").colors
-    for ax, (title, metric) in zip(axes[0], metrics):
-        for i, name in enumerate(names):
-            stat = ex.summary(name, metric, results)
-            ax.bar(i, stat.mean, width=0.6, color=colours[i % 10], alpha=0.35)
-            ax.errorbar(i, stat.mean, yerr=stat.sd, color="black", capsize=4, lw=1)
-            ax.scatter(
-                [i + d for d in np.linspace(-0.12, 0.12, len(stat.values))],
-                stat.values,
-                s=14,
-                color=colours[i % 10],
-                edgecolor="black",
-                linewidth=0.5,
-                zorder=3,
-            )
-        try:
-            ax.axhline(
-                ex.baseline(metric, results),
-                color="grey",
-                ls="--",
-                lw=1,
-                label="all background",
-            )
-            ax.legend(loc="lower right", fontsize=8, frameon=False)
-        except ValueError:
-            pass
-        ax.set_xticks(
-            range(len(names)),
-            [ex.CONFIGS[n].label for n in names],
-            rotation=20,
-            ha="right",
-            fontsize=8,
+    for i, stat in enumerate(stats):
+        ax.bar(i, stat.mean, width=0.6, color=colours[i % 10], alpha=0.35)
+        ax.errorbar(i, stat.mean, yerr=stat.sd, color="black", capsize=4, lw=1)
+        ax.scatter(
+            [i + d for d in np.linspace(-0.12, 0.12, len(stat.values))],
+            stat.values,
+            s=14,
+            color=colours[i % 10],
+            edgecolor="black",
+            linewidth=0.5,
+            zorder=3,
         )
-        ax.set_title(title, fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return fig
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", ls="--", lw=1, label="all background")
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return ax
 
 
-def plot_metric_curves(
-    configs: Sequence[str],
-    prefix: str,
+def plot_mean_curves(
+    ax,
     keys: Sequence,
+    curves: Sequence[tuple],
     xlabel: str,
     ylabel: str = "mIoU",
-    results=None,
-    ax=None,
+    baseline: Optional[Sequence[float]] = None,
     mark=None,
 ):
-    """Mean ± sd (band) over the seeds of ``prefix.key`` for each key (e.g.
-    ``resolution`` at 32…128 px, or ``trimap`` at band widths 1, 2, 4), one line per
-    configuration, the all-background value dashed; ``mark`` draws a vertical line
-    (e.g. the training size). Returns the axes."""
+    """Mean ± sd (a band) over the seeds at each of ``keys``, one line per
+    ``(label, stats)`` of ``curves`` (``stats[k]`` with ``mean`` and ``sd``);
+    ``baseline`` (one value per key) dashed; ``mark`` draws a vertical line (e.g.
+    the training size). Returns the axes."""
     import matplotlib.pyplot as plt
 
-    from . import experiments as ex
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.2))
     xs = [float(k) for k in keys]
-    for i, name in enumerate(configs):
-        stats = [ex.summary(name, f"{prefix}.{k}", results) for k in keys]
+    for i, (label, stats) in enumerate(curves):
         mean = np.array([s.mean for s in stats])
         sd = np.array([s.sd for s in stats])
         colour = plt.get_cmap("tab10").colors[i % 10]
-        ax.plot(xs, mean, "o-", color=colour, label=ex.CONFIGS[name].label, ms=4)
+        ax.plot(xs, mean, "o-", color=colour, label=label, ms=4)
         ax.fill_between(xs, mean - sd, mean + sd, color=colour, alpha=0.2)
-    try:
-        ax.plot(
-            xs,
-            [ex.baseline(f"{prefix}.{k}", results) for k in keys],
-            "--",
-            color="grey",
-            lw=1,
-            label="all background",
-        )
-    except ValueError:
-        pass
+    if baseline is not None:
+        ax.plot(xs, baseline, "--", color="grey", lw=1, label="all background")
     if mark is not None:
         ax.axvline(mark, color="black", lw=0.8, ls=":")
     ax.set_xticks(xs, [str(k) for k in keys])
@@ -465,3 +420,14 @@ def plot_metric_curves(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
     return ax
+
+
+def __getattr__(name: str):
+    # Compatibility for chapters written before plot_experiment and plot_metric_curves
+    # moved above viz (to tutorial_lib.experiment_plots); remove once no chapter calls
+    # them through viz.
+    if name in ("plot_experiment", "plot_metric_curves"):
+        from . import experiment_plots
+
+        return getattr(experiment_plots, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -386,3 +386,27 @@ class Canvas:
 
     def done(self, labels: Dict[str, str], shapes: Dict[str, Shape]) -> Diagram:
         return Diagram(self.fig, labels, shapes)
+
+
+def on_meta(factory, **kwargs):
+    """``factory(**kwargs)`` built on the ``meta`` device (no memory, no arithmetic),
+    in eval mode."""
+    with torch.device("meta"):
+        return factory(**kwargs).eval()
+
+
+def row(c: Canvas, y: float, xs, boxes, h: float = 0.62, w: float = 0.84) -> None:
+    """Boxes ``(kind, title, label[, width])`` at ``xs`` on one row, joined by arrows."""
+    prev, w0 = None, w
+    for x, item in zip(xs, boxes):
+        kind, title, label = item[:3]
+        w = item[3] if len(item) > 3 else w0
+        if kind in ("up", "down"):
+            bb = c.resample(x, y, w, h, kind == "up", title, label)
+        elif kind == "merge":
+            bb = c.merge(x, y, title)
+        else:
+            bb = c.box(x, y, w, h, kind, title, label)
+        if prev is not None:
+            c.arrow([(prev[2], y), (bb[0], y)])
+        prev = bb

@@ -1,5 +1,5 @@
-"""Diagrams of the convolutional chapters (01–05, 08): FCN, atrous kernels, separable
-convolution, ASPP, DeepLabV3+, aligned Xception, overlapping patch embedding.
+"""Diagrams of the convolutional chapters (01–05): FCN, atrous kernels, separable
+convolution, ASPP, DeepLabV3+, aligned Xception.
 
 Shapes come from forward hooks on the library's modules (on ``meta``); the atrous taps come
 from running :class:`~tutorial_lib.layers.atrous.AtrousConv2d` on an impulse.
@@ -12,8 +12,7 @@ from typing import Dict, Sequence
 import torch
 from matplotlib.patches import Rectangle
 
-from ._draw import KINDS, Canvas, Diagram, fmt_shape, trace
-from .transformers import _meta, _row
+from ._draw import KINDS, Canvas, Diagram, fmt_shape, on_meta, row, trace
 
 __all__ = [
     "fcn",
@@ -22,7 +21,6 @@ __all__ = [
     "aspp",
     "deeplabv3plus",
     "xception_flows",
-    "overlap_patch_embed",
 ]
 
 
@@ -30,7 +28,7 @@ def fcn(size: int = 64, num_classes: int = 6) -> Diagram:
     """Chapter 01's baseline (``tiny_fcn``): strided conv stages, a 1×1 classifier, bilinear ↑."""
     from ..models import tiny_fcn
 
-    m = _meta(tiny_fcn, num_classes=num_classes)
+    m = on_meta(tiny_fcn, num_classes=num_classes)
     n_st = len(m.config.widths)
     names = [f"features.{2 * i + 1}" for i in range(n_st)] + ["classifier", ""]
     out, _ = trace(m, [torch.zeros(1, 3, size, size, device="meta")], names)
@@ -53,13 +51,13 @@ def fcn(size: int = 64, num_classes: int = 6) -> Diagram:
         "classify, upsample",
         "decoder",
     )
-    _row(
+    row(
         c,
         1.3,
         xs,
         [("tensor", "image", f"3×{size}×{size}")]
         + [
-            ("conv", f"conv 3×3 s2\n+ conv 3×3", lab[f"features.{2 * i + 1}"])
+            ("conv", "conv 3×3 s2\n+ conv 3×3", lab[f"features.{2 * i + 1}"])
             for i in range(n_st)
         ]
         + [
@@ -298,7 +296,7 @@ def deeplabv3plus(
     """
     from ..models import deeplabv3plus_xception65
 
-    m = _meta(
+    m = on_meta(
         deeplabv3plus_xception65,
         num_classes=num_classes,
         output_stride=output_stride,
@@ -317,7 +315,7 @@ def deeplabv3plus(
     )
     c.group(0.1, 0.58, 6.9, 2.68, "decoder", "decoder", "bottom")
     y1, y2 = 3.3, 1.45
-    _row(
+    row(
         c,
         y1,
         [0.6, 1.95, 3.55],
@@ -338,7 +336,7 @@ def deeplabv3plus(
     c.resample(3.55, 2.25, 0.8, 0.45, True, f"↑{up1}", vertical=True)
     c.arrow([(3.55, y1 - 0.36), (3.55, 2.48)])
     c.arrow([(3.55, 2.02), (3.55, y2 + 0.11)])
-    _row(
+    row(
         c,
         y2,
         [1.95, 3.55, 4.55],
@@ -366,7 +364,7 @@ def xception_flows(size: int = 512, output_stride: int = 16) -> Diagram:
     """Aligned Xception-65 (DeepLabV3+ Fig. 4): entry, middle (×16) and exit flows, traced at ``size``."""
     from ..models import xception65
 
-    m = _meta(xception65, output_stride=output_stride)
+    m = on_meta(xception65, output_stride=output_stride)
     ne, nm = len(m.entry_flow), len(m.middle_flow)
     low = f"entry_flow.{m.config.low_level_unit}.convs.1"  # DeepLabV3+'s low-level features
     names = (
@@ -481,38 +479,5 @@ def xception_flows(size: int = 512, output_stride: int = 16) -> Diagram:
     return c.done(lab, out)
 
 
-def overlap_patch_embed(
-    variant: str = "b0", stage: int = 0, img_size: int = 512
-) -> Diagram:
-    """SegFormer's overlapping patch embedding (§3.1): a K×K conv with stride S < K, flatten, LN."""
-    from .transformers import _segformer
-
-    m, x = _segformer(variant, img_size)
-    p = f"encoder.stages.{stage}.patch_embed"
-    names = [p + ".proj", p + ".norm"]
-    out, ins = trace(m, [x], names)
-    lab = {n: fmt_shape(out[n]) for n in names}
-    k, s = m.config.patch_sizes[stage], m.config.strides[stage]
-    h = out[p + ".proj"][-2:]
-    c = Canvas(7.0, 1.75)
-    _row(
-        c,
-        1.05,
-        [0.6, 1.9, 3.2, 4.45, 5.8],
-        [
-            ("tensor", "input", fmt_shape(ins[p + ".proj"])),
-            (
-                "conv",
-                f"conv {k}×{k}\nstride {s}, pad {k // 2}",
-                lab[p + ".proj"],
-                1.05,
-            ),
-            ("tokens", "flatten", f"{h[0] * h[1]}×{out[p + '.proj'][1]}"),
-            ("norm", "LayerNorm", lab[p + ".norm"]),
-            ("tensor", "tokens + (H', W')", f"({h[0]}, {h[1]})", 1.3),
-        ],
-        w=0.95,
-        h=0.68,
-    )
-    c.legend(0.2, note=f"K = {k} > S = {s}: neighbouring patches overlap")
-    return c.done(lab, out)
+# SegFormer's patch-embedding diagram moved to .segformer; the old path still works.
+from .segformer import overlap_patch_embed  # noqa: E402, F401

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,6 +30,7 @@ __all__ = [
     "conv_output_size",
     "sampled_offsets",
     "receptive_field",
+    "atrous_footprint",
     "atrous_conv2d",
     "AtrousConv2d",
 ]
@@ -105,6 +107,25 @@ def receptive_field(layers: Sequence[Tuple[int, int, int]]) -> int:
         check_positive(s, "receptive_field stride")
         jump *= s
     return field
+
+
+def atrous_footprint(kernel_size: int, rate: int, layers: int = 1) -> np.ndarray:
+    """``(F, F)`` counts of paths from one output pixel back to each input pixel,
+    ``F`` = receptive field.
+
+    A zero inside the field is a pixel the stack never reads: the "gridding" of
+    repeated rates.
+    """
+    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
+        raise ValueError(
+            f"atrous_footprint layers: expected a positive integer, got {layers!r}"
+        )
+    taps = np.zeros(effective_kernel_size(kernel_size, rate), dtype=np.int64)
+    taps[::rate] = 1  # the k sampled offsets of one axis
+    line = np.ones(1, dtype=np.int64)
+    for _ in range(layers):
+        line = np.convolve(line, taps)
+    return np.outer(line, line)
 
 
 def atrous_conv2d(

@@ -18,7 +18,7 @@ Upsampling goes to the exact size of the target map (bilinear,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import torch

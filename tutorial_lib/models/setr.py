@@ -39,7 +39,8 @@ from torch import nn
 
 from .._validate import check_choice, check_positive
 from .setr_config import SETR_SIZES, Size, SETRConfig
-from .setr_heads import NaiveHead, PUPAuxHead, PUPHead, tokens_to_map
+from .setr_heads import NaiveHead, PUPAuxHead, PUPHead
+from .setr_heads import tokens_to_map  # noqa: F401  (its old home; kept importable)
 from .setr_mla import MLAAuxHead, MLAHead, MLANeck
 from .vit import ViTConfig, VisionTransformer
 

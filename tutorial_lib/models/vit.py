@@ -14,7 +14,6 @@ final LayerNorm (each of its heads normalises its own input):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
