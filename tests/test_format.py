@@ -40,7 +40,9 @@ def _library_files() -> list:
     return [
         pytest.param(
             path,
-            marks=pytest.mark.xfail(strict=True, reason="stranded comments (issue 24)"),
+            marks=pytest.mark.xfail(
+                strict=True, reason="stranded comments (issue 24)"
+            ),
         )
         if str(path.relative_to(LIBRARY)) in NOT_YET_FIXED
         else path
@@ -112,8 +114,14 @@ def test_no_comment_is_stranded_after_a_closing_bracket(path):
     source = path.read_text()
     where = lone_bracket_comments(source) + single_argument_splits(source)
     lines = source.splitlines()
-    assert not where, "put the comment on its own line above, or shorten the line:\n" + (
-        "\n".join(f"{path.name}:{n}: {lines[n - 1].strip()}" for n in sorted(set(where)))
+    assert not where, (
+        "put the comment on its own line above, or shorten the line:\n"
+        + (
+            "\n".join(
+                f"{path.name}:{n}: {lines[n - 1].strip()}"
+                for n in sorted(set(where))
+            )
+        )
     )
 
 
@@ -126,11 +134,15 @@ def test_the_formatter_is_configured_at_the_listing_width():
     import tomllib
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]
-    assert config["line-length"] == 84  # CONTRIBUTING §3: library code at 84 columns
+    assert (
+        config["line-length"] == 84
+    )  # CONTRIBUTING §3: library code at 84 columns
     contributing = (ROOT / "CONTRIBUTING.md").read_text()
     assert "ruff format" in contributing and "84 columns" in contributing
     pinned = (ROOT / "requirements.txt").read_text()
-    assert re.search(r"^ruff==\d+\.\d+\.\d+$", pinned, re.M), "pin ruff in requirements.txt"
+    assert re.search(r"^ruff==\d+\.\d+\.\d+$", pinned, re.M), (
+        "pin ruff in requirements.txt"
+    )
 
 
 def test_the_library_is_formatted():
@@ -144,5 +156,7 @@ def test_the_library_is_formatted():
     )
     assert result.returncode == 0, (
         "run `.venv/bin/ruff format tutorial_lib` (then check that no comment was "
-        "stranded: tests/test_format.py)\n" + result.stdout[-4000:] + result.stderr[-2000:]
+        "stranded: tests/test_format.py)\n"
+        + result.stdout[-4000:]
+        + result.stderr[-2000:]
     )

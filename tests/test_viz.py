@@ -39,8 +39,9 @@ def test_viz_figures_for_the_deeplab_chapters():
 
 
 def test_show_batch_fits_the_column():
-    images, masks = torch.rand(6, 3, 16, 16), torch.zeros(
-        6, 16, 16, dtype=torch.long
+    images, masks = (
+        torch.rand(6, 3, 16, 16),
+        torch.zeros(6, 16, 16, dtype=torch.long),
     )
     fig = viz.show_batch(images, masks, width=7)
     assert fig.get_size_inches()[0] == pytest.approx(7.0)
@@ -59,7 +60,9 @@ def test_viz_imports_nothing_above_it():
         "('tutorial_lib.experiments', 'tutorial_lib.widgets', 'tutorial_lib.compare', "
         "'tutorial_lib.train'))))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
