@@ -55,7 +55,8 @@ def load_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle.UnpicklingError and friends
         raise ValueError(
-            f"load_state_dict: {path.name} is not a plain tensor checkpoint and was refused "
+            f"load_state_dict: {path.name} is not a plain tensor checkpoint and "
+            "was refused "
             f"(weights_only loading): {str(err).splitlines()[0]}"
         ) from None
     for key in ("state_dict", "model"):
@@ -65,7 +66,8 @@ def load_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
         isinstance(v, torch.Tensor) for v in obj.values()
     ):
         raise ValueError(
-            f"load_state_dict: expected a mapping of names to tensors in {path.name}, "
+            "load_state_dict: expected a mapping of names to tensors in "
+            f"{path.name}, "
             f"got {type(obj).__name__}"
         )
     return dict(obj)
@@ -134,15 +136,18 @@ def download_cached(
         )
     if sha256 is None and parsed.scheme != "file":
         raise ValueError(
-            f"download_cached: expected sha256= (64 hex digits) for the {parsed.scheme} URL {url!r}, "
-            f"got none; a download is cached only when its content is pinned (what a URL serves can "
+            "download_cached: expected sha256= (64 hex digits) for the "
+            f"{parsed.scheme} URL {url!r}, "
+            "got none; a download is cached only when its content is pinned (what "
+            "a URL serves can "
             f"change), so pass the published SHA-256 of the file"
         )
     if sha256 is not None and not (
         isinstance(sha256, str) and _SHA256.fullmatch(sha256)
     ):
         raise ValueError(
-            f"download_cached: expected sha256 as 64 hexadecimal digits, got {sha256!r}"
+            "download_cached: expected sha256 as 64 hexadecimal digits, got "
+            f"{sha256!r}"
         )
     expected = sha256.lower() if sha256 is not None else None
     name = (
@@ -152,7 +157,8 @@ def download_cached(
     )
     if name in {"", ".", ".."} or "/" in name or "\\" in name:
         raise ValueError(
-            f"download_cached: expected a plain file name for the cache, got {name!r}"
+            "download_cached: expected a plain file name for the cache, got "
+            f"{name!r}"
         )
     cache = (
         pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -163,8 +169,10 @@ def download_cached(
             actual = _sha256_of(target)
             if actual != expected:
                 raise ValueError(
-                    f"download_cached: the cached file {str(target)!r} does not match: expected sha256 "
-                    f"{expected}, got {actual}; it is damaged or another file has the same name. "
+                    f"download_cached: the cached file {str(target)!r} does not "
+                    "match: expected sha256 "
+                    f"{expected}, got {actual}; it is damaged or another file has "
+                    "the same name. "
                     f"Delete it and call again to download it afresh"
                 )
         return target
@@ -182,8 +190,10 @@ def download_cached(
         actual = digest.hexdigest()
         if expected is not None and actual != expected:
             raise ValueError(
-                f"download_cached: {name} from {url} does not match: expected sha256 {expected}, got "
-                f"{actual}; nothing was cached (a changed or wrong file, or a wrong digest)"
+                f"download_cached: {name} from {url} does not match: expected "
+                f"sha256 {expected}, got "
+                f"{actual}; nothing was cached (a changed or wrong file, or a "
+                "wrong digest)"
             )
         os.replace(tmp.name, target)
     finally:

@@ -76,8 +76,9 @@ def _minus1(template: str) -> Callable[[Match], str]:
 _BLOCK_HF = r"^segformer\.encoder\.block\.(\d+)\.(\d+)\."
 _BLOCK_HF5 = r"^segformer\.stages\.(\d+)\.blocks\.(\d+)\."
 _OURS_BLOCK = r"encoder.stages.\1.blocks.\2."
-# Hugging Face ``SegformerForSemanticSegmentation``: the Hub layout written by ``save_pretrained``
-# (and, second, the names transformers 5.x uses in memory). ``|k``/``|v`` mark the halves of ``kv``.
+# Hugging Face ``SegformerForSemanticSegmentation``: the Hub layout written by
+# ``save_pretrained`` (and, second, the names transformers 5.x uses in memory).
+# ``|k``/``|v`` mark the halves of ``kv``.
 HF_SEGFORMER_RULES: List[_Rule] = _rules(
     [
         (
@@ -198,7 +199,8 @@ HF_SEGFORMER_RULES: List[_Rule] = _rules(
 )
 
 _BLOCK_NV = r"^backbone\.block(\d)\.(\d+)\."
-# The official NVlabs/SegFormer (mmseg 0.x) layout; the unused ``decode_head.conv_seg`` is dropped.
+# The official NVlabs/SegFormer (mmseg 0.x) layout; the unused
+# ``decode_head.conv_seg`` is dropped.
 NVLABS_SEGFORMER_RULES: List[_Rule] = _rules(
     [
         (
@@ -279,7 +281,8 @@ def convert_state_dict(
     for base, parts in halves.items():
         if set(parts) != {"k", "v"}:
             unmatched.append(
-                f"{base} (only the {'key' if 'k' in parts else 'value'} half is present)"
+                f"{base} (only the {'key' if 'k' in parts else 'value'} half is "
+                "present)"
             )
             continue
         out[base] = torch.cat([parts["k"], parts["v"]], dim=0)
@@ -300,7 +303,8 @@ def _segformer_from(
         isinstance(v, torch.Tensor) for v in state_dict.values()
     ):
         raise ValueError(
-            f"{source}: expected a dict of tensors (e.g. from tutorial_lib.hub.load_state_dict), "
+            f"{source}: expected a dict of tensors (e.g. from "
+            "tutorial_lib.hub.load_state_dict), "
             f"got {type(state_dict).__name__}"
         )
     if config_fields.get("num_classes") is None:
@@ -315,7 +319,8 @@ def _segformer_from(
         config = segformer_config(variant, **config_fields)
     else:
         raise ValueError(
-            f"{source}: expected variant 'b0'…'b5' or a SegFormerConfig, got {variant!r}"
+            f"{source}: expected variant 'b0'…'b5' or a SegFormerConfig, got "
+            f"{variant!r}"
         )
     model = SegFormer(config)
     converted, unmatched = convert_state_dict(state_dict, rules)
@@ -324,8 +329,10 @@ def _segformer_from(
     extra = sorted(unmatched + [k for k in converted if k not in expected])
     if missing or extra:
         raise ValueError(
-            f"{source}: the checkpoint does not fit SegFormer-{variant if isinstance(variant, str) else 'config'}"
-            f": {len(missing)} missing key(s) {missing}; {len(extra)} unexpected key(s) {extra}"
+            f"{source}: the checkpoint does not fit "
+            f"SegFormer-{variant if isinstance(variant, str) else 'config'}"
+            f": {len(missing)} missing key(s) {missing}; {len(extra)} unexpected "
+            f"key(s) {extra}"
         )
     wrong = [
         f"{k}: expected {tuple(expected[k].shape)}, got {tuple(v.shape)}"
@@ -403,9 +410,11 @@ def segformer_from_nvlabs_state_dict(
     )
 
 
-#: transformers builds every SegFormer norm with PyTorch's default eps and never reads ``config.layer_norm_eps``.
+#: transformers builds every SegFormer norm with PyTorch's default eps and never
+#: reads ``config.layer_norm_eps``.
 HF_LAYER_NORM_EPS = 1e-5
-# Ours -> the Hugging Face Hub layout: the inverse of the first block of HF_SEGFORMER_RULES.
+# Ours -> the Hugging Face Hub layout: the inverse of the first block of
+# HF_SEGFORMER_RULES.
 _BLOCK_TO_HF = {
     "norm1": "layer_norm_1",
     "norm2": "layer_norm_2",
@@ -468,13 +477,16 @@ def _check_exportable(
 
     if not isinstance(model, SegFormer):
         raise ValueError(
-            f"{source}: expected a tutorial_lib SegFormer (tutorial_lib.models.segformer.SegFormer), "
+            f"{source}: expected a tutorial_lib SegFormer "
+            "(tutorial_lib.models.segformer.SegFormer), "
             f"got {type(model).__name__}"
         )
     if not isinstance(model.decode_head, AllMLPDecoder):
         raise ValueError(
-            f"{source}: expected the unfolded AllMLPDecoder head (Hugging Face keeps linear_c, "
-            f"linear_fuse and batch_norm apart), got {type(model.decode_head).__name__}; export the "
+            f"{source}: expected the unfolded AllMLPDecoder head (Hugging Face "
+            "keeps linear_c, "
+            "linear_fuse and batch_norm apart), got "
+            f"{type(model.decode_head).__name__}; export the "
             f"model you called fold_decoder() on instead"
         )
     other = [
@@ -485,10 +497,14 @@ def _check_exportable(
     ]
     if other and not allow_eps_change:
         raise ValueError(
-            f"{source}: expected every norm with eps {HF_LAYER_NORM_EPS:g} (transformers' SegFormer uses "
-            f"PyTorch's default and ignores config.layer_norm_eps), got {len(other)} other(s), e.g. "
-            f"{other[:2]}; build the model with layer_norm_eps=1e-5 and load these weights into it, or "
-            f"pass allow_eps_change=True to export weights that will compute slightly differently"
+            f"{source}: expected every norm with eps {HF_LAYER_NORM_EPS:g} "
+            "(transformers' SegFormer uses "
+            "PyTorch's default and ignores config.layer_norm_eps), got "
+            f"{len(other)} other(s), e.g. "
+            f"{other[:2]}; build the model with layer_norm_eps=1e-5 and load these "
+            "weights into it, or "
+            "pass allow_eps_change=True to export weights that will compute "
+            "slightly differently"
         )
 
 
@@ -523,7 +539,8 @@ def segformer_to_hf_state_dict(
                 break
         else:
             raise ValueError(
-                f"segformer_to_hf_state_dict: expected only SegFormer parameters, got {key!r}, "
+                "segformer_to_hf_state_dict: expected only SegFormer parameters, "
+                f"got {key!r}, "
                 f"which has no Hugging Face name"
             )
     return out
@@ -598,7 +615,8 @@ def save_hf_pretrained(
     )
     if sorted(labels) != sorted(map(str, range(num_labels))):
         raise ValueError(
-            f"save_hf_pretrained id2label: expected names for classes 0…{num_labels - 1}, "
+            "save_hf_pretrained id2label: expected names for classes "
+            f"0…{num_labels - 1}, "
             f"got keys {sorted(labels, key=lambda k: (len(k), k))[:8]}"
         )
     config.update(

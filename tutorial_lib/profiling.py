@@ -39,7 +39,8 @@ __all__ = [
     "sdpa_mac_handle",
 ]
 
-# Operators that cost no MACs by this project's policy (elementwise, activation, data movement).
+# Operators that cost no MACs by this project's policy (elementwise, activation,
+# data movement).
 ZERO_COST_OPS: Tuple[str, ...] = (
     "aten::add",
     "aten::add_",
@@ -133,7 +134,8 @@ ZERO_COST_OPS: Tuple[str, ...] = (
     "aten::log1p",
     "aten::trunc",
 )
-# Normalisation, pooling and upsampling: zero by default, fvcore's estimate when asked for.
+# Normalisation, pooling and upsampling: zero by default, fvcore's estimate when
+# asked for.
 ELEMENTWISE_OPS: Tuple[str, ...] = (
     "aten::batch_norm",
     "aten::group_norm",
@@ -261,8 +263,10 @@ def count_macs(
         model.train(was_training)
     if uncounted:
         warnings.warn(
-            f"count_macs: no MAC rule for operators {sorted(uncounted)}; they were counted "
-            f"as zero. Add them to tutorial_lib.profiling.ZERO_COST_OPS if that is right.",
+            f"count_macs: no MAC rule for operators {sorted(uncounted)}; they were "
+            "counted "
+            "as zero. Add them to tutorial_lib.profiling.ZERO_COST_OPS if that is "
+            "right.",
             UserWarning,
             stacklevel=2,
         )
@@ -326,7 +330,8 @@ def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
     )
     if bad:
         raise ValueError(
-            f"count_macs_meta: cannot count {bad} from module shapes; use count_macs"
+            f"count_macs_meta: cannot count {bad} from module shapes; use "
+            "count_macs"
         )
     by_module: Dict[str, int] = {}
     by_operator: Dict[str, int] = {"conv": 0, "linear": 0}
@@ -461,7 +466,8 @@ class ShapeTrace:
             for n, t, s, p in self.rows
         )
         return (
-            "<table><thead><tr><th>module</th><th>type</th><th>output shape</th><th>params</th>"
+            "<table><thead><tr><th>module</th><th>type</th><th>output "
+            "shape</th><th>params</th>"
             f"</tr></thead><tbody>{cells}</tbody></table>"
         )
 
@@ -504,7 +510,8 @@ def shape_trace(
         missing = [n for n in names if n not in modules]
         if missing:
             raise ValueError(
-                f"shape_trace: no submodule named {missing}; available: {list(modules)[1:12]}..."
+                f"shape_trace: no submodule named {missing}; available: "
+                f"{list(modules)[1:12]}..."
             )
         selected = list(names)
     else:
@@ -540,7 +547,8 @@ def shape_trace(
             h.remove()
     selected_set = set(selected)
     for name, row in events:
-        # a child row stands in for its container only when the container itself never ran
+        # a child row stands in for its container only when the container itself
+        # never ran
         if name in selected_set or children[name] not in fired:
             rows.append(row)
     return ShapeTrace(rows)

@@ -211,7 +211,8 @@ def compare_zoom(
     err[wrong_a & ~wrong_b] = (0.2, 0.4, 0.9)
     err[wrong_b & ~wrong_a] = (0.9, 0.2, 0.2)
     err[wrong_a & wrong_b] = (0.55, 0.55, 0.55)
-    # each zoom sits under the panel it enlarges; the error map takes the image's column
+    # each zoom sits under the panel it enlarges; the error map takes the image's
+    # column
     bottom = [
         (err[crop], "zoom: errors"),
         (colorize(target)[crop], "zoom: target"),
@@ -423,9 +424,9 @@ def plot_mean_curves(
 
 
 def __getattr__(name: str):
-    # Compatibility for chapters written before plot_experiment and plot_metric_curves
-    # moved above viz (to tutorial_lib.experiment_plots); remove once no chapter calls
-    # them through viz.
+    # Compatibility for chapters written before plot_experiment and
+    # plot_metric_curves moved above viz (to tutorial_lib.experiment_plots); remove
+    # once no chapter calls them through viz.
     if name in ("plot_experiment", "plot_metric_curves"):
         from . import experiment_plots
 

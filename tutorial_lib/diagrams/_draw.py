@@ -41,9 +41,9 @@ GROUPS = {
     "block": ("#f7f7f2", "#9a9a80"),
 }
 TITLE_PT, SHAPE_PT, NOTE_PT = 8.5, 8.0, 8.0
-#: Sizes above are as printed in a 680 px column; the stored PNG is 7.2 in wide (7 in plus
-#: the inline backend's tight padding) at 100 dpi, shown scaled by 680/720, so every size is
-#: drawn this much larger.
+#: Sizes above are as printed in a 680 px column; the stored PNG is 7.2 in wide (7
+#: in plus the inline backend's tight padding) at 100 dpi, shown scaled by 680/720,
+#: so every size is drawn this much larger.
 FONT_SCALE = 720 / 680
 MONO = "DejaVu Sans Mono"
 

@@ -131,7 +131,8 @@ def dilated_kernel(rates: Sequence[int] = (1, 2, 4), grid: int = 11) -> Diagram:
     c.text(
         3.5,
         0.15,
-        "dark: the 3×3 weights' input pixels; light: the region they span (same 9 weights)",
+        "dark: the 3×3 weights' input pixels; light: the region they span (same 9 "
+        "weights)",
         8,
         color="#444444",
     )
@@ -470,7 +471,8 @@ def xception_flows(size: int = 512, output_stride: int = 16) -> Diagram:
     c.text(
         3.57,
         1.0,
-        f"DeepLabV3+ low-level features:\nentry unit {m.config.low_level_unit + 1}, "
+        "DeepLabV3+ low-level features:\nentry unit "
+        f"{m.config.low_level_unit + 1}, "
         f"after conv 2\n{lab[low]}",
         8,
         color="#444444",

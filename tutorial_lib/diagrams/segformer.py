@@ -61,7 +61,8 @@ def segformer_overview(
         + [
             (
                 "attention",
-                f"stage {i + 1}\npatch {cfg.patch_sizes[i]}×{cfg.patch_sizes[i]} s{cfg.strides[i]}\n"
+                f"stage {i + 1}\npatch {cfg.patch_sizes[i]}×{cfg.patch_sizes[i]} "
+                f"s{cfg.strides[i]}\n"
                 f"{cfg.depths[i]} × block",
                 lab[f"encoder.stages.{i}"],
             )
@@ -180,7 +181,8 @@ def efficient_attention(
     c.text(
         3.5,
         2.8,
-        f"N = {n} queries, N/sr² = {nr} keys and values (sr = {sr}): the score matrix is "
+        f"N = {n} queries, N/sr² = {nr} keys and values (sr = {sr}): the score "
+        "matrix is "
         f"{n}×{nr}",
         8,
         color="#444444",

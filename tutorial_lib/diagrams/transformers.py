@@ -71,7 +71,8 @@ def vit_pipeline(
     c.text(
         3.5,
         3.0,
-        f"patches P×P = {m.config.patch_size}×{m.config.patch_size}: N = (H/P)·(W/P) tokens, +1 class token",
+        f"patches P×P = {m.config.patch_size}×{m.config.patch_size}: N = "
+        "(H/P)·(W/P) tokens, +1 class token",
         8,
         color="#444444",
     )

@@ -34,7 +34,8 @@ def _check_features(features: object, dims: Sequence[int], name: str) -> None:
             else type(features).__name__
         )
         raise ValueError(
-            f"{name}: expected a list of {len(dims)} feature maps (B, C_i, H_i, W_i) with "
+            f"{name}: expected a list of {len(dims)} feature maps (B, C_i, H_i, "
+            "W_i) with "
             f"C_i = {list(dims)}, got {got}"
         )
     for i, (f, c) in enumerate(zip(features, dims)):
@@ -82,7 +83,8 @@ class AllMLPDecoder(nn.Module):
         check_positive(num_classes, "AllMLPDecoder num_classes")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(
-                f"AllMLPDecoder dropout: expected a probability in [0, 1), got {dropout!r}"
+                "AllMLPDecoder dropout: expected a probability in [0, 1), got "
+                f"{dropout!r}"
             )
         self.in_dims = in_dims
         self.embed_dim = embed_dim

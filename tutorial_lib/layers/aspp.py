@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validate import check_choice, check_image_batch, check_positive
-from .blocks import conv_bn_relu  # noqa: F401  (also importable from here, as before)
+from .blocks import conv_bn_relu  # (its old home: still importable from here)
 
 __all__ = ["ASPP_RATES", "aspp_rates", "ImagePooling", "ASPP"]
 

@@ -51,7 +51,8 @@ def same_padding(kernel_size: int, rate: int = 1) -> int:
     check_positive(rate, "same_padding rate")
     if kernel_size % 2 == 0:
         raise ValueError(
-            f"same_padding: expected an odd kernel size (symmetric padding), got {kernel_size}"
+            "same_padding: expected an odd kernel size (symmetric padding), got "
+            f"{kernel_size}"
         )
     return rate * (kernel_size - 1) // 2
 
@@ -70,12 +71,14 @@ def conv_output_size(
         check_positive(value, f"conv_output_size {name}")
     if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
         raise ValueError(
-            f"conv_output_size padding: expected a non-negative integer, got {padding!r}"
+            "conv_output_size padding: expected a non-negative integer, got "
+            f"{padding!r}"
         )
     span = size + 2 * padding - rate * (kernel_size - 1)
     if span < 1:
         raise ValueError(
-            f"conv_output_size: the kernel (span {effective_kernel_size(kernel_size, rate)}) "
+            "conv_output_size: the kernel (span "
+            f"{effective_kernel_size(kernel_size, rate)}) "
             f"does not fit in size {size} with padding {padding}"
         )
     return (span - 1) // stride + 1
@@ -152,7 +155,8 @@ def atrous_conv2d(
         or weight.shape[2] != weight.shape[3]
     ):
         raise ValueError(
-            f"atrous_conv2d: expected weight (C_out, {x.shape[1]}, k, k), got {tuple(weight.shape)}"
+            f"atrous_conv2d: expected weight (C_out, {x.shape[1]}, k, k), got "
+            f"{tuple(weight.shape)}"
         )
     check_positive(rate, "atrous_conv2d rate")
     check_positive(stride, "atrous_conv2d stride")

@@ -34,13 +34,17 @@ def attention_explicit(
     """
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor) or t.ndim < 2:
+            got = (
+                tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            )
             raise ValueError(
-                f"attention_explicit: expected {name} a tensor (..., N, d), got "
-                f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}"
+                f"attention_explicit: expected {name} a tensor (..., N, d), "
+                f"got {got}"
             )
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(
-            f"attention_explicit: expected q (..., N, d), k (..., M, d), v (..., M, d_v), "
+            "attention_explicit: expected q (..., N, d), k (..., M, d), "
+            "v (..., M, d_v), "
             f"got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
         )
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., N, M)
@@ -73,7 +77,8 @@ class Attention(nn.Module):
         check_positive(num_heads, "Attention num_heads")
         if dim % num_heads:
             raise ValueError(
-                f"Attention: expected dim divisible by num_heads={num_heads}, got dim={dim}"
+                f"Attention: expected dim divisible by num_heads={num_heads}, got "
+                f"dim={dim}"
             )
         self.dim = dim
         self.num_heads = num_heads

@@ -32,7 +32,8 @@ def conv_bn_relu(
     if kernel_size == 1:
         if rate != 1:
             raise ValueError(
-                f"conv_bn_relu: expected rate 1 for a 1×1 convolution, got rate {rate}"
+                "conv_bn_relu: expected rate 1 for a 1×1 convolution, got rate "
+                f"{rate}"
             )
         conv: nn.Module = nn.Conv2d(in_chans, out_chans, 1, bias=False)
     elif separable:

@@ -71,7 +71,8 @@ class EfficientSelfAttention(nn.Module):
         for p, name in ((attn_drop, "attn_drop"), (proj_drop, "proj_drop")):
             if not 0.0 <= float(p) < 1.0:
                 raise ValueError(
-                    f"EfficientSelfAttention {name}: expected a probability in [0, 1), got {p!r}"
+                    f"EfficientSelfAttention {name}: expected a probability in [0, "
+                    f"1), got {p!r}"
                 )
         self.dim = dim
         self.num_heads = num_heads
@@ -94,7 +95,8 @@ class EfficientSelfAttention(nn.Module):
             return x
         if H < self.sr_ratio or W < self.sr_ratio:
             raise ValueError(
-                f"EfficientSelfAttention: expected H and W >= sr_ratio={self.sr_ratio}, "
+                "EfficientSelfAttention: expected H and W >= "
+                f"sr_ratio={self.sr_ratio}, "
                 f"got H={H}, W={W}"
             )
         b, _, c = x.shape
@@ -202,7 +204,8 @@ class SequenceReductionLiteral(nn.Module):
         side = int(round(reduction**0.5))
         if grouping == "window" and side * side != reduction:
             raise ValueError(
-                f"SequenceReductionLiteral: grouping='window' needs R = s² (a square "
+                "SequenceReductionLiteral: grouping='window' needs R = s² (a "
+                "square "
                 f"number), got R={reduction}"
             )
         self.dim = dim
@@ -218,7 +221,8 @@ class SequenceReductionLiteral(nn.Module):
         if self.grouping == "raster":
             if n % self.reduction != 0:
                 raise ValueError(
-                    f"SequenceReductionLiteral: expected N divisible by R={self.reduction}, got N={n}"
+                    "SequenceReductionLiteral: expected N divisible by "
+                    f"R={self.reduction}, got N={n}"
                 )
             r = self.reduction
             x_hat = x.reshape(b, n // r, c * r)  # (B, N/R, C·R)
@@ -226,7 +230,8 @@ class SequenceReductionLiteral(nn.Module):
             s = self.side
             if H % s != 0 or W % s != 0:
                 raise ValueError(
-                    f"SequenceReductionLiteral: expected H and W divisible by s={s}, got H={H}, W={W}"
+                    "SequenceReductionLiteral: expected H and W divisible by "
+                    f"s={s}, got H={H}, W={W}"
                 )
             x_hat = x.reshape(b, H // s, s, W // s, s, c)  # (B, H/s, s, W/s, s, C)
             x_hat = x_hat.permute(0, 1, 3, 2, 4, 5)  # (B, H/s, W/s, dy, dx, C)
@@ -254,7 +259,8 @@ class SequenceReductionLiteral(nn.Module):
         ``"window"`` reduction."""
         if self.grouping != "window":
             raise ValueError(
-                f"SequenceReductionLiteral.to_conv: expected grouping='window', got {self.grouping!r} "
+                "SequenceReductionLiteral.to_conv: expected grouping='window', "
+                f"got {self.grouping!r} "
                 f"(a raster strip of R pixels is not a square convolution window)"
             )
         conv = nn.Conv2d(self.dim, self.dim, self.side, stride=self.side)
@@ -275,7 +281,8 @@ def _check_sr_conv(conv: object) -> None:
         or conv.groups != 1
     ):
         raise ValueError(
-            f"expected a square conv with kernel = stride, no padding, groups=1, got "
+            "expected a square conv with kernel = stride, no padding, groups=1, "
+            "got "
             f"kernel={k}, stride={s}, padding={conv.padding}, groups={conv.groups}"
         )
 
@@ -298,7 +305,8 @@ def conv_weight_to_linear(weight: torch.Tensor) -> torch.Tensor:
             else type(weight).__name__
         )
         raise ValueError(
-            f"conv_weight_to_linear: expected a (C_out, C_in, s, s) tensor, got {shape}"
+            "conv_weight_to_linear: expected a (C_out, C_in, s, s) tensor, got "
+            f"{shape}"
         )
     c_out = weight.shape[0]
     return weight.permute(0, 2, 3, 1).reshape(c_out, -1)  # (C_out, s·s·C_in)
@@ -319,7 +327,8 @@ def linear_weight_to_conv(weight: torch.Tensor, side: int) -> torch.Tensor:
             else type(weight).__name__
         )
         raise ValueError(
-            f"linear_weight_to_conv: expected a (C_out, s·s·C_in) tensor with s={side}, got {shape}"
+            "linear_weight_to_conv: expected a (C_out, s·s·C_in) tensor with "
+            f"s={side}, got {shape}"
         )
     c_out, c_in = weight.shape[0], weight.shape[1] // (side * side)
     weight = weight.reshape(c_out, side, side, c_in)  # (C_out, s, s, C_in)

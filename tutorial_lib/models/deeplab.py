@@ -119,7 +119,8 @@ class DeepLabV3Plus(nn.Module):
         )
         if config.output_stride == 32 and config.aspp_rates is None:
             raise ValueError(
-                "DeepLabConfig aspp_rates: expected explicit rates with output_stride 32 "
+                "DeepLabConfig aspp_rates: expected explicit rates with "
+                "output_stride 32 "
                 "(every stride kept; the paper gives no rates for it), got None"
             )
         self.config = config
@@ -184,9 +185,10 @@ def deeplabv3plus_xception65(
     )
 
 
-#: A slim aligned Xception for CPU training on 64×64 scenes, with the same flows and units, widths cut
-#: 2- to 24-fold and one middle unit instead of 16. Even so it is the slowest capstone model to train
-#: on a CPU (``train_seconds`` in ``checkpoints/metrics.json``): many thin layers, few MACs each.
+#: A slim aligned Xception for CPU training on 64×64 scenes, with the same flows and
+#: units, widths cut 2- to 24-fold and one middle unit instead of 16. Even so it is
+#: the slowest capstone model to train on a CPU (``train_seconds`` in
+#: ``checkpoints/metrics.json``): many thin layers, few MACs each.
 XCEPTION_SMALL = XceptionConfig(
     stem=(16, 16),
     entry=((16, 16, 16), (24, 24, 24), (32, 32, 32)),

@@ -53,7 +53,8 @@ class TinyFCN(nn.Module):
         check_positive(config.in_chans, "TinyFCN in_chans")
         if len(config.widths) == 0:
             raise ValueError(
-                "TinyFCN widths: expected at least one stage width, got an empty sequence"
+                "TinyFCN widths: expected at least one stage width, got an empty "
+                "sequence"
             )
         for i, width in enumerate(config.widths):
             check_positive(width, f"TinyFCN widths[{i}]")

@@ -67,10 +67,10 @@ class SegFormerConfig:
     layer_norm_eps: float = (
         1e-6  # block norms and stage-end norms (official code); HF: 1e-5
     )
-    # The ablation of chapter 10 (not SegFormer): "plain" replaces Mix-FFN by the usual
-    # two-layer MLP, and position_size (a training input size, e.g. 64) adds a learned
-    # position table to each stage's tokens, sized for that input and resized
-    # bilinearly for others, as PVT (SegFormer's predecessor) and ViT do.
+    # The ablation of chapter 10 (not SegFormer): "plain" replaces Mix-FFN by the
+    # usual two-layer MLP, and position_size (a training input size, e.g. 64) adds a
+    # learned position table to each stage's tokens, sized for that input and
+    # resized bilinearly for others, as PVT (SegFormer's predecessor) and ViT do.
     ffn: str = "mix"
     position_size: Optional[int] = None
 
@@ -89,7 +89,8 @@ class SegFormerConfig:
             object.__setattr__(self, name, value)
             if len(value) != stages:
                 raise ValueError(
-                    f"SegFormerConfig {name}: expected {stages} values (one per stage, like "
+                    f"SegFormerConfig {name}: expected {stages} values (one per "
+                    "stage, like "
                     f"embed_dims), got {len(value)}: {value}"
                 )
             for v in value:
@@ -97,26 +98,30 @@ class SegFormerConfig:
         for dim, heads in zip(self.embed_dims, self.num_heads):
             if dim % heads:
                 raise ValueError(
-                    f"SegFormerConfig: expected each embed dim divisible by its heads, got {dim} and {heads}"
+                    "SegFormerConfig: expected each embed dim divisible by its "
+                    f"heads, got {dim} and {heads}"
                 )
         for name in ("decoder_dim", "num_classes", "in_chans"):
             check_positive(getattr(self, name), f"SegFormerConfig {name}")
         for name in ("drop_path_rate", "decoder_dropout"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise ValueError(
-                    f"SegFormerConfig {name}: expected a value in [0, 1), got {getattr(self, name)!r}"
+                    f"SegFormerConfig {name}: expected a value in [0, 1), got "
+                    f"{getattr(self, name)!r}"
                 )
         check_choice(self.ffn, "SegFormerConfig ffn", ("mix", "plain"))
         if self.position_size is not None:
             check_positive(self.position_size, "SegFormerConfig position_size")
         if not float(self.layer_norm_eps) > 0:
             raise ValueError(
-                f"SegFormerConfig layer_norm_eps: expected > 0, got {self.layer_norm_eps!r}"
+                "SegFormerConfig layer_norm_eps: expected > 0, got "
+                f"{self.layer_norm_eps!r}"
             )
 
 
 _WIDE = (64, 128, 320, 512)
-#: Widths, depths and decoder width C of MiT-B0…B5 as released (NVlabs ``mit_b0``…``mit_b5``).
+#: Widths, depths and decoder width C of MiT-B0…B5 as released (NVlabs
+#: ``mit_b0``…``mit_b5``).
 MIT_VARIANTS = {
     "b0": dict(embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2), decoder_dim=256),
     "b1": dict(embed_dims=_WIDE, depths=(2, 2, 2, 2), decoder_dim=256),
@@ -352,7 +357,8 @@ class SegFormer(nn.Module):
         ``self`` is unchanged."""
         if not isinstance(self.decode_head, AllMLPDecoder):
             raise ValueError(
-                f"fold_decoder: expected an AllMLPDecoder head, got {type(self.decode_head).__name__} "
+                "fold_decoder: expected an AllMLPDecoder head, got "
+                f"{type(self.decode_head).__name__} "
                 f"(already folded?)"
             )
         folded = copy.deepcopy(self)
@@ -444,8 +450,10 @@ def _factory(variant: str):
     build.__name__ = f"segformer_{variant}"
     build.__qualname__ = build.__name__
     build.__doc__ = (
-        f"SegFormer-{variant.upper()} (MiT-{variant.upper()} encoder, decoder width "
-        f"{MIT_VARIANTS[variant]['decoder_dim']}); ``overrides`` are SegFormerConfig fields."
+        f"SegFormer-{variant.upper()} (MiT-{variant.upper()} encoder, decoder "
+        "width "
+        f"{MIT_VARIANTS[variant]['decoder_dim']}); ``overrides`` are "
+        "SegFormerConfig fields."
     )
     return build
 

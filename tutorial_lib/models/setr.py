@@ -76,11 +76,13 @@ class SETR(nn.Module):
             bad = [i for i in getattr(config, name) if not 0 <= i < config.depth]
             if bad:
                 raise ValueError(
-                    f"SETRConfig {name}: expected layer indices in [0, {config.depth}), got {bad}"
+                    f"SETRConfig {name}: expected layer indices in [0, "
+                    f"{config.depth}), got {bad}"
                 )
         if config.decoder == "mla" and len(config.mla_indices) != 4:
             raise ValueError(
-                f"SETRConfig mla_indices: expected 4 layers, got {config.mla_indices}"
+                "SETRConfig mla_indices: expected 4 layers, got "
+                f"{config.mla_indices}"
             )
         self.config = config
         self.encoder = VisionTransformer(

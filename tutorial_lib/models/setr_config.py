@@ -47,8 +47,9 @@ class SETRConfig:
     dynamic_img_size: bool = False
 
 
-#: The encoder sizes of paper Table 1 (T-Large, T-Base) and the book's CPU-sized "tiny" encoder, with the
-#: auxiliary layers of the official configs (Base: ``SETR_*_Base``/``*_DeiT`` ADE20K configs).
+#: The encoder sizes of paper Table 1 (T-Large, T-Base) and the book's CPU-sized
+#: "tiny" encoder, with the auxiliary layers of the official configs (Base:
+#: ``SETR_*_Base``/``*_DeiT`` ADE20K configs).
 SETR_SIZES: Dict[str, dict] = {
     "large": dict(
         embed_dim=1024,

@@ -95,7 +95,8 @@ class PUPHead(_Head):
         ups = math.log2(config.patch_size)
         if ups != int(ups) or not 1 <= ups <= 4:
             raise ValueError(
-                f"PUPHead: expected a patch size in (2, 4, 8, 16) (four convs, 2× steps), "
+                "PUPHead: expected a patch size in (2, 4, 8, 16) (four convs, 2× "
+                "steps), "
                 f"got {config.patch_size}"
             )
         self.num_up = int(ups)

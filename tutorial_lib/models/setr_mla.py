@@ -52,7 +52,8 @@ class MLANeck(nn.Module):
     ) -> List[torch.Tensor]:
         if len(features) != 4:
             raise ValueError(
-                f"MLANeck: expected 4 token maps (shallow to deep), got {len(features)}"
+                "MLANeck: expected 4 token maps (shallow to deep), got "
+                f"{len(features)}"
             )
         lateral = [
             proj(tokens_to_map(norm(x), grid))

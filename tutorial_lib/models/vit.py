@@ -156,7 +156,8 @@ def _check_resize_pos_embed(
         or num_prefix_tokens < 0
     ):
         raise ValueError(
-            f"resize_pos_embed: expected num_prefix_tokens >= 0, got {num_prefix_tokens!r}"
+            "resize_pos_embed: expected num_prefix_tokens >= 0, got "
+            f"{num_prefix_tokens!r}"
         )
     if (
         not isinstance(pos_embed, torch.Tensor)
@@ -169,12 +170,14 @@ def _check_resize_pos_embed(
             else type(pos_embed).__name__
         )
         raise ValueError(
-            f"resize_pos_embed: expected pos_embed of shape (1, T + h*w, D), got {got}"
+            "resize_pos_embed: expected pos_embed of shape (1, T + h*w, D), got "
+            f"{got}"
         )
     expected = num_prefix_tokens + old[0] * old[1]
     if pos_embed.shape[1] != expected:
         raise ValueError(
-            f"resize_pos_embed: expected {num_prefix_tokens} + {old[0]}x{old[1]} = {expected} "
+            f"resize_pos_embed: expected {num_prefix_tokens} + {old[0]}x{old[1]} = "
+            f"{expected} "
             f"tokens for old_grid={old}, got {pos_embed.shape[1]}"
         )
 
@@ -199,11 +202,13 @@ class VisionTransformer(nn.Module):
         )
         if not config.mlp_ratio > 0:
             raise ValueError(
-                f"ViTConfig mlp_ratio: expected a positive number, got {config.mlp_ratio!r}"
+                "ViTConfig mlp_ratio: expected a positive number, got "
+                f"{config.mlp_ratio!r}"
             )
         if config.num_classes < 0:
             raise ValueError(
-                f"ViTConfig num_classes: expected >= 0 (0 = no head), got {config.num_classes}"
+                "ViTConfig num_classes: expected >= 0 (0 = no head), got "
+                f"{config.num_classes}"
             )
         self.config = config
         d = config.embed_dim
@@ -268,9 +273,12 @@ class VisionTransformer(nn.Module):
             if not self.config.dynamic_img_size:
                 size = self.patch_embed.img_size
                 raise ValueError(
-                    f"VisionTransformer: expected an input of {size[0]}x{size[1]} (position "
-                    f"embeddings for a {self.patch_embed.grid_size} grid), got a {grid} token grid; "
-                    f"build with dynamic_img_size=True or resize the embeddings with resize_pos_embed"
+                    f"VisionTransformer: expected an input of {size[0]}x{size[1]} "
+                    "(position "
+                    f"embeddings for a {self.patch_embed.grid_size} grid), got a "
+                    f"{grid} token grid; "
+                    "build with dynamic_img_size=True or resize the embeddings "
+                    "with resize_pos_embed"
                 )
             pos = resize_pos_embed(
                 pos,

@@ -63,7 +63,8 @@ class XceptionConfig:
         (728, 1024, 1024),
         (1536, 1536, 2048),
     )
-    #: which entry-flow unit gives the stride-4 low-level feature (the output of its 2nd conv)
+    #: which entry-flow unit gives the stride-4 low-level feature (the output of its
+    #: 2nd conv)
     low_level_unit: int = 1
 
 
@@ -91,7 +92,8 @@ def plan_strides(
             current *= stride
     if current != output_stride:
         raise ValueError(
-            f"plan_strides: output_stride {output_stride} cannot be reached with strides "
+            f"plan_strides: output_stride {output_stride} cannot be reached with "
+            "strides "
             f"{list(strides)} (it must be one of their running products)"
         )
     return plan
@@ -120,7 +122,8 @@ class XceptionBlock(nn.Module):
         check_choice(skip, "XceptionBlock skip", ("conv", "sum", "none"))
         if skip == "sum" and (in_chans != widths[-1] or stride != 1):
             raise ValueError(
-                f"XceptionBlock: an identity shortcut needs in_chans == widths[-1] and stride 1, "
+                "XceptionBlock: an identity shortcut needs in_chans == widths[-1] "
+                "and stride 1, "
                 f"got {in_chans} -> {widths[-1]} with stride {stride}"
             )
         self.activation_inside, self.skip = activation_inside, skip
@@ -174,8 +177,10 @@ class Xception(nn.Module):
     """Modified aligned Xception as a dense feature extractor at output stride 8, 16
     or 32.
 
-    ``x: (B, 3, H, W) -> (features (B, exit[-1][-1], ⌈H/os⌉, ⌈W/os⌉), low_level (B, C_low, ⌈H/4⌉, ⌈W/4⌉))``
-    where ``C_low = entry[low_level_unit][1]`` (256 for Xception-65).
+    ``x: (B, 3, H, W) -> (features, low_level)`` with
+    ``features: (B, exit[-1][-1], ⌈H/os⌉, ⌈W/os⌉)`` and
+    ``low_level: (B, C_low, ⌈H/4⌉, ⌈W/4⌉)``, where
+    ``C_low = entry[low_level_unit][1]`` (256 for Xception-65).
     """
 
     def __init__(

@@ -45,7 +45,8 @@ def plot_atrous(
         field = receptive_field([(kernel_size, 1, rate)] * layers)
         unread = int((footprint == 0).sum())
         ax.set_title(
-            f"k={kernel_size}, r={rate}, {layers} layer{'s' if layers > 1 else ''}\n"
+            f"k={kernel_size}, r={rate}, {layers} "
+            f"layer{'s' if layers > 1 else ''}\n"
             f"field {field}×{field}, {unread} pixels unread",
             fontsize=9,
         )
@@ -93,8 +94,9 @@ def atrous_explorer(
     out = w.Output()
 
     def redraw(_: Optional[dict] = None) -> None:
-        # Write the PNG into the Output widget's state (``with out: plt.show()`` needs a front end;
-        # without one, e.g. under nbval, the figure would leak into the cell's own output).
+        # Write the PNG into the Output widget's state (``with out: plt.show()``
+        # needs a front end; without one, e.g. under nbval, the figure would leak
+        # into the cell's own output).
         fig, ax = plt.subplots(figsize=(3.6, 3.6))
         plot_atrous(k.value, r.value, n.value, ax=ax)
         buffer = io.BytesIO()

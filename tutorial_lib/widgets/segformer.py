@@ -45,7 +45,8 @@ def colour_tokens(
             else type(image).__name__
         )
         raise ValueError(
-            f"colour_tokens: expected an image tensor of shape (3, H, W), got {shape}"
+            "colour_tokens: expected an image tensor of shape (3, H, W), got "
+            f"{shape}"
         )
     pixels = F.avg_pool2d(image[None], stride)  # (1, 3, H/s, W/s)
     h, w = pixels.shape[-2:]
@@ -103,7 +104,8 @@ def plot_colour_attention(
     for name, (r, c) in queries.items():
         if not (0 <= r < h and 0 <= c < w):
             raise ValueError(
-                f"plot_colour_attention: query {name!r} at {(r, c)} is outside the {h}×{w} token grid"
+                f"plot_colour_attention: query {name!r} at {(r, c)} is outside the "
+                f"{h}×{w} token grid"
             )
     fig, axes = plt.subplots(
         len(ratios),
@@ -170,8 +172,9 @@ def attention_explorer(image: Optional[torch.Tensor] = None, stride: int = 4):
     out = wd.Output()
 
     def redraw(_: Optional[dict] = None) -> None:
-        # Write the figure into the Output widget's state directly (not ``with out: plt.show()``):
-        # that routing needs a front end, and nbval has none, so the figure would leak to the cell.
+        # Write the figure into the Output widget's state directly (not ``with out:
+        # plt.show()``): that routing needs a front end, and nbval has none, so the
+        # figure would leak to the cell.
         fig = plot_colour_attention(
             image,
             {"query": (row.value, col.value)},
@@ -209,7 +212,8 @@ def block_attention(
     blocks = stages[stage].blocks
     if not -len(blocks) <= block < len(blocks):
         raise ValueError(
-            f"block_attention: stage {stage} has {len(blocks)} blocks, got block {block}"
+            f"block_attention: stage {stage} has {len(blocks)} blocks, got block "
+            f"{block}"
         )
     attn = blocks[block].attn
     seen = {}
