@@ -213,7 +213,12 @@ def test_every_family_module_is_exported_and_imports_no_private_names():
     import ast
     import inspect
 
-    families = (diagrams.cnn, diagrams.transformers, diagrams.segformer)
+    families = (
+        diagrams.cnn,
+        diagrams.deeplab,
+        diagrams.transformers,
+        diagrams.segformer,
+    )
     for module in families:
         for name in module.__all__:
             assert getattr(diagrams, name) is getattr(module, name)

@@ -9,14 +9,15 @@
 * :mod:`tutorial_lib.hub_segformer` — ``segformer_from_hf_state_dict`` and
   ``segformer_from_nvlabs_state_dict`` convert released SegFormer checkpoints
   (Hugging Face Hub layout, official NVlabs layout) into
-  :class:`tutorial_lib.models.segformer.SegFormer`; ``segformer_to_hf_state_dict``,
+  :class:`tutorial_lib.models.segformer.SegFormer`;
+  :mod:`tutorial_lib.hub_segformer_export` — ``segformer_to_hf_state_dict``,
   ``segformer_hf_config`` and ``save_hf_pretrained`` export ours to the Hugging
   Face layout.
 * :mod:`tutorial_lib.hub_pretrained` — ``load_pretrained_segformer`` downloads a
   pretrained SegFormer pinned in ``PRETRAINED_SEGFORMER`` (Colab only).
 
 The layers import downwards only: ``hub_pretrained`` → ``hub_segformer``,
-``hub_io``; this module imports all three and defines nothing.
+``hub_io``; this module imports them all and defines nothing.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ from .hub_pretrained import (
     load_pretrained_segformer,
 )
 from .hub_segformer import (
-    HF_LAYER_NORM_EPS,
     HF_SEGFORMER_RULES,
     NVLABS_SEGFORMER_RULES,
     convert_state_dict,
-    save_hf_pretrained,
     segformer_from_hf_state_dict,
     segformer_from_nvlabs_state_dict,
+)
+from .hub_segformer_export import (
+    HF_LAYER_NORM_EPS,
+    save_hf_pretrained,
     segformer_hf_config,
     segformer_to_hf_state_dict,
 )

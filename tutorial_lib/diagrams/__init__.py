@@ -12,16 +12,10 @@ text is ≥ 8 pt as printed.
 Usage in a chapter: ``diagrams.vit_pipeline(); plt.show()``.
 """
 
-from . import cnn, segformer, transformers
+from . import cnn, deeplab, segformer, transformers
 from ._draw import KINDS, Canvas, Diagram, fmt_shape, on_meta, row, trace
-from .cnn import (
-    aspp,
-    deeplabv3plus,
-    depthwise_separable,
-    dilated_kernel,
-    fcn,
-    xception_flows,
-)
+from .cnn import depthwise_separable, dilated_kernel, fcn
+from .deeplab import aspp, deeplabv3plus, xception_flows
 from .segformer import (
     all_mlp_decoder,
     efficient_attention,
@@ -33,7 +27,10 @@ from .transformers import setr_decoders, vit_pipeline
 
 #: Every diagram function, family by family (one module per part of the book).
 DIAGRAMS = (
-    tuple(cnn.__all__) + tuple(transformers.__all__) + tuple(segformer.__all__)
+    tuple(cnn.__all__)
+    + tuple(deeplab.__all__)
+    + tuple(transformers.__all__)
+    + tuple(segformer.__all__)
 )
 
 __all__ = [

@@ -36,9 +36,6 @@ from .blocks import (
 )
 from .efficient_attention import (
     EfficientSelfAttention,
-    SequenceReductionLiteral,
-    conv_weight_to_linear,
-    linear_weight_to_conv,
     efficient_attention_macs,
 )
 from .mix_ffn import (
@@ -61,6 +58,11 @@ from .separable import (
     separable_cost_ratio,
     SeparableConv2d,
 )
+from .sequence_reduction import (
+    SequenceReductionLiteral,
+    conv_weight_to_linear,
+    linear_weight_to_conv,
+)
 
 __all__ = [
     "AllMLPDecoder",
@@ -82,9 +84,6 @@ __all__ = [
     "Attention",
     "conv_bn_relu",
     "EfficientSelfAttention",
-    "SequenceReductionLiteral",
-    "conv_weight_to_linear",
-    "linear_weight_to_conv",
     "efficient_attention_macs",
     "MixFFN",
     "OverlapPatchEmbed",
@@ -98,4 +97,7 @@ __all__ = [
     "pointwise_conv_macs",
     "separable_cost_ratio",
     "SeparableConv2d",
+    "SequenceReductionLiteral",
+    "conv_weight_to_linear",
+    "linear_weight_to_conv",
 ]
