@@ -5,7 +5,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 JB := $(VENV)/bin/jupyter-book
-STAMP := $(VENV)/.installed
+# The install step runs only when what it installs changed: the stamp's name holds a digest of
+# requirements.txt and pyproject.toml and the package version, so a checkout or an editor that
+# only touches those files (same content) does not reinstall, and `make notebooks NB=...` goes
+# straight to the notebook.
+INSTALL_KEY := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)-$(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' tutorial_lib/__init__.py)
+STAMP := $(VENV)/.installed-$(INSTALL_KEY)
 # nbval with numbers compared at the precision their claim needs (tests/nbval_numeric.py; CONTRIBUTING §7).
 NBVAL := -p tests.nbval_numeric --nbval --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=600
 # The stored outputs are the CPU's: chapters train on the CPU in the checks even where a GPU is.
@@ -15,10 +20,12 @@ EMULATE := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 OMP_NUM_THREADS=
 
 .PHONY: install chromium vendor book test test-lib test-notebooks test-notebooks-emulated test-colab test-book notebooks assignments grade serve bench experiments checkpoints clean
 
-# tutorial_lib/__init__.py holds the version: a bump must refresh the installed metadata too.
-$(STAMP): requirements.txt pyproject.toml tutorial_lib/__init__.py
+# tutorial_lib/__init__.py holds the version: a bump must refresh the installed metadata too
+# (it is part of INSTALL_KEY).
+$(STAMP):
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@rm -f $(VENV)/.installed $(VENV)/.installed-*
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -200,39 +200,34 @@ def test_paper_sizes_round_the_upsampling():
     plt.close(d.fig)
 
 
-def test_viz_figures_for_the_deeplab_chapters():
-    from tutorial_lib import viz
+@pytest.mark.parametrize("name", diagrams.DIAGRAMS)
+def test_every_diagram_draws_at_the_column_width(name):
+    """The list comes from the family modules' ``__all__``: a new diagram is tested
+    here as soon as it is exported (CONTRIBUTING §2, "a new component")."""
+    d = getattr(diagrams, name)()
+    assert isinstance(d, diagrams.Diagram)
+    _layout_ok(d)
 
-    target = torch.zeros(64, 64, dtype=torch.long)
-    a, b = target.clone(), target.clone()
-    b[40:50, 10:20] = 1  # the two predictions differ only here
-    fig = viz.compare_zoom(
-        torch.rand(3, 64, 64), target, {"a": a, "b": b}, window=16
+
+def test_every_family_module_is_exported_and_imports_no_private_names():
+    import ast
+    import inspect
+
+    families = (
+        diagrams.cnn,
+        diagrams.deeplab,
+        diagrams.transformers,
+        diagrams.segformer,
     )
-    zoom = fig.axes[0].patches[0]  # the window outlined on the image
-    x0, y0 = zoom.get_x() + 0.5, zoom.get_y() + 0.5
-    assert 40 - 16 < y0 <= 49 and 10 - 16 < x0 <= 19
-    # each zoom sits under the panel it enlarges and says which one
-    titles = [ax.get_title() for ax in fig.axes[:8]]
-    assert titles[2:4] == ["a", "b"] and titles[6:8] == ["zoom: a", "zoom: b"]
-    plt.close(fig)
-    fig = viz.atrous_gridding(rates=(1, 2), layers=(1, 3))
-    assert len(fig.axes) == 2 * 2 + 2  # one colour bar per row
-    plt.close(fig)
-    fig = viz.tokenisation_schemes()
-    assert len(fig.axes) == 3
-    plt.close(fig)
-
-
-def test_show_batch_fits_the_column():
-    from tutorial_lib import viz
-
-    images, masks = torch.rand(6, 3, 16, 16), torch.zeros(
-        6, 16, 16, dtype=torch.long
+    for module in families:
+        for name in module.__all__:
+            assert getattr(diagrams, name) is getattr(module, name)
+            assert name in diagrams.__all__
+        tree = ast.parse(inspect.getsource(module))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{module.__name__} imports {private}"
+    assert sorted(diagrams.DIAGRAMS) == sorted(
+        n for m in families for n in m.__all__
     )
-    fig = viz.show_batch(images, masks, width=7)
-    assert fig.get_size_inches()[0] == pytest.approx(7.0)
-    plt.close(fig)
-    fig = viz.show_batch(images, masks)  # the default is unchanged: 2 in a panel
-    assert fig.get_size_inches()[0] == pytest.approx(12.0)
-    plt.close(fig)

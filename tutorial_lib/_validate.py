@@ -14,6 +14,7 @@ import torch
 __all__ = [
     "check_image_batch",
     "check_tokens",
+    "check_token_grid",
     "check_positive",
     "check_choice",
     "check_divisible",
@@ -67,6 +68,21 @@ def check_tokens(
         raise ValueError(
             f"{name}: expected N={length} tokens, got {x.shape[1]} "
             f"(input shape {tuple(x.shape)})"
+        )
+
+
+def check_token_grid(
+    x: object, name: str, H: int, W: int, dim: Optional[int] = None
+) -> None:
+    """Check that ``x`` is a ``(B, N, C)`` token tensor of an ``H × W`` grid
+    (``N == H·W``, ``C == dim``); ``H`` and ``W`` are positive integers."""
+    check_positive(H, f"{name} H")
+    check_positive(W, f"{name} W")
+    check_tokens(x, f"{name} input", dim=dim)
+    if x.shape[1] != H * W:
+        raise ValueError(
+            f"{name} input: expected N = H·W = {H}·{W} = {H * W} tokens, "
+            f"got N={x.shape[1]}"
         )
 
 

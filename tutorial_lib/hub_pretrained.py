@@ -23,6 +23,7 @@ import types
 from dataclasses import dataclass
 from typing import Dict, Mapping, Optional, Tuple, Union
 
+from .hub_io import download_cached, load_state_dict
 from .hub_segformer import segformer_from_hf_state_dict
 from .models.segformer import SegFormer
 
@@ -61,7 +62,8 @@ class PinnedCheckpoint:
             self.revision
         ):
             raise ValueError(
-                f"PinnedCheckpoint revision: expected a commit as 40 lowercase hex digits, "
+                "PinnedCheckpoint revision: expected a commit as 40 lowercase hex "
+                "digits, "
                 f"got {self.revision!r}"
             )
         bad = {
@@ -78,7 +80,8 @@ class PinnedCheckpoint:
         }
         if not self.files or bad:
             raise ValueError(
-                f"PinnedCheckpoint files: expected plain file names -> sha256 as 64 lowercase hex "
+                "PinnedCheckpoint files: expected plain file names -> sha256 as "
+                "64 lowercase hex "
                 f"digits, got {dict(bad) if bad else 'no files'}"
             )
         object.__setattr__(self, "files", types.MappingProxyType(dict(self.files)))
@@ -92,7 +95,8 @@ class PinnedCheckpoint:
         """The pinned download URL of one of ``files``."""
         if filename not in self.files:
             raise ValueError(
-                f"PinnedCheckpoint.url: expected one of {sorted(self.files)}, got {filename!r}"
+                f"PinnedCheckpoint.url: expected one of {sorted(self.files)}, got "
+                f"{filename!r}"
             )
         return self.base_url + filename
 
@@ -102,7 +106,8 @@ class PinnedCheckpoint:
         return f"{self.repo.replace('/', '--')}--{self.revision}--{filename}"
 
 
-#: The checkpoints :func:`load_pretrained_segformer` knows: the bytes the book was checked with.
+#: The checkpoints :func:`load_pretrained_segformer` knows: the bytes the book was
+#: checked with.
 PRETRAINED_SEGFORMER: Dict[str, PinnedCheckpoint] = {
     "b0-ade": PinnedCheckpoint(
         repo="nvidia/segformer-b0-finetuned-ade-512-512",
@@ -142,26 +147,24 @@ def load_pretrained_segformer(
     still apply. Meant for Colab: the book never downloads while it is built.
     Returns ``(model, {class index: class name})``.
     """
-    from .hub import (
-        download_cached,
-        load_state_dict,
-    )  # here, not at the top: hub imports this module
-
     if name not in PRETRAINED_SEGFORMER:
         raise ValueError(
-            f"load_pretrained_segformer name: expected one of {sorted(PRETRAINED_SEGFORMER)}, "
+            "load_pretrained_segformer name: expected one of "
+            f"{sorted(PRETRAINED_SEGFORMER)}, "
             f"got {name!r}"
         )
     pin = PRETRAINED_SEGFORMER[name]
     missing = {"model.safetensors", "config.json"} - set(pin.files)
     if missing:
         raise ValueError(
-            f"load_pretrained_segformer: expected {name!r} to pin model.safetensors and config.json, "
+            f"load_pretrained_segformer: expected {name!r} to pin "
+            "model.safetensors and config.json, "
             f"got files {sorted(pin.files)}"
         )
     if base_url is not None and not isinstance(base_url, str):
         raise ValueError(
-            f"load_pretrained_segformer base_url: expected a URL string, got {type(base_url).__name__}"
+            "load_pretrained_segformer base_url: expected a URL string, got "
+            f"{type(base_url).__name__}"
         )
     root = pin.base_url if base_url is None else base_url.rstrip("/") + "/"
     paths = {
@@ -182,7 +185,8 @@ def load_pretrained_segformer(
     id2label = {int(k): str(v) for k, v in raw.items()}
     if sorted(id2label) != list(range(model.config.num_classes)):
         raise ValueError(
-            f"load_pretrained_segformer: expected config.json id2label to name classes "
+            "load_pretrained_segformer: expected config.json id2label to name "
+            "classes "
             f"0…{model.config.num_classes - 1}, got {len(id2label)} entries"
         )
     return model, dict(sorted(id2label.items()))

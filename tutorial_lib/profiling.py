@@ -39,7 +39,8 @@ __all__ = [
     "sdpa_mac_handle",
 ]
 
-# Operators that cost no MACs by this project's policy (elementwise, activation, data movement).
+# Operators that cost no MACs by this project's policy (elementwise, activation,
+# data movement).
 ZERO_COST_OPS: Tuple[str, ...] = (
     "aten::add",
     "aten::add_",
@@ -66,6 +67,7 @@ ZERO_COST_OPS: Tuple[str, ...] = (
     "aten::rsqrt",
     "aten::pow",
     "aten::mean",
+    "aten::unflatten",  # a view, like reshape (which fvcore ignores)
     "aten::sum",
     "aten::max",
     "aten::min",
@@ -132,7 +134,8 @@ ZERO_COST_OPS: Tuple[str, ...] = (
     "aten::log1p",
     "aten::trunc",
 )
-# Normalisation, pooling and upsampling: zero by default, fvcore's estimate when asked for.
+# Normalisation, pooling and upsampling: zero by default, fvcore's estimate when
+# asked for.
 ELEMENTWISE_OPS: Tuple[str, ...] = (
     "aten::batch_norm",
     "aten::group_norm",
@@ -240,9 +243,8 @@ def count_macs(
     for op in ZERO_COST_OPS:
         analysis.set_op_handle(op, None)
     if not include_elementwise:
-        for (
-            op
-        ) in ELEMENTWISE_OPS:  # replaces fvcore's default estimate for these ops
+        # replaces fvcore's default estimate for these ops
+        for op in ELEMENTWISE_OPS:
             analysis.set_op_handle(op, _zero_handle)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
@@ -261,8 +263,10 @@ def count_macs(
         model.train(was_training)
     if uncounted:
         warnings.warn(
-            f"count_macs: no MAC rule for operators {sorted(uncounted)}; they were counted "
-            f"as zero. Add them to tutorial_lib.profiling.ZERO_COST_OPS if that is right.",
+            f"count_macs: no MAC rule for operators {sorted(uncounted)}; they were "
+            "counted "
+            "as zero. Add them to tutorial_lib.profiling.ZERO_COST_OPS if that is "
+            "right.",
             UserWarning,
             stacklevel=2,
         )
@@ -326,7 +330,8 @@ def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
     )
     if bad:
         raise ValueError(
-            f"count_macs_meta: cannot count {bad} from module shapes; use count_macs"
+            f"count_macs_meta: cannot count {bad} from module shapes; use "
+            "count_macs"
         )
     by_module: Dict[str, int] = {}
     by_operator: Dict[str, int] = {"conv": 0, "linear": 0}
@@ -357,15 +362,19 @@ def count_macs_meta(model: nn.Module, *input_shapes: Sequence[int]) -> MacCount:
     running: List[str] = []
     handles = []
     for name, mod in model.named_modules():
-        handles.append(mod.register_forward_pre_hook(
-            lambda m, a, name=name: running.append(name)))
+        handles.append(
+            mod.register_forward_pre_hook(
+                lambda m, a, name=name: running.append(name)
+            )
+        )
         handles.append(mod.register_forward_hook(lambda m, a, o: _pop(running)))
 
     class _CountSDPA(torch.overrides.TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
             if func is F.scaled_dot_product_attention:
-                q, k, v = (t.shape for t in args[:3])  # (..., L, E), (..., S, E), (..., S, Ev)
+                # (..., L, E), (..., S, E), (..., S, Ev)
+                q, k, v = (t.shape for t in args[:3])
                 macs = math.prod(q[:-2]) * q[-2] * k[-2] * (q[-1] + v[-1])
                 by_operator["scaled_dot_product_attention"] = (
                     by_operator.get("scaled_dot_product_attention", 0) + macs
@@ -457,7 +466,8 @@ class ShapeTrace:
             for n, t, s, p in self.rows
         )
         return (
-            "<table><thead><tr><th>module</th><th>type</th><th>output shape</th><th>params</th>"
+            "<table><thead><tr><th>module</th><th>type</th><th>output "
+            "shape</th><th>params</th>"
             f"</tr></thead><tbody>{cells}</tbody></table>"
         )
 
@@ -500,7 +510,8 @@ def shape_trace(
         missing = [n for n in names if n not in modules]
         if missing:
             raise ValueError(
-                f"shape_trace: no submodule named {missing}; available: {list(modules)[1:12]}..."
+                f"shape_trace: no submodule named {missing}; available: "
+                f"{list(modules)[1:12]}..."
             )
         selected = list(names)
     else:
@@ -536,7 +547,8 @@ def shape_trace(
             h.remove()
     selected_set = set(selected)
     for name, row in events:
-        # a child row stands in for its container only when the container itself never ran
+        # a child row stands in for its container only when the container itself
+        # never ran
         if name in selected_set or children[name] not in fired:
             rows.append(row)
     return ShapeTrace(rows)

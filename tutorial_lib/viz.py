@@ -1,5 +1,11 @@
-"""Plotting helpers: class palette, mask colouring, overlays, batches and training
-curves."""
+"""Plotting helpers: class palette, mask colouring, overlays, batches, training
+curves, and the drawing of results over seeds.
+
+``viz`` draws what it is given and imports only what it draws (``data``'s class names,
+``layers.atrous``' footprints): the modules that look results up
+(:mod:`tutorial_lib.experiment_plots` for the recorded experiments) sit above it
+and call it.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,11 @@ import numpy as np
 import torch
 
 from .data import CLASS_NAMES
+from .layers.atrous import atrous_footprint, receptive_field
 
 __all__ = [
-    "plot_experiment",
-    "plot_metric_curves",
+    "plot_seed_bars",
+    "plot_mean_curves",
     "PALETTE",
     "colorize",
     "overlay",
@@ -132,7 +139,9 @@ def show_batch(
         fontsize=text,
         frameon=False,
     )
-    fig.tight_layout(rect=(0, 0.06 if width is None else 0.4 / (side * rows + 0.4), 1, 1))
+    fig.tight_layout(
+        rect=(0, 0.06 if width is None else 0.4 / (side * rows + 0.4), 1, 1)
+    )
     return fig
 
 
@@ -163,8 +172,9 @@ def plot_history(history, ax=None, label: Optional[str] = None):
     return ax
 
 
-def compare_zoom(image: torch.Tensor, target: torch.Tensor, preds: "dict",
-                 window: int = 32):
+def compare_zoom(
+    image: torch.Tensor, target: torch.Tensor, preds: "dict", window: int = 32
+):
     """Two predictions side by side, at full size and zoomed where they differ most.
 
     Top row: image, target and each prediction, the zoom window outlined. Bottom row: the
@@ -181,12 +191,19 @@ def compare_zoom(image: torch.Tensor, target: torch.Tensor, preds: "dict",
     y0, x0 = 4 * r, 4 * c
     crop = (slice(y0, y0 + window), slice(x0, x0 + window))
     fig, axes = plt.subplots(2, 4, figsize=(7.0, 4.3))
-    top = [(_to_hwc(image), "image"), (colorize(target), "target"),
-           (colorize(a), name_a), (colorize(b), name_b)]
+    top = [
+        (_to_hwc(image), "image"),
+        (colorize(target), "target"),
+        (colorize(a), name_a),
+        (colorize(b), name_b),
+    ]
     for ax, (img, title) in zip(axes[0], top):
         ax.imshow(img, interpolation="nearest")
-        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), window, window, fill=False, ec="k",
-                               lw=1.2))
+        ax.add_patch(
+            Rectangle(
+                (x0 - 0.5, y0 - 0.5), window, window, fill=False, ec="k", lw=1.2
+            )
+        )
         ax.set_title(title, fontsize=9)
     err = np.zeros(target.shape + (3,))
     wrong_a, wrong_b = (a != target).numpy(), (b != target).numpy()
@@ -194,35 +211,52 @@ def compare_zoom(image: torch.Tensor, target: torch.Tensor, preds: "dict",
     err[wrong_a & ~wrong_b] = (0.2, 0.4, 0.9)
     err[wrong_b & ~wrong_a] = (0.9, 0.2, 0.2)
     err[wrong_a & wrong_b] = (0.55, 0.55, 0.55)
-    # each zoom sits under the panel it enlarges; the error map takes the image's column
-    bottom = [(err[crop], "zoom: errors"), (colorize(target)[crop], "zoom: target"),
-              (colorize(a)[crop], f"zoom: {name_a}"), (colorize(b)[crop], f"zoom: {name_b}")]
+    # each zoom sits under the panel it enlarges; the error map takes the image's
+    # column
+    bottom = [
+        (err[crop], "zoom: errors"),
+        (colorize(target)[crop], "zoom: target"),
+        (colorize(a)[crop], f"zoom: {name_a}"),
+        (colorize(b)[crop], f"zoom: {name_b}"),
+    ]
     for ax, (img, title) in zip(axes[1], bottom):
         ax.imshow(img, interpolation="nearest")
         ax.set_title(title, fontsize=9)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.legend(handles=[Patch(fc=(0.2, 0.4, 0.9), label=f"wrong only: {name_a}"),
-                        Patch(fc=(0.9, 0.2, 0.2), label=f"wrong only: {name_b}"),
-                        Patch(fc=(0.55, 0.55, 0.55), label="wrong in both")],
-               loc="lower center", ncol=3, fontsize=8.5, frameon=False)
+    fig.legend(
+        handles=[
+            Patch(fc=(0.2, 0.4, 0.9), label=f"wrong only: {name_a}"),
+            Patch(fc=(0.9, 0.2, 0.2), label=f"wrong only: {name_b}"),
+            Patch(fc=(0.55, 0.55, 0.55), label="wrong in both"),
+        ],
+        loc="lower center",
+        ncol=3,
+        fontsize=8.5,
+        frameon=False,
+    )
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
 
-def atrous_gridding(kernel_size: int = 3, rates: Sequence[int] = (1, 2, 4),
-                    layers: Sequence[int] = (1, 2, 3)):
+def atrous_gridding(
+    kernel_size: int = 3,
+    rates: Sequence[int] = (1, 2, 4),
+    layers: Sequence[int] = (1, 2, 3),
+):
     """Stacked atrous footprints (one row per depth, one column per rate) on a shared
     colour scale per row, with a colour bar: the number of paths from one output pixel
     to each input pixel; white = never read. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    from .layers.atrous import receptive_field
-    from .widgets.deeplab import atrous_footprint
-
-    fig, axes = plt.subplots(len(layers), len(rates), figsize=(7.0, 2.3 * len(layers)),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        len(layers),
+        len(rates),
+        figsize=(7.0, 2.3 * len(layers)),
+        squeeze=False,
+        layout="constrained",
+    )
     cmap = plt.get_cmap("viridis").with_extremes(bad="white")
     for i, n in enumerate(layers):
         prints = [atrous_footprint(kernel_size, r, n) for r in rates]
@@ -232,15 +266,30 @@ def atrous_gridding(kernel_size: int = 3, rates: Sequence[int] = (1, 2, 4),
             ax = axes[i, j]
             pad = (side - f.shape[0]) // 2
             canvas = np.zeros((side, side), dtype=f.dtype)
-            canvas[pad:pad + f.shape[0], pad:pad + f.shape[0]] = f
-            im = ax.imshow(np.ma.masked_equal(canvas, 0), cmap=cmap, vmin=0.5,
-                           vmax=vmax + 0.5 if vmax == 1 else vmax)
-            ax.add_patch(plt.Rectangle((pad - 0.5, pad - 0.5), f.shape[0], f.shape[0],
-                                       fill=False, ec="0.4", lw=0.8))
+            canvas[pad : pad + f.shape[0], pad : pad + f.shape[0]] = f
+            im = ax.imshow(
+                np.ma.masked_equal(canvas, 0),
+                cmap=cmap,
+                vmin=0.5,
+                vmax=vmax + 0.5 if vmax == 1 else vmax,
+            )
+            ax.add_patch(
+                plt.Rectangle(
+                    (pad - 0.5, pad - 0.5),
+                    f.shape[0],
+                    f.shape[0],
+                    fill=False,
+                    ec="0.4",
+                    lw=0.8,
+                )
+            )
             field = receptive_field([(kernel_size, 1, r)] * n)
             unread = int((f == 0).sum())
-            ax.set_title(f"rate {r}, {n} layer{'s' if n > 1 else ''}: field {field}\n"
-                         f"{unread} of {field * field} unread", fontsize=9)
+            ax.set_title(
+                f"rate {r}, {n} layer{'s' if n > 1 else ''}: field {field}\n"
+                f"{unread} of {field * field} unread",
+                fontsize=9,
+            )
             ax.set_xticks([])
             ax.set_yticks([])
         cb = fig.colorbar(im, ax=list(axes[i]), fraction=0.04, pad=0.02, aspect=12)
@@ -276,11 +325,15 @@ def tokenisation_schemes(crop: int = 32):
     grid(ax, 1, color="0.9", lw=0.3)
     for cx, colour in ((12, "tab:blue"), (16, "tab:orange")):
         ax.add_patch(Rectangle((cx - 3, 16 - 3), 7, 7, color=colour, alpha=0.3))
-        ax.add_patch(Rectangle((cx - 3, 16 - 3), 7, 7, fill=False, ec=colour, lw=1.6))
+        ax.add_patch(
+            Rectangle((cx - 3, 16 - 3), 7, 7, fill=False, ec=colour, lw=1.6)
+        )
     for cy in range(0, crop, 4):
         for cx in range(0, crop, 4):
             ax.plot(cx + 0.5, cy + 0.5, ".", color="k", ms=2.5)
-    ax.set_title("SegFormer stage 1: K = 7,\nS = 4 (share K − S = 3 px)", fontsize=9)
+    ax.set_title(
+        "SegFormer stage 1: K = 7,\nS = 4 (share K − S = 3 px)", fontsize=9
+    )
     ax = axes[2]  # Swin: 4×4-pixel patches, windows of 4×4 patches, shift 2 patches
     tints = ["#cfe0f5", "#d5ecd0", "#fbd9b5", "#e3d5f3"]
     for k, (wy, wx) in enumerate(((0, 0), (0, 16), (16, 0), (16, 16))):
@@ -289,7 +342,9 @@ def tokenisation_schemes(crop: int = 32):
     grid(ax, 16, color="tab:blue", lw=1.6)
     grid(ax, 0, vs=(8, 24), color="tab:red", lw=1.4, ls="--")
     ax.add_patch(Rectangle((8, 8), 16, 16, fill=False, ec="tab:red", lw=2.4))
-    ax.set_title("Swin: windows (blue), next\nlayer shifted by 8 px (red)", fontsize=9)
+    ax.set_title(
+        "Swin: windows (blue), next\nlayer shifted by 8 px (red)", fontsize=9
+    )
     for ax in axes:
         ax.set_xlim(0, crop)
         ax.set_ylim(crop + 3.5, 0)
@@ -304,68 +359,60 @@ def tokenisation_schemes(crop: int = 32):
     return fig
 
 
-def plot_experiment(experiment: str, metrics: Sequence[tuple], results=None,
-                    configs: Optional[Sequence[str]] = None, width: float = 7.0):
-    """One panel per ``(title, metric)``: every seed as a dot, the mean ± sd as a bar
-    with an error line, and the all-background score dashed; configurations of
-    ``experiment`` (:data:`tutorial_lib.experiments.EXPERIMENTS`, or ``configs``) on
-    the x axis. Returns the figure."""
+def plot_seed_bars(ax, labels: Sequence[str], stats: Sequence, baseline=None):
+    """One bar per configuration on ``ax``: every seed as a dot, the mean ± sd as a
+    bar with an error line, and ``baseline`` (the all-background score) dashed.
+
+    ``stats[i]`` has ``mean``, ``sd`` and ``values`` (one per seed), as
+    :class:`tutorial_lib.experiments.Stat`. Returns the axes.
+    """
     import matplotlib.pyplot as plt
 
-    from . import experiments as ex
-
-    if experiment not in ex.EXPERIMENTS:
-        raise ValueError(f"plot_experiment: expected one of {list(ex.EXPERIMENTS)}, got {experiment!r}")
-    if not metrics:
-        raise ValueError("plot_experiment: expected at least one (title, metric) pair")
-    names = list(ex.EXPERIMENTS[experiment].configs if configs is None else configs)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(width, 2.9), squeeze=False)
     colours = plt.get_cmap("tab10").colors
-    for ax, (title, metric) in zip(axes[0], metrics):
-        for i, name in enumerate(names):
-            stat = ex.summary(name, metric, results)
-            ax.bar(i, stat.mean, width=0.6, color=colours[i % 10], alpha=0.35)
-            ax.errorbar(i, stat.mean, yerr=stat.sd, color="black", capsize=4, lw=1)
-            ax.scatter([i + d for d in np.linspace(-0.12, 0.12, len(stat.values))], stat.values,
-                       s=14, color=colours[i % 10], edgecolor="black", linewidth=0.5, zorder=3)
-        try:
-            ax.axhline(ex.baseline(metric, results), color="grey", ls="--", lw=1, label="all background")
-            ax.legend(loc="lower right", fontsize=8, frameon=False)
-        except ValueError:
-            pass
-        ax.set_xticks(range(len(names)), [ex.CONFIGS[n].label for n in names], rotation=20, ha="right",
-                      fontsize=8)
-        ax.set_title(title, fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return fig
+    for i, stat in enumerate(stats):
+        ax.bar(i, stat.mean, width=0.6, color=colours[i % 10], alpha=0.35)
+        ax.errorbar(i, stat.mean, yerr=stat.sd, color="black", capsize=4, lw=1)
+        ax.scatter(
+            [i + d for d in np.linspace(-0.12, 0.12, len(stat.values))],
+            stat.values,
+            s=14,
+            color=colours[i % 10],
+            edgecolor="black",
+            linewidth=0.5,
+            zorder=3,
+        )
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", ls="--", lw=1, label="all background")
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return ax
 
 
-def plot_metric_curves(configs: Sequence[str], prefix: str, keys: Sequence, xlabel: str,
-                       ylabel: str = "mIoU", results=None, ax=None, mark=None):
-    """Mean ± sd (band) over the seeds of ``prefix.key`` for each key (e.g.
-    ``resolution`` at 32…128 px, or ``trimap`` at band widths 1, 2, 4), one line per
-    configuration, the all-background value dashed; ``mark`` draws a vertical line
-    (e.g. the training size). Returns the axes."""
+def plot_mean_curves(
+    ax,
+    keys: Sequence,
+    curves: Sequence[tuple],
+    xlabel: str,
+    ylabel: str = "mIoU",
+    baseline: Optional[Sequence[float]] = None,
+    mark=None,
+):
+    """Mean ± sd (a band) over the seeds at each of ``keys``, one line per
+    ``(label, stats)`` of ``curves`` (``stats[k]`` with ``mean`` and ``sd``);
+    ``baseline`` (one value per key) dashed; ``mark`` draws a vertical line (e.g.
+    the training size). Returns the axes."""
     import matplotlib.pyplot as plt
 
-    from . import experiments as ex
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.2))
     xs = [float(k) for k in keys]
-    for i, name in enumerate(configs):
-        stats = [ex.summary(name, f"{prefix}.{k}", results) for k in keys]
+    for i, (label, stats) in enumerate(curves):
         mean = np.array([s.mean for s in stats])
         sd = np.array([s.sd for s in stats])
         colour = plt.get_cmap("tab10").colors[i % 10]
-        ax.plot(xs, mean, "o-", color=colour, label=ex.CONFIGS[name].label, ms=4)
+        ax.plot(xs, mean, "o-", color=colour, label=label, ms=4)
         ax.fill_between(xs, mean - sd, mean + sd, color=colour, alpha=0.2)
-    try:
-        ax.plot(xs, [ex.baseline(f"{prefix}.{k}", results) for k in keys], "--", color="grey",
-                lw=1, label="all background")
-    except ValueError:
-        pass
+    if baseline is not None:
+        ax.plot(xs, baseline, "--", color="grey", lw=1, label="all background")
     if mark is not None:
         ax.axvline(mark, color="black", lw=0.8, ls=":")
     ax.set_xticks(xs, [str(k) for k in keys])
@@ -374,3 +421,14 @@ def plot_metric_curves(configs: Sequence[str], prefix: str, keys: Sequence, xlab
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
     return ax
+
+
+def __getattr__(name: str):
+    # Compatibility for chapters written before plot_experiment and
+    # plot_metric_curves moved above viz (to tutorial_lib.experiment_plots); remove
+    # once no chapter calls them through viz.
+    if name in ("plot_experiment", "plot_metric_curves"):
+        from . import experiment_plots
+
+        return getattr(experiment_plots, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,23 +12,25 @@ text is ≥ 8 pt as printed.
 Usage in a chapter: ``diagrams.vit_pipeline(); plt.show()``.
 """
 
-from ._draw import KINDS, Canvas, Diagram, fmt_shape, trace
-from .cnn import (
-    aspp,
-    deeplabv3plus,
-    depthwise_separable,
-    dilated_kernel,
-    fcn,
-    overlap_patch_embed,
-    xception_flows,
-)
-from .transformers import (
+from . import cnn, deeplab, segformer, transformers
+from ._draw import KINDS, Canvas, Diagram, fmt_shape, on_meta, row, trace
+from .cnn import depthwise_separable, dilated_kernel, fcn
+from .deeplab import aspp, deeplabv3plus, xception_flows
+from .segformer import (
     all_mlp_decoder,
     efficient_attention,
     mix_ffn,
+    overlap_patch_embed,
     segformer_overview,
-    setr_decoders,
-    vit_pipeline,
+)
+from .transformers import setr_decoders, vit_pipeline
+
+#: Every diagram function, family by family (one module per part of the book).
+DIAGRAMS = (
+    tuple(cnn.__all__)
+    + tuple(deeplab.__all__)
+    + tuple(transformers.__all__)
+    + tuple(segformer.__all__)
 )
 
 __all__ = [
@@ -37,6 +39,9 @@ __all__ = [
     "Diagram",
     "fmt_shape",
     "trace",
+    "on_meta",
+    "row",
+    "DIAGRAMS",
     "fcn",
     "dilated_kernel",
     "depthwise_separable",

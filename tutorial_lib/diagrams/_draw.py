@@ -41,9 +41,9 @@ GROUPS = {
     "block": ("#f7f7f2", "#9a9a80"),
 }
 TITLE_PT, SHAPE_PT, NOTE_PT = 8.5, 8.0, 8.0
-#: Sizes above are as printed in a 680 px column; the stored PNG is 7.2 in wide (7 in plus
-#: the inline backend's tight padding) at 100 dpi, shown scaled by 680/720, so every size is
-#: drawn this much larger.
+#: Sizes above are as printed in a 680 px column; the stored PNG is 7.2 in wide (7
+#: in plus the inline backend's tight padding) at 100 dpi, shown scaled by 680/720,
+#: so every size is drawn this much larger.
 FONT_SCALE = 720 / 680
 MONO = "DejaVu Sans Mono"
 
@@ -194,9 +194,8 @@ class Canvas:
         kind = "up" if up else "down"
         fill, edge, _ = KINDS[kind]
         self._use("down")
-        a, b = (
-            (0.28, 0.5) if up else (0.5, 0.28)
-        )  # half-heights at entry and exit, as a fraction of h
+        # half-heights at entry and exit, as a fraction of h
+        a, b = (0.28, 0.5) if up else (0.5, 0.28)
         if vertical:  # flow downwards: entry at the top
             pts = [
                 (x - a * w, y + h / 2),
@@ -387,3 +386,27 @@ class Canvas:
 
     def done(self, labels: Dict[str, str], shapes: Dict[str, Shape]) -> Diagram:
         return Diagram(self.fig, labels, shapes)
+
+
+def on_meta(factory, **kwargs):
+    """``factory(**kwargs)`` built on the ``meta`` device (no memory, no arithmetic),
+    in eval mode."""
+    with torch.device("meta"):
+        return factory(**kwargs).eval()
+
+
+def row(c: Canvas, y: float, xs, boxes, h: float = 0.62, w: float = 0.84) -> None:
+    """Boxes ``(kind, title, label[, width])`` at ``xs`` on one row, joined by arrows."""
+    prev, w0 = None, w
+    for x, item in zip(xs, boxes):
+        kind, title, label = item[:3]
+        w = item[3] if len(item) > 3 else w0
+        if kind in ("up", "down"):
+            bb = c.resample(x, y, w, h, kind == "up", title, label)
+        elif kind == "merge":
+            bb = c.merge(x, y, title)
+        else:
+            bb = c.box(x, y, w, h, kind, title, label)
+        if prev is not None:
+            c.arrow([(prev[2], y), (bb[0], y)])
+        prev = bb

@@ -34,7 +34,8 @@ def _check_features(features: object, dims: Sequence[int], name: str) -> None:
             else type(features).__name__
         )
         raise ValueError(
-            f"{name}: expected a list of {len(dims)} feature maps (B, C_i, H_i, W_i) with "
+            f"{name}: expected a list of {len(dims)} feature maps (B, C_i, H_i, "
+            "W_i) with "
             f"C_i = {list(dims)}, got {got}"
         )
     for i, (f, c) in enumerate(zip(features, dims)):
@@ -82,7 +83,8 @@ class AllMLPDecoder(nn.Module):
         check_positive(num_classes, "AllMLPDecoder num_classes")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(
-                f"AllMLPDecoder dropout: expected a probability in [0, 1), got {dropout!r}"
+                "AllMLPDecoder dropout: expected a probability in [0, 1), got "
+                f"{dropout!r}"
             )
         self.in_dims = in_dims
         self.embed_dim = embed_dim
@@ -108,18 +110,15 @@ class AllMLPDecoder(nn.Module):
             x = linear(f.flatten(2).transpose(1, 2))  # (B, h·w, C)
             x = x.transpose(1, 2).reshape(b, self.embed_dim, h, w)  # (B, C, h, w)
             if (h, w) != tuple(size):
-                x = F.interpolate(
-                    x, size=size, mode="bilinear", align_corners=False
-                )  # (B, C, H/4, W/4)
+                x = F.interpolate(x, size=size, mode="bilinear")  # (B, C, H/4, W/4)
             upsampled.append(x)
         return upsampled
 
     def forward(self, features: List[torch.Tensor]) -> torch.Tensor:
         """Logits ``(B, K, H_1, W_1)`` from the four stage maps (stage 1 first)."""
         upsampled = self.upsampled_maps(features)  # 4 × (B, C, H/4, W/4)
-        x = torch.cat(
-            upsampled[::-1], dim=1
-        )  # (B, 4C, H/4, W/4), order [c4, c3, c2, c1]
+        # the official order of the concatenation: [c4, c3, c2, c1]
+        x = torch.cat(upsampled[::-1], dim=1)  # (B, 4C, H/4, W/4)
         x = self.act(self.norm(self.linear_fuse(x)))  # (B, C, H/4, W/4)
         return self.linear_pred(self.dropout(x))  # (B, K, H/4, W/4)
 
@@ -170,24 +169,19 @@ class FoldedAllMLPDecoder(nn.Module):
                 f"got {type(decoder).__name__}"
             )
         folded = cls(decoder.in_dims, decoder.embed_dim, decoder.num_classes)
-        dtype, c, n = (
-            decoder.linear_fuse.weight.dtype,
-            decoder.embed_dim,
-            len(decoder.in_dims),
-        )
+        dtype = decoder.linear_fuse.weight.dtype
+        c, n = decoder.embed_dim, len(decoder.in_dims)
         with torch.no_grad():
             bn = decoder.norm
-            scale = bn.weight.double() / torch.sqrt(
-                bn.running_var.double() + bn.eps
-            )  # s
+            std = torch.sqrt(bn.running_var.double() + bn.eps)
+            scale = bn.weight.double() / std  # s
             bias = bn.bias.double() - scale * bn.running_mean.double()  # t
             fuse = decoder.linear_fuse.weight.double().flatten(1)  # (C, 4C)
             for i, linear in enumerate(decoder.linear_c):
                 slot = n - 1 - i  # the concatenation is [c4, c3, c2, c1]
                 w_fi = fuse[:, slot * c : (slot + 1) * c]  # (C, C)
-                merged = scale[:, None] * (
-                    w_fi @ linear.weight.double()
-                )  # (C, C_i)
+                m_i = w_fi @ linear.weight.double()  # (C, C_i)
+                merged = scale[:, None] * m_i  # (C, C_i)
                 folded.weights[i].copy_(merged[:, :, None, None].to(dtype))
                 bias += scale * (w_fi @ linear.bias.double())
             folded.bias.copy_(bias.to(dtype))
@@ -201,12 +195,9 @@ class FoldedAllMLPDecoder(nn.Module):
         size = features[0].shape[-2:]
         x = F.conv2d(features[0], self.weights[0], self.bias)  # (B, C, H/4, W/4)
         for f, weight in zip(features[1:], self.weights[1:]):
-            y = F.conv2d(
-                f, weight
-            )  # (B, C, H_i, W_i): the merged map, at low resolution
-            x += F.interpolate(
-                y, size=size, mode="bilinear", align_corners=False
-            )  # (B, C, H/4, W/4)
+            # the merged map, at the stage's own (low) resolution
+            y = F.conv2d(f, weight)  # (B, C, H_i, W_i)
+            x += F.interpolate(y, size=size, mode="bilinear")  # (B, C, H/4, W/4)
         return self.linear_pred(torch.relu_(x))  # (B, K, H/4, W/4)
 
 

@@ -19,10 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validate import check_choice, check_image_batch, check_positive
-from .atrous import AtrousConv2d
-from .separable import SeparableConv2d
+from .blocks import conv_bn_relu  # (its old home: still importable from here)
 
-__all__ = ["ASPP_RATES", "aspp_rates", "conv_bn_relu", "ImagePooling", "ASPP"]
+__all__ = ["ASPP_RATES", "aspp_rates", "ImagePooling", "ASPP"]
 
 #: The paper's atrous rates of the three 3×3 branches for each output stride.
 ASPP_RATES: Dict[int, Tuple[int, int, int]] = {16: (6, 12, 18), 8: (12, 24, 36)}
@@ -33,35 +32,6 @@ def aspp_rates(output_stride: int) -> Tuple[int, int, int]:
     36) at 8."""
     check_choice(output_stride, "aspp_rates output_stride", sorted(ASPP_RATES))
     return ASPP_RATES[output_stride]
-
-
-def conv_bn_relu(
-    in_chans: int,
-    out_chans: int,
-    kernel_size: int = 1,
-    rate: int = 1,
-    separable: bool = False,
-) -> nn.Module:
-    """Convolution (atrous, or depthwise separable if ``separable`` and
-    ``kernel_size > 1``) + BN + ReLU.
-
-    The separable form follows DeepLab's code: BN and ReLU after the depthwise *and*
-    the pointwise convolution. A 1×1 convolution has no rate: it is a plain
-    ``nn.Conv2d`` (same weights).
-    """
-    if kernel_size == 1:
-        if rate != 1:
-            raise ValueError(
-                f"conv_bn_relu: expected rate 1 for a 1×1 convolution, got rate {rate}"
-            )
-        conv: nn.Module = nn.Conv2d(in_chans, out_chans, 1, bias=False)
-    elif separable:
-        return SeparableConv2d(
-            in_chans, out_chans, kernel_size, rate=rate, norm=True, activation=True
-        )
-    else:
-        conv = AtrousConv2d(in_chans, out_chans, kernel_size, rate=rate)
-    return nn.Sequential(conv, nn.BatchNorm2d(out_chans), nn.ReLU(inplace=True))
 
 
 class ImagePooling(nn.Module):
@@ -84,9 +54,7 @@ class ImagePooling(nn.Module):
         check_image_batch(x, "ImagePooling input", channels=self.conv.in_channels)
         h, w = x.shape[-2:]
         x = self.act(self.norm(self.conv(self.pool(x))))  # (B, out, 1, 1)
-        return F.interpolate(
-            x, size=(h, w), mode="bilinear", align_corners=False
-        )  # (B, out, H, W)
+        return F.interpolate(x, size=(h, w), mode="bilinear")  # (B, out, H, W)
 
 
 class ASPP(nn.Module):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,6 +30,7 @@ __all__ = [
     "conv_output_size",
     "sampled_offsets",
     "receptive_field",
+    "atrous_footprint",
     "atrous_conv2d",
     "AtrousConv2d",
 ]
@@ -49,7 +51,8 @@ def same_padding(kernel_size: int, rate: int = 1) -> int:
     check_positive(rate, "same_padding rate")
     if kernel_size % 2 == 0:
         raise ValueError(
-            f"same_padding: expected an odd kernel size (symmetric padding), got {kernel_size}"
+            "same_padding: expected an odd kernel size (symmetric padding), got "
+            f"{kernel_size}"
         )
     return rate * (kernel_size - 1) // 2
 
@@ -68,12 +71,14 @@ def conv_output_size(
         check_positive(value, f"conv_output_size {name}")
     if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
         raise ValueError(
-            f"conv_output_size padding: expected a non-negative integer, got {padding!r}"
+            "conv_output_size padding: expected a non-negative integer, got "
+            f"{padding!r}"
         )
     span = size + 2 * padding - rate * (kernel_size - 1)
     if span < 1:
         raise ValueError(
-            f"conv_output_size: the kernel (span {effective_kernel_size(kernel_size, rate)}) "
+            "conv_output_size: the kernel (span "
+            f"{effective_kernel_size(kernel_size, rate)}) "
             f"does not fit in size {size} with padding {padding}"
         )
     return (span - 1) // stride + 1
@@ -107,6 +112,25 @@ def receptive_field(layers: Sequence[Tuple[int, int, int]]) -> int:
     return field
 
 
+def atrous_footprint(kernel_size: int, rate: int, layers: int = 1) -> np.ndarray:
+    """``(F, F)`` counts of paths from one output pixel back to each input pixel,
+    ``F`` = receptive field.
+
+    A zero inside the field is a pixel the stack never reads: the "gridding" of
+    repeated rates.
+    """
+    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
+        raise ValueError(
+            f"atrous_footprint layers: expected a positive integer, got {layers!r}"
+        )
+    taps = np.zeros(effective_kernel_size(kernel_size, rate), dtype=np.int64)
+    taps[::rate] = 1  # the k sampled offsets of one axis
+    line = np.ones(1, dtype=np.int64)
+    for _ in range(layers):
+        line = np.convolve(line, taps)
+    return np.outer(line, line)
+
+
 def atrous_conv2d(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -131,7 +155,8 @@ def atrous_conv2d(
         or weight.shape[2] != weight.shape[3]
     ):
         raise ValueError(
-            f"atrous_conv2d: expected weight (C_out, {x.shape[1]}, k, k), got {tuple(weight.shape)}"
+            f"atrous_conv2d: expected weight (C_out, {x.shape[1]}, k, k), got "
+            f"{tuple(weight.shape)}"
         )
     check_positive(rate, "atrous_conv2d rate")
     check_positive(stride, "atrous_conv2d stride")
@@ -143,12 +168,9 @@ def atrous_conv2d(
     for i in range(k):
         for j in range(k):
             # the input pixels that tap (i, j) sees, for all outputs at once
-            patch = x[
-                :,
-                :,
-                i * rate : i * rate + stride * (h_out - 1) + 1 : stride,
-                j * rate : j * rate + stride * (w_out - 1) + 1 : stride,
-            ]  # (B, C_in, H_out, W_out)
+            rows = slice(i * rate, i * rate + stride * (h_out - 1) + 1, stride)
+            cols = slice(j * rate, j * rate + stride * (w_out - 1) + 1, stride)
+            patch = x[:, :, rows, cols]  # (B, C_in, H_out, W_out)
             out += torch.einsum("bchw,oc->bohw", patch, weight[:, :, i, j])
     if bias is not None:
         out += bias[None, :, None, None]

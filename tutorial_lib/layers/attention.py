@@ -34,13 +34,17 @@ def attention_explicit(
     """
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor) or t.ndim < 2:
+            got = (
+                tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            )
             raise ValueError(
-                f"attention_explicit: expected {name} a tensor (..., N, d), got "
-                f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}"
+                f"attention_explicit: expected {name} a tensor (..., N, d), "
+                f"got {got}"
             )
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(
-            f"attention_explicit: expected q (..., N, d), k (..., M, d), v (..., M, d_v), "
+            "attention_explicit: expected q (..., N, d), k (..., M, d), "
+            "v (..., M, d_v), "
             f"got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
         )
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., N, M)
@@ -73,7 +77,8 @@ class Attention(nn.Module):
         check_positive(num_heads, "Attention num_heads")
         if dim % num_heads:
             raise ValueError(
-                f"Attention: expected dim divisible by num_heads={num_heads}, got dim={dim}"
+                f"Attention: expected dim divisible by num_heads={num_heads}, got "
+                f"dim={dim}"
             )
         self.dim = dim
         self.num_heads = num_heads
@@ -89,16 +94,14 @@ class Attention(nn.Module):
     ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         check_tokens(x, "Attention input", dim=self.dim)
         b, n, c = x.shape
-        qkv = self.qkv(x).reshape(
-            b, n, 3, self.num_heads, self.head_dim
-        )  # (B, N, 3, H, d)
+        # (B, N, 3D) -> (B, N, 3, H, d) -> q, k, v, each (B, H, N, d)
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 × (B, H, N, d)
         weights = None
         if self.fused and not return_attention:
             p = self.attn_drop.p if self.training else 0.0
-            out = F.scaled_dot_product_attention(
-                q, k, v, dropout_p=p
-            )  # (B, H, N, d)
+            # softmax(QKᵀ/√d)V, fused: (B, H, N, d)
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         else:
             out, weights = attention_explicit(q, k, v)  # (B, H, N, d), (B, H, N, N)
             out = (

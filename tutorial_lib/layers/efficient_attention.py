@@ -5,8 +5,8 @@ Queries come from all ``N = H·W`` tokens; keys and values from a sequence short
 writes the reduction as a reshape plus a linear layer (eq. 2,
 :class:`SequenceReductionLiteral`); the official code uses a convolution with kernel
 = stride = ``sr_ratio`` followed by LayerNorm, which is the same operator when the
-reshape groups ``sr × sr`` neighbourhoods and ``R = sr²``
-(:func:`conv_weight_to_linear`, :func:`linear_weight_to_conv`).
+reshape groups ``sr × sr`` neighbourhoods and ``R = sr²`` (the literal form and the
+weight maps are in :mod:`tutorial_lib.layers.sequence_reduction`).
 """
 
 from __future__ import annotations
@@ -17,26 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validate import check_choice, check_positive, check_tokens
+from .._validate import check_positive, check_token_grid
 
-__all__ = [
-    "EfficientSelfAttention",
-    "SequenceReductionLiteral",
-    "conv_weight_to_linear",
-    "linear_weight_to_conv",
-    "efficient_attention_macs",
-]
-
-
-def _check_grid(x: torch.Tensor, H: int, W: int, name: str, dim: int) -> None:
-    check_positive(H, f"{name} H")
-    check_positive(W, f"{name} W")
-    check_tokens(x, f"{name} input", dim=dim)
-    if x.shape[1] != H * W:
-        raise ValueError(
-            f"{name} input: expected N = H·W = {H}·{W} = {H * W} tokens, "
-            f"got N={x.shape[1]}"
-        )
+__all__ = ["EfficientSelfAttention", "efficient_attention_macs"]
 
 
 class EfficientSelfAttention(nn.Module):
@@ -82,7 +65,8 @@ class EfficientSelfAttention(nn.Module):
         for p, name in ((attn_drop, "attn_drop"), (proj_drop, "proj_drop")):
             if not 0.0 <= float(p) < 1.0:
                 raise ValueError(
-                    f"EfficientSelfAttention {name}: expected a probability in [0, 1), got {p!r}"
+                    f"EfficientSelfAttention {name}: expected a probability in [0, "
+                    f"1), got {p!r}"
                 )
         self.dim = dim
         self.num_heads = num_heads
@@ -105,7 +89,8 @@ class EfficientSelfAttention(nn.Module):
             return x
         if H < self.sr_ratio or W < self.sr_ratio:
             raise ValueError(
-                f"EfficientSelfAttention: expected H and W >= sr_ratio={self.sr_ratio}, "
+                "EfficientSelfAttention: expected H and W >= "
+                f"sr_ratio={self.sr_ratio}, "
                 f"got H={H}, W={W}"
             )
         b, _, c = x.shape
@@ -116,15 +101,12 @@ class EfficientSelfAttention(nn.Module):
     def _heads(
         self, x: torch.Tensor, H: int, W: int
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        _check_grid(x, H, W, "EfficientSelfAttention", self.dim)
+        check_token_grid(x, "EfficientSelfAttention", H, W, dim=self.dim)
         b, n, c = x.shape
-        q = (
-            self.q(x).reshape(b, n, self.num_heads, self.head_dim).transpose(1, 2)
-        )  # (B, h, N, d)
+        h, d = self.num_heads, self.head_dim
+        q = self.q(x).reshape(b, n, h, d).transpose(1, 2)  # (B, h, N, d)
         kv = self.kv(self.reduce(x, H, W))  # (B, N_r, 2C)
-        kv = kv.reshape(b, -1, 2, self.num_heads, self.head_dim).permute(
-            2, 0, 3, 1, 4
-        )  # (2, B, h, N_r, d)
+        kv = kv.reshape(b, -1, 2, h, d).permute(2, 0, 3, 1, 4)  # (2, B, h, N_r, d)
         return q, kv[0], kv[1]
 
     def _merge(self, out: torch.Tensor) -> torch.Tensor:
@@ -137,9 +119,8 @@ class EfficientSelfAttention(nn.Module):
         with SDPA."""
         q, k, v = self._heads(x, H, W)
         drop = self.attn_drop if self.training else 0.0
-        out = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=drop
-        )  # (B, h, N, d)
+        # softmax(QKᵀ/√d)V, fused: (B, h, N, d)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
         return self._merge(out)
 
     def explicit(
@@ -188,159 +169,10 @@ def efficient_attention_macs(H: int, W: int, dim: int, sr_ratio: int = 1) -> int
     return n * dim**2 + sr + 2 * n_r * dim**2 + 2 * n * n_r * dim + n * dim**2
 
 
-class SequenceReductionLiteral(nn.Module):
-    r"""The paper's sequence reduction written as eq. 2 (Xie et al., 2021, §3.1):
-
-    .. math:: \hat K = \mathrm{Reshape}\big(\tfrac{N}{R}, C\cdot R\big)(K), \qquad
-              K = \mathrm{Linear}(C\cdot R, C)(\hat K)
-
-    ``grouping`` decides which ``R`` tokens the reshape puts in one row:
-
-    * ``"raster"``: ``R`` consecutive tokens in raster order, literally
-      ``K.reshape(B, N/R, C·R)`` (a strip of ``R`` pixels of one image row);
-    * ``"window"``: the ``s × s`` neighbourhood of a non-overlapping window,
-      ``R = s²``, with the row layout ``(dy, dx, c)``. This is the official code's
-      strided convolution (kernel = stride = ``s``), see :meth:`from_conv` /
-      :meth:`to_conv`.
-
-    Shapes: ``x: (B, N, C), H, W -> (B, N/R, C)``. The reshape needs ``N`` divisible
-    by ``R`` (``"raster"``) or ``H`` and ``W`` divisible by ``s`` (``"window"``).
-    """
-
-    def __init__(self, dim: int, reduction: int, grouping: str = "window") -> None:
-        super().__init__()
-        check_positive(dim, "SequenceReductionLiteral dim")
-        check_positive(reduction, "SequenceReductionLiteral reduction")
-        check_choice(
-            grouping, "SequenceReductionLiteral grouping", ("window", "raster")
-        )
-        side = int(round(reduction**0.5))
-        if grouping == "window" and side * side != reduction:
-            raise ValueError(
-                f"SequenceReductionLiteral: grouping='window' needs R = s² (a square "
-                f"number), got R={reduction}"
-            )
-        self.dim = dim
-        self.reduction = reduction
-        self.side = side
-        self.grouping = grouping
-        self.linear = nn.Linear(dim * reduction, dim)
-
-    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        """``x: (B, N, C)`` tokens of an ``H × W`` grid ``-> (B, N/R, C)``."""
-        _check_grid(x, H, W, "SequenceReductionLiteral", self.dim)
-        b, n, c = x.shape
-        if self.grouping == "raster":
-            if n % self.reduction != 0:
-                raise ValueError(
-                    f"SequenceReductionLiteral: expected N divisible by R={self.reduction}, got N={n}"
-                )
-            x_hat = x.reshape(
-                b, n // self.reduction, c * self.reduction
-            )  # (B, N/R, C·R)
-        else:
-            s = self.side
-            if H % s != 0 or W % s != 0:
-                raise ValueError(
-                    f"SequenceReductionLiteral: expected H and W divisible by s={s}, got H={H}, W={W}"
-                )
-            x_hat = x.reshape(
-                b, H // s, s, W // s, s, c
-            )  # (B, H/s, dy, W/s, dx, C)
-            x_hat = x_hat.permute(0, 1, 3, 2, 4, 5).reshape(
-                b, n // self.reduction, s * s * c
-            )  # (B, N/R, C·R)
-        return self.linear(x_hat)  # (B, N/R, C)
-
-    @classmethod
-    def from_conv(cls, conv: nn.Conv2d) -> "SequenceReductionLiteral":
-        """The ``"window"`` literal reduction computing the same function as
-        ``conv``."""
-        _check_sr_conv(conv)
-        s = conv.kernel_size[0]
-        lit = cls(conv.in_channels, s * s, grouping="window")
-        with torch.no_grad():
-            lit.linear.weight.copy_(conv_weight_to_linear(conv.weight))
-            lit.linear.bias.copy_(
-                conv.bias
-                if conv.bias is not None
-                else torch.zeros(conv.out_channels)
-            )
-        return lit
-
-    def to_conv(self) -> nn.Conv2d:
-        """The strided convolution (kernel = stride = ``s``) equal to this
-        ``"window"`` reduction."""
-        if self.grouping != "window":
-            raise ValueError(
-                f"SequenceReductionLiteral.to_conv: expected grouping='window', got {self.grouping!r} "
-                f"(a raster strip of R pixels is not a square convolution window)"
-            )
-        conv = nn.Conv2d(self.dim, self.dim, self.side, stride=self.side)
-        with torch.no_grad():
-            conv.weight.copy_(linear_weight_to_conv(self.linear.weight, self.side))
-            conv.bias.copy_(self.linear.bias)
-        return conv
-
-
-def _check_sr_conv(conv: object) -> None:
-    if not isinstance(conv, nn.Conv2d):
-        raise ValueError(f"expected an nn.Conv2d, got {type(conv).__name__}")
-    k, s = conv.kernel_size, conv.stride
-    if (
-        k[0] != k[1]
-        or tuple(s) != tuple(k)
-        or conv.padding not in ((0, 0), 0)
-        or conv.groups != 1
-    ):
-        raise ValueError(
-            f"expected a square conv with kernel = stride, no padding, groups=1, got "
-            f"kernel={k}, stride={s}, padding={conv.padding}, groups={conv.groups}"
-        )
-
-
-def conv_weight_to_linear(weight: torch.Tensor) -> torch.Tensor:
-    """Map an sr-conv weight ``(C_out, C_in, s, s)`` to the literal Linear's
-    ``(C_out, s·s·C_in)``.
-
-    The literal reshape lays out one window as ``(dy, dx, c)``, so the conv weight's
-    input channel axis moves last before flattening.
-    """
-    if (
-        not isinstance(weight, torch.Tensor)
-        or weight.ndim != 4
-        or weight.shape[2] != weight.shape[3]
-    ):
-        shape = (
-            tuple(weight.shape)
-            if isinstance(weight, torch.Tensor)
-            else type(weight).__name__
-        )
-        raise ValueError(
-            f"conv_weight_to_linear: expected a (C_out, C_in, s, s) tensor, got {shape}"
-        )
-    c_out = weight.shape[0]
-    return weight.permute(0, 2, 3, 1).reshape(c_out, -1)  # (C_out, s·s·C_in)
-
-
-def linear_weight_to_conv(weight: torch.Tensor, side: int) -> torch.Tensor:
-    """Inverse of :func:`conv_weight_to_linear`:
-    ``(C_out, s·s·C_in) -> (C_out, C_in, s, s)``."""
-    check_positive(side, "linear_weight_to_conv side")
-    if (
-        not isinstance(weight, torch.Tensor)
-        or weight.ndim != 2
-        or weight.shape[1] % (side * side) != 0
-    ):
-        shape = (
-            tuple(weight.shape)
-            if isinstance(weight, torch.Tensor)
-            else type(weight).__name__
-        )
-        raise ValueError(
-            f"linear_weight_to_conv: expected a (C_out, s·s·C_in) tensor with s={side}, got {shape}"
-        )
-    c_out, c_in = weight.shape[0], weight.shape[1] // (side * side)
-    return (
-        weight.reshape(c_out, side, side, c_in).permute(0, 3, 1, 2).contiguous()
-    )  # (C_out, C_in, s, s)
+# The paper's literal reduction and the weight maps moved to sequence_reduction.py;
+# their old import path still works.
+from .sequence_reduction import (  # noqa: E402, F401
+    SequenceReductionLiteral,
+    conv_weight_to_linear,
+    linear_weight_to_conv,
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._validate import check_positive, check_tokens
+from .._validate import check_positive, check_token_grid
 
 __all__ = ["MixFFN"]
 
@@ -52,16 +52,9 @@ class MixFFN(nn.Module):
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         """``x: (B, N, C)`` tokens of an ``H × W`` grid (row-major)
         ``-> (B, N, C)``."""
-        check_positive(H, "MixFFN H")
-        check_positive(W, "MixFFN W")
-        check_tokens(x, "MixFFN input", dim=self.dim)
-        b, n, _ = x.shape
-        if n != H * W:
-            raise ValueError(
-                f"MixFFN input: expected N = H·W = {H}·{W} = {H * W} tokens, got N={n}"
-            )
+        check_token_grid(x, "MixFFN", H, W, dim=self.dim)
         x = self.fc1(x)  # (B, N, hidden)
-        x = x.transpose(1, 2).reshape(b, self.hidden_dim, H, W)  # (B, hidden, H, W)
+        x = x.transpose(1, 2).unflatten(2, (H, W))  # (B, hidden, H, W)
         x = self.dwconv(x)  # (B, hidden, H, W)
         x = x.flatten(2).transpose(1, 2)  # (B, N, hidden)
         x = self.drop(self.act(x))  # (B, N, hidden)

@@ -47,12 +47,13 @@ def check_patch_divisible(
     is not divisible.
     """
     if height % patch_size or width % patch_size:
+        p = patch_size
+        down = f"{height // p * p}x{width // p * p}"
+        up = f"{-(-height // p) * p}x{-(-width // p) * p}"
         raise ValueError(
-            f"{name}: expected height and width divisible by the patch size {patch_size}, "
-            f"got {height}x{width} (nearest valid sizes: "
-            f"{height // patch_size * patch_size}x{width // patch_size * patch_size} or "
-            f"{-(-height // patch_size) * patch_size}x{-(-width // patch_size) * patch_size}); "
-            f"resize or pad the image first"
+            f"{name}: expected height and width divisible by the patch size "
+            f"{patch_size}, got {height}x{width} (nearest valid sizes: {down} or "
+            f"{up}); resize or pad the image first"
         )
 
 

@@ -35,7 +35,8 @@ __all__ = [
 ]
 
 
-def _check(**values: int) -> None:
+def _check_positive(**values: int) -> None:
+    # named check_*: show_source elides its calls like the other input checks
     for name, value in values.items():
         check_positive(value, name)
 
@@ -45,7 +46,7 @@ def standard_conv_macs(
 ) -> int:
     """MACs of a standard K×K convolution, M → N channels, on a G×G output:
     ``N·G²·K²·M``."""
-    _check(
+    _check_positive(
         in_chans=in_chans, out_chans=out_chans, kernel_size=kernel_size, size=size
     )
     return out_chans * size**2 * kernel_size**2 * in_chans
@@ -54,20 +55,20 @@ def standard_conv_macs(
 def depthwise_conv_macs(in_chans: int, kernel_size: int, size: int) -> int:
     """MACs of a depthwise K×K convolution (one filter per channel) on a G×G output:
     ``G²·K²·M``."""
-    _check(in_chans=in_chans, kernel_size=kernel_size, size=size)
+    _check_positive(in_chans=in_chans, kernel_size=kernel_size, size=size)
     return size**2 * kernel_size**2 * in_chans
 
 
 def pointwise_conv_macs(in_chans: int, out_chans: int, size: int) -> int:
     """MACs of a 1×1 convolution, M → N channels, on a G×G map: ``N·G²·M``."""
-    _check(in_chans=in_chans, out_chans=out_chans, size=size)
+    _check_positive(in_chans=in_chans, out_chans=out_chans, size=size)
     return out_chans * size**2 * in_chans
 
 
 def separable_cost_ratio(out_chans: int, kernel_size: int):  # -> fractions.Fraction
     """Cost of depthwise separable over standard convolution as an exact
     ``Fraction``: ``1/N + 1/K²``."""
-    _check(out_chans=out_chans, kernel_size=kernel_size)
+    _check_positive(out_chans=out_chans, kernel_size=kernel_size)
     return Fraction(1, out_chans) + Fraction(1, kernel_size**2)
 
 
@@ -92,7 +93,7 @@ class SeparableConv2d(nn.Module):
         activation: bool = False,
     ) -> None:
         super().__init__()
-        _check(
+        _check_positive(
             in_chans=in_chans,
             out_chans=out_chans,
             kernel_size=kernel_size,
@@ -118,9 +119,7 @@ class SeparableConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, "SeparableConv2d input", channels=self.in_chans)
-        x = self.dw_act(
-            self.dw_norm(self.dwconv(x))
-        )  # (B, M, H', W'): one K×K filter per channel
-        return self.pw_act(
-            self.pw_norm(self.pwconv(x))
-        )  # (B, N, H', W'): mix channels
+        # depthwise: one K×K filter per channel
+        x = self.dw_act(self.dw_norm(self.dwconv(x)))  # (B, M, H', W')
+        # pointwise: a 1×1 convolution mixes the channels
+        return self.pw_act(self.pw_norm(self.pwconv(x)))  # (B, N, H', W')

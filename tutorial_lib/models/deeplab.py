@@ -18,7 +18,7 @@ Upsampling goes to the exact size of the target map (bilinear,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import torch
@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validate import check_choice, check_image_batch, check_positive
-from ..layers.aspp import ASPP, aspp_rates, conv_bn_relu
+from ..layers.aspp import ASPP, aspp_rates
+from ..layers.blocks import conv_bn_relu
 from .xception import XCEPTION65, Xception, XceptionConfig
 
 __all__ = [
@@ -97,9 +98,8 @@ class Decoder(nn.Module):
             low_level, "Decoder low-level input", channels=self.low_level_in_chans
         )
         low_level = self.proj(low_level)  # (B, 48, H4, W4)
-        x = F.interpolate(
-            x, size=low_level.shape[-2:], mode="bilinear", align_corners=False
-        )  # (B, C_enc, H4, W4)
+        size = low_level.shape[-2:]
+        x = F.interpolate(x, size=size, mode="bilinear")  # (B, C_enc, H4, W4)
         return self.fuse(torch.cat([x, low_level], dim=1))  # (B, channels, H4, W4)
 
 
@@ -119,7 +119,8 @@ class DeepLabV3Plus(nn.Module):
         )
         if config.output_stride == 32 and config.aspp_rates is None:
             raise ValueError(
-                "DeepLabConfig aspp_rates: expected explicit rates with output_stride 32 "
+                "DeepLabConfig aspp_rates: expected explicit rates with "
+                "output_stride 32 "
                 "(every stride kept; the paper gives no rates for it), got None"
             )
         self.config = config
@@ -160,18 +161,14 @@ class DeepLabV3Plus(nn.Module):
             x, "DeepLabV3Plus input", channels=self.config.backbone.in_chans
         )
         h, w = x.shape[-2:]
-        features, low_level = self.backbone(
-            x
-        )  # (B, 2048, H/os, W/os), (B, 256, H/4, W/4)
+        # features: (B, 2048, H/os, W/os); low_level: (B, 256, H/4, W/4)
+        features, low_level = self.backbone(x)
         x = self.aspp(features)  # (B, 256, H/os, W/os)
         if self.decoder is not None:
             x = self.decoder(x, low_level)  # (B, 256, H/4, W/4)
-        logits = self.classifier(
-            x
-        )  # (B, K, H/4, W/4), or (B, K, H/os, W/os) without the decoder
-        return F.interpolate(
-            logits, size=(h, w), mode="bilinear", align_corners=False
-        )  # (B, K, H, W)
+        # (B, K, H/4, W/4), or (B, K, H/os, W/os) without the decoder
+        logits = self.classifier(x)
+        return F.interpolate(logits, size=(h, w), mode="bilinear")  # (B, K, H, W)
 
 
 def deeplabv3plus_xception65(
@@ -188,9 +185,10 @@ def deeplabv3plus_xception65(
     )
 
 
-#: A slim aligned Xception for CPU training on 64×64 scenes, with the same flows and units, widths cut
-#: 2- to 24-fold and one middle unit instead of 16. Even so it is the slowest capstone model to train
-#: on a CPU (``train_seconds`` in ``checkpoints/metrics.json``): many thin layers, few MACs each.
+#: A slim aligned Xception for CPU training on 64×64 scenes, with the same flows and
+#: units, widths cut 2- to 24-fold and one middle unit instead of 16. Even so it is
+#: the slowest capstone model to train on a CPU (``train_seconds`` in
+#: ``checkpoints/metrics.json``): many thin layers, few MACs each.
 XCEPTION_SMALL = XceptionConfig(
     stem=(16, 16),
     entry=((16, 16, 16), (24, 24, 24), (32, 32, 32)),

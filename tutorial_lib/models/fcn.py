@@ -53,7 +53,8 @@ class TinyFCN(nn.Module):
         check_positive(config.in_chans, "TinyFCN in_chans")
         if len(config.widths) == 0:
             raise ValueError(
-                "TinyFCN widths: expected at least one stage width, got an empty sequence"
+                "TinyFCN widths: expected at least one stage width, got an empty "
+                "sequence"
             )
         for i, width in enumerate(config.widths):
             check_positive(width, f"TinyFCN widths[{i}]")
@@ -76,9 +77,7 @@ class TinyFCN(nn.Module):
         check_image_batch(x, "TinyFCN input", channels=self.config.in_chans)
         h, w = x.shape[-2:]
         logits = self.classifier(self.features(x))  # (B, K, ~H/8, ~W/8)
-        return F.interpolate(
-            logits, size=(h, w), mode="bilinear", align_corners=False
-        )  # (B, K, H, W)
+        return F.interpolate(logits, size=(h, w), mode="bilinear")  # (B, K, H, W)
 
 
 def tiny_fcn(num_classes: int = 6, widths: Sequence[int] = (32, 64, 96)) -> TinyFCN:

@@ -7,13 +7,17 @@ lists 8 for stages 1–2 of B0–B4 (the chapter explains the mismatch). Block a
 stage-end LayerNorms use eps 1e-6 as the official code; Hugging Face's
 implementation uses 1e-5 everywhere, so its converted weights get a config with
 ``layer_norm_eps=1e-5`` (:func:`tutorial_lib.hub.segformer_from_hf_state_dict`).
+
+The configuration (:class:`SegFormerConfig`, ``MIT_VARIANTS``) is in
+:mod:`tutorial_lib.models.segformer_config`, the analytic MAC count
+(:func:`segformer_macs`) in :mod:`tutorial_lib.models.segformer_macs`; both are
+re-exported here.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -21,12 +25,11 @@ from torch import nn
 
 from .._validate import check_choice, check_image_batch, check_positive
 from ..layers.all_mlp_decoder import AllMLPDecoder, FoldedAllMLPDecoder
-from ..layers.efficient_attention import (
-    EfficientSelfAttention,
-    efficient_attention_macs,
-)
+from ..layers.efficient_attention import EfficientSelfAttention
 from ..layers.mix_ffn import MixFFN
 from ..layers.overlap_patch_embed import OverlapPatchEmbed, overlap_output_size
+from .segformer_config import MIT_VARIANTS, SegFormerConfig, segformer_config
+from .segformer_macs import segformer_macs
 
 __all__ = [
     "SegFormerConfig",
@@ -47,93 +50,6 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class SegFormerConfig:
-    """Hyper-parameters of a SegFormer; the defaults are MiT-B0 with the ADE20K head
-    (150 classes)."""
-
-    embed_dims: Tuple[int, ...] = (32, 64, 160, 256)
-    depths: Tuple[int, ...] = (2, 2, 2, 2)
-    num_heads: Tuple[int, ...] = (1, 2, 5, 8)
-    sr_ratios: Tuple[int, ...] = (8, 4, 2, 1)
-    mlp_ratios: Tuple[int, ...] = (4, 4, 4, 4)
-    patch_sizes: Tuple[int, ...] = (7, 3, 3, 3)
-    strides: Tuple[int, ...] = (4, 2, 2, 2)
-    decoder_dim: int = 256
-    num_classes: int = 150
-    in_chans: int = 3
-    drop_path_rate: float = 0.1
-    decoder_dropout: float = 0.1
-    layer_norm_eps: float = (
-        1e-6  # block norms and stage-end norms (official code); HF: 1e-5
-    )
-    # The ablation of chapter 10 (not SegFormer): "plain" replaces Mix-FFN by the usual
-    # two-layer MLP, and position_size (a training input size, e.g. 64) adds a learned
-    # position table to each stage's tokens, sized for that input and resized
-    # bilinearly for others, as PVT (SegFormer's predecessor) and ViT do.
-    ffn: str = "mix"
-    position_size: Optional[int] = None
-
-    def __post_init__(self) -> None:
-        stages = len(self.embed_dims)
-        for name in (
-            "embed_dims",
-            "depths",
-            "num_heads",
-            "sr_ratios",
-            "mlp_ratios",
-            "patch_sizes",
-            "strides",
-        ):
-            value = tuple(getattr(self, name))
-            object.__setattr__(self, name, value)
-            if len(value) != stages:
-                raise ValueError(
-                    f"SegFormerConfig {name}: expected {stages} values (one per stage, like "
-                    f"embed_dims), got {len(value)}: {value}"
-                )
-            for v in value:
-                check_positive(v, f"SegFormerConfig {name}")
-        for dim, heads in zip(self.embed_dims, self.num_heads):
-            if dim % heads:
-                raise ValueError(
-                    f"SegFormerConfig: expected each embed dim divisible by its heads, got {dim} and {heads}"
-                )
-        for name in ("decoder_dim", "num_classes", "in_chans"):
-            check_positive(getattr(self, name), f"SegFormerConfig {name}")
-        for name in ("drop_path_rate", "decoder_dropout"):
-            if not 0.0 <= float(getattr(self, name)) < 1.0:
-                raise ValueError(
-                    f"SegFormerConfig {name}: expected a value in [0, 1), got {getattr(self, name)!r}"
-                )
-        check_choice(self.ffn, "SegFormerConfig ffn", ("mix", "plain"))
-        if self.position_size is not None:
-            check_positive(self.position_size, "SegFormerConfig position_size")
-        if not float(self.layer_norm_eps) > 0:
-            raise ValueError(
-                f"SegFormerConfig layer_norm_eps: expected > 0, got {self.layer_norm_eps!r}"
-            )
-
-
-_WIDE = (64, 128, 320, 512)
-#: Widths, depths and decoder width C of MiT-B0…B5 as released (NVlabs ``mit_b0``…``mit_b5``).
-MIT_VARIANTS = {
-    "b0": dict(embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2), decoder_dim=256),
-    "b1": dict(embed_dims=_WIDE, depths=(2, 2, 2, 2), decoder_dim=256),
-    "b2": dict(embed_dims=_WIDE, depths=(3, 4, 6, 3), decoder_dim=768),
-    "b3": dict(embed_dims=_WIDE, depths=(3, 4, 18, 3), decoder_dim=768),
-    "b4": dict(embed_dims=_WIDE, depths=(3, 8, 27, 3), decoder_dim=768),
-    "b5": dict(embed_dims=_WIDE, depths=(3, 6, 40, 3), decoder_dim=768),
-}
-
-
-def segformer_config(variant: str, **overrides) -> SegFormerConfig:
-    """The configuration of MiT-``variant`` (``"b0"``…``"b5"``), with field
-    ``overrides``."""
-    check_choice(variant, "segformer_config variant", list(MIT_VARIANTS))
-    return SegFormerConfig(**{**MIT_VARIANTS[variant], **overrides})
-
-
 class DropPath(nn.Module):
     """Stochastic depth (Huang et al., 2016): drop a residual branch per sample
     while training."""
@@ -148,9 +64,8 @@ class DropPath(nn.Module):
         if self.p == 0.0 or not self.training:
             return x
         keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(
-            keep
-        )  # (B, 1, ...)
+        shape = (x.shape[0],) + (1,) * (x.ndim - 1)  # (B, 1, ...)
+        mask = x.new_empty(shape).bernoulli_(keep)
         return x * mask / keep
 
     def extra_repr(self) -> str:
@@ -258,15 +173,12 @@ class MixTransformerStage(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C_in, H, W) -> (B, C, H', W')``."""
         x, h, w = self.patch_embed(x)  # (B, N, C)
-        h, w = int(h), int(
-            w
-        )  # plain ints also under jit tracing (count_macs), where sizes are tensors
+        # plain ints also under jit tracing (count_macs), where sizes are tensors
+        h, w = int(h), int(w)
         if self.pos_embed is not None:  # chapter 10's ablation only
             table = self.pos_embed
             if table.shape[-2:] != (h, w):
-                table = F.interpolate(
-                    table, size=(h, w), mode="bilinear", align_corners=False
-                )
+                table = F.interpolate(table, size=(h, w), mode="bilinear")
             x = x + table.flatten(2).transpose(1, 2)  # (B, N, C)
         for block in self.blocks:
             x = block(x, h, w)  # (B, N, C)
@@ -356,7 +268,8 @@ class SegFormer(nn.Module):
         ``self`` is unchanged."""
         if not isinstance(self.decode_head, AllMLPDecoder):
             raise ValueError(
-                f"fold_decoder: expected an AllMLPDecoder head, got {type(self.decode_head).__name__} "
+                "fold_decoder: expected an AllMLPDecoder head, got "
+                f"{type(self.decode_head).__name__} "
                 f"(already folded?)"
             )
         folded = copy.deepcopy(self)
@@ -389,61 +302,6 @@ def _init_weights(m: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def segformer_macs(
-    config: SegFormerConfig,
-    height: int,
-    width: int,
-    folded: bool = False,
-    conv_bias: bool = False,
-) -> int:
-    """Analytic MACs of ``SegFormer(config)`` on one ``height × width`` image.
-
-    By default the policy of :func:`tutorial_lib.profiling.count_macs`
-    (convolutions, linear layers and the two attention products; biases, norms,
-    activations and upsampling count zero), so the two agree exactly (tested); use
-    this where a forward pass would be slow (B2–B5 at 512² or 640²).
-    ``conv_bias=True`` adds one operation per output element of every biased
-    convolution, as mmcv's ``get_model_complexity_info`` (which produced the paper's
-    Table 1) does; ``folded`` counts
-    :class:`~tutorial_lib.layers.all_mlp_decoder.FoldedAllMLPDecoder` instead.
-    """
-    check_positive(height, "segformer_macs height")
-    check_positive(width, "segformer_macs width")
-    total, bias, c_prev, h, w, tokens = 0, 0, config.in_chans, height, width, []
-    for c, k, s, d, sr, e in zip(
-        config.embed_dims,
-        config.patch_sizes,
-        config.strides,
-        config.depths,
-        config.sr_ratios,
-        config.mlp_ratios,
-    ):
-        h, w = overlap_output_size(h, k, s), overlap_output_size(w, k, s)
-        n = h * w
-        total += k * k * c_prev * c * n  # patch embedding conv
-        ffn = (
-            n * c * e * c + 9 * e * c * n + n * e * c * c
-        )  # fc1, depthwise 3×3, fc2
-        total += d * (efficient_attention_macs(h, w, c, sr) + ffn)
-        n_r = (h // sr) * (w // sr) if sr > 1 else 0
-        bias += c * n + d * (
-            e * c * n + c * n_r
-        )  # biases of patch-embed, depthwise and sr convs
-        tokens.append(n)
-        c_prev = c
-    dec = config.decoder_dim
-    total += sum(
-        n * c * dec for n, c in zip(tokens, config.embed_dims)
-    )  # linear_c (folded: merged maps)
-    if not folded:
-        total += (
-            tokens[0] * len(tokens) * dec * dec
-        )  # linear_fuse at 1/4 resolution
-    total += tokens[0] * dec * config.num_classes  # linear_pred
-    bias += tokens[0] * config.num_classes
-    return total + bias if conv_bias else total
-
-
 def _factory(variant: str):
     def build(num_classes: int = 150, **overrides) -> SegFormer:
         return SegFormer(
@@ -452,9 +310,10 @@ def _factory(variant: str):
 
     build.__name__ = f"segformer_{variant}"
     build.__qualname__ = build.__name__
+    dim = MIT_VARIANTS[variant]["decoder_dim"]
     build.__doc__ = (
         f"SegFormer-{variant.upper()} (MiT-{variant.upper()} encoder, decoder width "
-        f"{MIT_VARIANTS[variant]['decoder_dim']}); ``overrides`` are SegFormerConfig fields."
+        f"{dim}); ``overrides`` are SegFormerConfig fields."
     )
     return build
 

@@ -14,7 +14,6 @@ final LayerNorm (each of its heads normalises its own input):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -129,9 +128,26 @@ def resize_pos_embed(
     which only matters when shrinking). At ``new_grid == old_grid`` the result
     equals the input.
     """
-    check_choice(mode, "resize_pos_embed mode", ("bilinear", "bicubic"))
     old = (old_grid, old_grid) if isinstance(old_grid, int) else tuple(old_grid)
     new = (new_grid, new_grid) if isinstance(new_grid, int) else tuple(new_grid)
+    _check_resize_pos_embed(pos_embed, old, new, num_prefix_tokens, mode)
+    prefix = pos_embed[:, :num_prefix_tokens]  # (1, T, D)
+    grid = pos_embed[:, num_prefix_tokens:]  # (1, h·w, D)
+    dim = pos_embed.shape[-1]
+    grid = grid.reshape(1, old[0], old[1], dim).permute(0, 3, 1, 2)  # (1, D, h, w)
+    grid = F.interpolate(grid, size=new, mode=mode)  # (1, D, h', w')
+    grid = grid.permute(0, 2, 3, 1).reshape(1, new[0] * new[1], dim)  # (1, h'w', D)
+    return torch.cat([prefix, grid], dim=1)  # (1, T + h'w', D)
+
+
+def _check_resize_pos_embed(
+    pos_embed: object,
+    old: Tuple[int, ...],
+    new: Tuple[int, ...],
+    num_prefix_tokens: object,
+    mode: str,
+) -> None:
+    check_choice(mode, "resize_pos_embed mode", ("bilinear", "bicubic"))
     for v in old + new:
         check_positive(v, "resize_pos_embed grid size")
     if (
@@ -140,7 +156,8 @@ def resize_pos_embed(
         or num_prefix_tokens < 0
     ):
         raise ValueError(
-            f"resize_pos_embed: expected num_prefix_tokens >= 0, got {num_prefix_tokens!r}"
+            "resize_pos_embed: expected num_prefix_tokens >= 0, got "
+            f"{num_prefix_tokens!r}"
         )
     if (
         not isinstance(pos_embed, torch.Tensor)
@@ -153,25 +170,16 @@ def resize_pos_embed(
             else type(pos_embed).__name__
         )
         raise ValueError(
-            f"resize_pos_embed: expected pos_embed of shape (1, T + h*w, D), got {got}"
+            "resize_pos_embed: expected pos_embed of shape (1, T + h*w, D), got "
+            f"{got}"
         )
     expected = num_prefix_tokens + old[0] * old[1]
     if pos_embed.shape[1] != expected:
         raise ValueError(
-            f"resize_pos_embed: expected {num_prefix_tokens} + {old[0]}x{old[1]} = {expected} "
+            f"resize_pos_embed: expected {num_prefix_tokens} + {old[0]}x{old[1]} = "
+            f"{expected} "
             f"tokens for old_grid={old}, got {pos_embed.shape[1]}"
         )
-    prefix, grid = (
-        pos_embed[:, :num_prefix_tokens],
-        pos_embed[:, num_prefix_tokens:],
-    )
-    dim = pos_embed.shape[-1]
-    grid = grid.reshape(1, old[0], old[1], dim).permute(0, 3, 1, 2)  # (1, D, h, w)
-    grid = F.interpolate(
-        grid, size=new, mode=mode, align_corners=False
-    )  # (1, D, h', w')
-    grid = grid.permute(0, 2, 3, 1).reshape(1, new[0] * new[1], dim)  # (1, h'w', D)
-    return torch.cat([prefix, grid], dim=1)  # (1, T + h'w', D)
 
 
 class VisionTransformer(nn.Module):
@@ -194,11 +202,13 @@ class VisionTransformer(nn.Module):
         )
         if not config.mlp_ratio > 0:
             raise ValueError(
-                f"ViTConfig mlp_ratio: expected a positive number, got {config.mlp_ratio!r}"
+                "ViTConfig mlp_ratio: expected a positive number, got "
+                f"{config.mlp_ratio!r}"
             )
         if config.num_classes < 0:
             raise ValueError(
-                f"ViTConfig num_classes: expected >= 0 (0 = no head), got {config.num_classes}"
+                "ViTConfig num_classes: expected >= 0 (0 = no head), got "
+                f"{config.num_classes}"
             )
         self.config = config
         d = config.embed_dim
@@ -263,9 +273,12 @@ class VisionTransformer(nn.Module):
             if not self.config.dynamic_img_size:
                 size = self.patch_embed.img_size
                 raise ValueError(
-                    f"VisionTransformer: expected an input of {size[0]}x{size[1]} (position "
-                    f"embeddings for a {self.patch_embed.grid_size} grid), got a {grid} token grid; "
-                    f"build with dynamic_img_size=True or resize the embeddings with resize_pos_embed"
+                    f"VisionTransformer: expected an input of {size[0]}x{size[1]} "
+                    "(position "
+                    f"embeddings for a {self.patch_embed.grid_size} grid), got a "
+                    f"{grid} token grid; "
+                    "build with dynamic_img_size=True or resize the embeddings "
+                    "with resize_pos_embed"
                 )
             pos = resize_pos_embed(
                 pos,
@@ -307,9 +320,8 @@ class VisionTransformer(nn.Module):
         return self.norm(self.forward_layers(x, indices=[len(self.blocks) - 1])[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(
-            self.forward_features(x)[:, 0]
-        )  # class token -> (B, num_classes)
+        cls_token = self.forward_features(x)[:, 0]  # (B, D)
+        return self.head(cls_token)  # (B, num_classes)
 
 
 def vit_base_patch16_224(num_classes: int = 1000, **kwargs) -> VisionTransformer:

@@ -63,7 +63,8 @@ class XceptionConfig:
         (728, 1024, 1024),
         (1536, 1536, 2048),
     )
-    #: which entry-flow unit gives the stride-4 low-level feature (the output of its 2nd conv)
+    #: which entry-flow unit gives the stride-4 low-level feature (the output of its
+    #: 2nd conv)
     low_level_unit: int = 1
 
 
@@ -91,7 +92,8 @@ def plan_strides(
             current *= stride
     if current != output_stride:
         raise ValueError(
-            f"plan_strides: output_stride {output_stride} cannot be reached with strides "
+            f"plan_strides: output_stride {output_stride} cannot be reached with "
+            "strides "
             f"{list(strides)} (it must be one of their running products)"
         )
     return plan
@@ -120,7 +122,8 @@ class XceptionBlock(nn.Module):
         check_choice(skip, "XceptionBlock skip", ("conv", "sum", "none"))
         if skip == "sum" and (in_chans != widths[-1] or stride != 1):
             raise ValueError(
-                f"XceptionBlock: an identity shortcut needs in_chans == widths[-1] and stride 1, "
+                "XceptionBlock: an identity shortcut needs in_chans == widths[-1] "
+                "and stride 1, "
                 f"got {in_chans} -> {widths[-1]} with stride {stride}"
             )
         self.activation_inside, self.skip = activation_inside, skip
@@ -155,9 +158,8 @@ class XceptionBlock(nn.Module):
         residual, hidden = x, x
         for i, conv in enumerate(self.convs):
             if not self.activation_inside:
-                residual = F.relu(
-                    residual
-                )  # pre-activation; not in place: the shortcut needs x
+                # pre-activation; not in place: the shortcut needs x
+                residual = F.relu(residual)
             residual = conv(residual)  # (B, C_i, H_i, W_i)
             if i == 1:
                 hidden = residual
@@ -175,8 +177,10 @@ class Xception(nn.Module):
     """Modified aligned Xception as a dense feature extractor at output stride 8, 16
     or 32.
 
-    ``x: (B, 3, H, W) -> (features (B, exit[-1][-1], ⌈H/os⌉, ⌈W/os⌉), low_level (B, C_low, ⌈H/4⌉, ⌈W/4⌉))``
-    where ``C_low = entry[low_level_unit][1]`` (256 for Xception-65).
+    ``x: (B, 3, H, W) -> (features, low_level)`` with
+    ``features: (B, exit[-1][-1], ⌈H/os⌉, ⌈W/os⌉)`` and
+    ``low_level: (B, C_low, ⌈H/4⌉, ⌈W/4⌉)``, where
+    ``C_low = entry[low_level_unit][1]`` (256 for Xception-65).
     """
 
     def __init__(
@@ -238,11 +242,11 @@ class Xception(nn.Module):
         x = self.stem(x)  # (B, 64, H/2, W/2)
         low_level = x
         for i, block in enumerate(self.entry_flow):
-            x, hidden = block.forward_features(
-                x
-            )  # (B, C_i, H/2^(i+2), W/2^(i+2)) until the target stride
+            # (B, C_i, H/2^(i+2), W/2^(i+2)) until the target stride
+            x, hidden = block.forward_features(x)
             if i == self.config.low_level_unit:
-                low_level = hidden  # (B, C_low, H/4, W/4): before this unit's strided third conv
+                # before this unit's strided third conv
+                low_level = hidden  # (B, C_low, H/4, W/4)
         x = self.middle_flow(x)  # (B, 728, H/os, W/os)
         x = self.exit_flow(x)  # (B, 2048, H/os, W/os)
         return x, low_level

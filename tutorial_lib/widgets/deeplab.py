@@ -15,28 +15,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..layers.atrous import effective_kernel_size, receptive_field
+from ..layers.atrous import atrous_footprint, receptive_field
 
 __all__ = ["atrous_footprint", "plot_atrous", "plot_atrous_grid", "atrous_explorer"]
-
-
-def atrous_footprint(kernel_size: int, rate: int, layers: int = 1) -> np.ndarray:
-    """``(F, F)`` counts of paths from one output pixel back to each input pixel,
-    ``F`` = receptive field.
-
-    A zero inside the field is a pixel the stack never reads: the "gridding" of
-    repeated rates.
-    """
-    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
-        raise ValueError(
-            f"atrous_footprint layers: expected a positive integer, got {layers!r}"
-        )
-    taps = np.zeros(effective_kernel_size(kernel_size, rate), dtype=np.int64)
-    taps[::rate] = 1  # the k sampled offsets of one axis
-    line = np.ones(1, dtype=np.int64)
-    for _ in range(layers):
-        line = np.convolve(line, taps)
-    return np.outer(line, line)
 
 
 def plot_atrous(
@@ -64,7 +45,8 @@ def plot_atrous(
         field = receptive_field([(kernel_size, 1, rate)] * layers)
         unread = int((footprint == 0).sum())
         ax.set_title(
-            f"k={kernel_size}, r={rate}, {layers} layer{'s' if layers > 1 else ''}\n"
+            f"k={kernel_size}, r={rate}, {layers} "
+            f"layer{'s' if layers > 1 else ''}\n"
             f"field {field}×{field}, {unread} pixels unread",
             fontsize=9,
         )
@@ -112,8 +94,9 @@ def atrous_explorer(
     out = w.Output()
 
     def redraw(_: Optional[dict] = None) -> None:
-        # Write the PNG into the Output widget's state (``with out: plt.show()`` needs a front end;
-        # without one, e.g. under nbval, the figure would leak into the cell's own output).
+        # Write the PNG into the Output widget's state (``with out: plt.show()``
+        # needs a front end; without one, e.g. under nbval, the figure would leak
+        # into the cell's own output).
         fig, ax = plt.subplots(figsize=(3.6, 3.6))
         plot_atrous(k.value, r.value, n.value, ax=ax)
         buffer = io.BytesIO()

@@ -45,17 +45,20 @@ def colour_tokens(
             else type(image).__name__
         )
         raise ValueError(
-            f"colour_tokens: expected an image tensor of shape (3, H, W), got {shape}"
+            "colour_tokens: expected an image tensor of shape (3, H, W), got "
+            f"{shape}"
         )
     pixels = F.avg_pool2d(image[None], stride)  # (1, 3, H/s, W/s)
     h, w = pixels.shape[-2:]
     gen = torch.Generator().manual_seed(seed)
-    embed, offset = torch.randn(3, dim, generator=gen), torch.randn(
-        dim, generator=gen
+    embed, offset = (
+        torch.randn(3, dim, generator=gen),
+        torch.randn(dim, generator=gen),
     )
+    # (1, N, C)
     tokens = F.layer_norm(
         (pixels.flatten(2).transpose(1, 2) - 0.5) @ embed + offset, (dim,)
-    )  # (1, N, C)
+    )
     return tokens, h, w
 
 
@@ -77,9 +80,8 @@ def colour_attention_head(
             m.sr.weight.zero_()
             m.sr.bias.zero_()
             for c in range(dim):
-                m.sr.weight[c, c] = (
-                    1.0 / sr**2
-                )  # average pooling, channel by channel
+                # average pooling, channel by channel
+                m.sr.weight[c, c] = 1.0 / sr**2
     return m
 
 
@@ -102,7 +104,8 @@ def plot_colour_attention(
     for name, (r, c) in queries.items():
         if not (0 <= r < h and 0 <= c < w):
             raise ValueError(
-                f"plot_colour_attention: query {name!r} at {(r, c)} is outside the {h}×{w} token grid"
+                f"plot_colour_attention: query {name!r} at {(r, c)} is outside the "
+                f"{h}×{w} token grid"
             )
     fig, axes = plt.subplots(
         len(ratios),
@@ -122,12 +125,21 @@ def plot_colour_attention(
         vmax = max(m.max().item() for m in rows.values())  # one scale per row
         axes[row, 0].imshow(photo)
         for name, (r, c) in queries.items():
-            axes[row, 0].plot(stride * c, stride * r, "o", ms=6, mec="k", label=name)
+            axes[row, 0].plot(
+                stride * c, stride * r, "o", ms=6, mec="k", label=name
+            )
         axes[row, 0].set_title(f"queries, sr = {sr}", fontsize=9)
         for ax, (name, (r, c)) in zip(axes[row, 1:], queries.items()):
             ax.imshow(photo, alpha=0.45)
-            im = ax.imshow(rows[name].numpy(), cmap="inferno", alpha=0.7, vmin=0,
-                           vmax=vmax, extent=extent, interpolation="nearest")
+            im = ax.imshow(
+                rows[name].numpy(),
+                cmap="inferno",
+                alpha=0.7,
+                vmin=0,
+                vmax=vmax,
+                extent=extent,
+                interpolation="nearest",
+            )
             ax.plot(stride * c, stride * r, "o", ms=5, mfc="none", mec="cyan")
             ax.set_title(f"{name} ({hr}×{wr} keys)", fontsize=9)
         fig.colorbar(im, ax=axes[row, 1:], shrink=0.85, label="weight")
@@ -160,8 +172,9 @@ def attention_explorer(image: Optional[torch.Tensor] = None, stride: int = 4):
     out = wd.Output()
 
     def redraw(_: Optional[dict] = None) -> None:
-        # Write the figure into the Output widget's state directly (not ``with out: plt.show()``):
-        # that routing needs a front end, and nbval has none, so the figure would leak to the cell.
+        # Write the figure into the Output widget's state directly (not ``with out:
+        # plt.show()``): that routing needs a front end, and nbval has none, so the
+        # figure would leak to the cell.
         fig = plot_colour_attention(
             image,
             {"query": (row.value, col.value)},
@@ -199,7 +212,8 @@ def block_attention(
     blocks = stages[stage].blocks
     if not -len(blocks) <= block < len(blocks):
         raise ValueError(
-            f"block_attention: stage {stage} has {len(blocks)} blocks, got block {block}"
+            f"block_attention: stage {stage} has {len(blocks)} blocks, got block "
+            f"{block}"
         )
     attn = blocks[block].attn
     seen = {}

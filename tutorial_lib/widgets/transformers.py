@@ -36,7 +36,8 @@ def crop_to_multiple(image: torch.Tensor, patch_size: int) -> torch.Tensor:
     nh, nw = h // patch_size * patch_size, w // patch_size * patch_size
     if nh == 0 or nw == 0:
         raise ValueError(
-            f"crop_to_multiple: expected an image at least {patch_size}x{patch_size}, got {h}x{w}"
+            "crop_to_multiple: expected an image at least "
+            f"{patch_size}x{patch_size}, got {h}x{w}"
         )
     top, left = (h - nh) // 2, (w - nw) // 2
     return image[:, top : top + nh, left : left + nw]
@@ -91,7 +92,8 @@ def plot_patch_grid(
                     fontsize=7,
                 )
     ax.set_title(
-        f"P={patch_size}: {stats['grid_h']}×{stats['grid_w']} grid, N={stats['tokens']:,}\n"
+        f"P={patch_size}: {stats['grid_h']}×{stats['grid_w']} grid, "
+        f"N={stats['tokens']:,}\n"
         f"N²={stats['attention_entries']:,} scores per head",
         fontsize=9,
     )
@@ -111,13 +113,14 @@ def patch_grid_figure(
         raise ValueError(
             "patch_grid_figure: expected at least one patch size, got none"
         )
-    # two panels a row, so that the figure fits the book's 7-inch column at a readable size
+    # two panels a row, so that the figure fits the book's 7-inch column at a
+    # readable size
     cols = min(2, len(patch_sizes))
     rows = -(-len(patch_sizes) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(7.0, 3.6 * rows), squeeze=False)
     for ax, p in zip(axes.flat, patch_sizes):
         plot_patch_grid(image, p, ax=ax)
-    for ax in list(axes.flat)[len(patch_sizes):]:
+    for ax in list(axes.flat)[len(patch_sizes) :]:
         ax.axis("off")
     fig.tight_layout()
     return fig
@@ -154,8 +157,9 @@ def patch_grid_explorer(image: Optional[torch.Tensor] = None):
         )[0]
         fig, ax = plt.subplots(figsize=(4, 4.3))
         plot_patch_grid(img, patch.value, ax=ax)
-        # Write the PNG into the Output widget's state (``with out: plt.show()`` needs a front end,
-        # which nbval and nbclient do not have: the capture would block or leak into the cell).
+        # Write the PNG into the Output widget's state (``with out: plt.show()``
+        # needs a front end, which nbval and nbclient do not have: the capture would
+        # block or leak into the cell).
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", bbox_inches="tight")
         plt.close(fig)
