@@ -65,7 +65,7 @@ def _add_static(app) -> None:
 
 #: A ``show_source`` listing's stored HTML: Pygments' ``<div class="highlight"><pre>``, with
 #: inline colours (``noclasses``) or classes, possibly inside ``<div class="tl-source">``.
-_LISTING = re.compile(r'^\s*(<style[^>]*>.*?</style>\s*)?(<div class="tl-source">\s*)?'
+_LISTING = re.compile(r'^\s*(<div class="tl-source">\s*)?(<style[^>]*>.*?</style>\s*)?'
                       r'<div class="highlight"[^>]*>\s*<pre', re.S)
 
 
