@@ -108,7 +108,7 @@ class SourceListing:
     #: the accessible-pygments styles the book's theme uses, else Pygments' own.
     LIGHT_STYLES = ("a11y-high-contrast-light", "default")
     DARK_STYLES = ("a11y-high-contrast-dark", "monokai")
-    #: Where the dark colours apply: JupyterLab's and VS Code's dark themes.
+    #: The dark colours apply under JupyterLab's and VS Code's dark themes.
     DARK_SCOPES = ('[data-jp-theme-light="false"] .tl-source', "body.vscode-dark .tl-source")
 
     def __init__(self, source: str, name: str) -> None:

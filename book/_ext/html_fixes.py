@@ -86,8 +86,11 @@ def _listings_as_code(app, doctree, docname: str) -> None:
         text = listing_text(raw.astext())
         if text is None:
             continue
-        block = nodes.literal_block(text, text, language="python", classes=["tl-source"])
+        block = nodes.literal_block(text, text, language="python")
         raw.replace_self(block)
+        # replace_self copies the raw node's classes ("output text_html"), which the theme
+        # styles as an HTML output (a light box in dark mode): the block is code, not HTML
+        block["classes"] = ["tl-source"]
 
 
 def _widget_alt(app, doctree, docname: str) -> None:

@@ -67,15 +67,14 @@ def count(results: List[Dict]) -> Dict[str, int]:
 
 def main(html: str) -> None:
     import functools
-    import http.server
+    import http.server  # noqa: F401
     import threading
 
     from playwright.sync_api import sync_playwright
 
-    from conftest import CHROMIUM_ARGS, chromium_path
+    from conftest import CHROMIUM_ARGS, _QuietHandler, chromium_path
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=html)
-    handler.log_message = lambda *a: None
+    handler = functools.partial(_QuietHandler, directory=html)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"

@@ -38,8 +38,10 @@
       // visible: "Search  Ctrl+K"
       el.setAttribute("aria-label", "Search Ctrl+K");
     });
-    document.querySelectorAll(".theme-switch-button").forEach(function (el) {
-      el.setAttribute("aria-label", "Color mode");
+    // the colour-mode button shows an icon; its icons' titles ("Light", "Dark") are not a label
+    document.querySelectorAll(".theme-switch-button i").forEach(function (icon) {
+      icon.setAttribute("aria-hidden", "true");
+      icon.removeAttribute("title");
     });
   }
 
@@ -74,34 +76,27 @@
   function staticWidgets(root) {
     root.querySelectorAll(".cell_output .jupyter-widgets, .cell_output .widget-box").forEach(function (box) {
       var area = box.closest(".widget-subarea") || box;
-      if (area.dataset.tlStatic) return;
-      var controls = area.querySelectorAll("input, select, button, textarea, .slider, [role=slider]");
-      if (!controls.length && !area.querySelector("img")) return;
       area.dataset.tlStatic = "1";
       area.querySelectorAll(".widget-inline-hbox, .widget-hbox").forEach(function (row) {
         var label = row.querySelector(".widget-label");
         var text = label ? label.textContent.trim() : "";
-        row.querySelectorAll("input, select, textarea, [role=slider], .slider, .ui-slider-handle, .noUi-handle")
+        row.querySelectorAll("input, select, textarea, [role=slider], .ui-slider-handle, .noUi-handle")
           .forEach(function (control) {
-            if (text && !control.getAttribute("aria-label")) control.setAttribute("aria-label", text);
+            if (text && control.getAttribute("aria-label") !== text) control.setAttribute("aria-label", text);
           });
       });
       area.querySelectorAll("input, select, button, textarea").forEach(function (control) {
-        control.disabled = true;
+        if (!control.disabled) control.disabled = true;
       });
       area.querySelectorAll("[role=slider], .noUi-handle, .ui-slider-handle").forEach(function (handle) {
-        handle.setAttribute("aria-disabled", "true");
-        handle.setAttribute("tabindex", "-1");
-      });
-      area.querySelectorAll(".widget-slider, .slider-container, .noUi-target").forEach(function (slider) {
-        slider.setAttribute("inert", "");
+        if (handle.getAttribute("aria-disabled") !== "true") handle.setAttribute("aria-disabled", "true");
+        if (handle.getAttribute("tabindex") !== "-1") handle.setAttribute("tabindex", "-1");
       });
       area.querySelectorAll("img").forEach(function (img) {
         if (img.hasAttribute("alt")) return;
-        var figure = area.closest(".cell");
-        var caption = figure && figure.querySelector("figcaption");
-        img.setAttribute("alt", caption ? caption.textContent.replace(/^\s*Figure [\d.]+\s*/, "").trim()
-                                        : "A snapshot of the interactive figure");
+        var cell = area.closest(".cell");
+        var alt = cell && cell.querySelector(".tl-widget-alt");  // html_fixes: the cell's mystnb.image.alt
+        img.setAttribute("alt", alt ? alt.textContent.trim() : "A snapshot of the interactive figure");
       });
       if (!area.querySelector(".tl-static-note")) {
         var note = document.createElement("p");
@@ -119,11 +114,33 @@
     observer.observe(document.body, {childList: true, subtree: true});
   }
 
+  /* 6. A region that scrolls sideways (display math or code wider than a phone's column) can be
+     scrolled from the keyboard: it is focusable (tabindex 0) exactly when it overflows. */
+  function scrollablesFocusable() {
+    document.querySelectorAll('main mjx-container[display="true"], main div.highlight pre, main div.math')
+      .forEach(function (el) {
+        var scrolls = el.scrollWidth - el.clientWidth > 2 &&
+                      /(auto|scroll)/.test(getComputedStyle(el).overflowX);
+        if (scrolls && el.getAttribute("tabindex") !== "0") el.setAttribute("tabindex", "0");
+        else if (!scrolls && el.getAttribute("tabindex") === "0" && el.tagName === "MJX-CONTAINER")
+          el.setAttribute("tabindex", "-1");
+      });
+  }
+
+  function whenTypeset(fn) {
+    var mj = window.MathJax;
+    if (mj && mj.startup && mj.startup.promise) mj.startup.promise.then(fn);
+    else fn();
+  }
+
   ready(function () {
     bindToggles();
     nameFromLabel();
     bibliography();
     figureLinks();
     watchWidgets();
+    scrollablesFocusable();
+    window.addEventListener("load", function () { whenTypeset(scrollablesFocusable); });
+    window.addEventListener("resize", scrollablesFocusable);
   });
 })();
