@@ -48,7 +48,7 @@ def mode_pages(browser) -> Iterator[Dict[str, object]]:
 def test_no_serious_accessibility_violations(mode_pages, base_url: str, mode: str, docname: str) -> None:
     if not AXE_JS.exists():
         pytest.fail(f"{AXE_JS} is missing: run `make vendor` (tools/fetch_vendor.sh) to fetch axe-core")
-    found = [v for v in violations(mode_pages[mode], f"{base_url}/{docname}.html") if v["impact"] in BLOCKING]
+    found = [v for v in violations(mode_pages[mode], f"{base_url}/{docname}.html", mode) if v["impact"] in BLOCKING]
     lines = []
     for v in found:
         lines.append(f"{v['id']} ({v['impact']}, {len(v['nodes'])} element(s)): {v['help']}")
@@ -101,7 +101,7 @@ def test_hamburger_collapses_the_sidebar_on_a_desktop(page, base_url: str) -> No
 
 FIGURES = """() => {
   const out = [];
-  document.querySelectorAll("main img").forEach(img => {
+  document.querySelectorAll("main article img").forEach(img => {
     if (img.closest(".jupyter-widgets, .widget-subarea")) return;
     const alt = (img.getAttribute("alt") || "").trim();
     const figure = img.closest("figure");
@@ -114,7 +114,7 @@ FIGURES = """() => {
               full: !!(link && link.getAttribute("href") === img.getAttribute("src")),
               id: figure ? figure.id : ""});
   });
-  document.querySelectorAll("main .widget-subarea img").forEach(img =>
+  document.querySelectorAll("main article .widget-subarea img").forEach(img =>
     out.push({src: "(widget)", alt: (img.getAttribute("alt") || "").trim(), caption: "-", number: "-",
               full: true, id: "widget"}));
   return out;

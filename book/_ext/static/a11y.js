@@ -140,7 +140,10 @@
     figureLinks();
     watchWidgets();
     scrollablesFocusable();
-    window.addEventListener("load", function () { whenTypeset(scrollablesFocusable); });
+    window.addEventListener("load", function () {
+      nameFromLabel();  // again: theme scripts that run late may restore the icons' titles
+      whenTypeset(scrollablesFocusable);
+    });
     window.addEventListener("resize", scrollablesFocusable);
   });
 })();
