@@ -159,3 +159,25 @@ def test_chapter_imports_only_what_the_package_installs(path):
         extra = {m for m in modules - allowed if f"needs-{m}" not in tags}
         assert not extra, (f"{path.name} code cell {index} imports {sorted(extra)}, which `pip install tutorial_lib` "
                            f"does not bring: guard it and tag the cell needs-<module>")
+
+
+import figures  # noqa: E402  (tools/figures.py)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_figure_has_a_name_caption_and_alt_text(path):
+    """Each figure cell carries myst-nb's figure metadata (numbered, captioned, alt text) and each
+    widget cell alt text for its picture: `python tools/figures.py apply` writes tools/figures.yml."""
+    nb = nbformat.read(path, as_version=4)
+    assert not figures.problems(path, nb), "\n".join(figures.problems(path, nb))
+    for cell, kind in figures.figure_cells(nb):
+        meta = cell.metadata["mystnb"]
+        alt = meta["image"]["alt"]
+        assert len(alt) > 40 and "/" not in alt.split()[0] and not alt.endswith(".png"), (
+            f"{path.name} cell {cell.get('id')}: alt text should say what the figure shows: {alt!r}")
+        if kind == "figure":
+            assert meta["figure"]["caption"] != alt
+
+
+def test_figure_registry_matches_the_notebooks():
+    assert figures.check() == 0

@@ -84,3 +84,24 @@ def test_nested_checks_keep_the_code_after_them():
     assert out.count(ELIDED) == 1
     ast_ok = compile(out, "<listing>", "exec")
     assert ast_ok is not None
+
+
+def test_listing_html_uses_classes_and_the_book_recovers_the_exact_source():
+    """The HTML twin is classed Pygments (its colours scoped to the listing, light and dark); the
+    book build turns it back into the exact source, shown as a theme code block."""
+    import re
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_ext"))
+    import html_fixes
+
+    listing = show_source(MixFFN)
+    page = listing._repr_html_()
+    assert page.startswith('<div class="tl-source">') and 'class="highlight"' in page
+    assert 'style="' not in page.split("</style>", 1)[1], "colours come from classes, not inline styles"
+    for rule in re.search(r"<style>(.*)</style>", page, re.S).group(1).splitlines():
+        assert ".tl-source" in rule.split("{")[0], f"unscoped CSS would restyle the notebook: {rule}"
+    assert "data-jp-theme-light" in page  # JupyterLab's dark theme gets dark colours
+    assert html_fixes.listing_text(page) == repr(listing) + "\n"
+    assert html_fixes.listing_text("<div class='other'><pre>x</pre></div>") is None

@@ -7,6 +7,7 @@ import inspect
 import logging
 import os
 import random
+import re
 import textwrap
 import warnings
 from typing import Any, Optional
@@ -95,7 +96,20 @@ class SourceListing:
 
     The plain-text form is what nbval compares, so a library change that makes a
     chapter's listing stale fails the notebook tests.
+
+    The HTML form is Pygments' ``<div class="highlight">`` with CSS classes, inside a
+    ``<div class="tl-source">`` that carries its own light and dark colours for Jupyter,
+    JupyterLab's dark theme and VS Code. The book does not use that HTML's colours: its build
+    turns a listing into an ordinary Python code block (``book/_ext/html_fixes.py``), so it
+    follows the theme's highlighting and colour mode like every other code block.
     """
+
+    #: Pygments styles for light and dark notebook themes (the first one installed is used):
+    #: the accessible-pygments styles the book's theme uses, else Pygments' own.
+    LIGHT_STYLES = ("a11y-high-contrast-light", "default")
+    DARK_STYLES = ("a11y-high-contrast-dark", "monokai")
+    #: The dark colours apply under JupyterLab's and VS Code's dark themes.
+    DARK_SCOPES = ('[data-jp-theme-light="false"] .tl-source', "body.vscode-dark .tl-source")
 
     def __init__(self, source: str, name: str) -> None:
         self.source = source
@@ -108,9 +122,34 @@ class SourceListing:
         from pygments import highlight
         from pygments.formatters import HtmlFormatter
         from pygments.lexers import PythonLexer
+        from pygments.util import ClassNotFound
 
-        formatter = HtmlFormatter(noclasses=True, style="default")
-        return highlight(self.source, PythonLexer(), formatter)
+        code = highlight(self.source, PythonLexer(), HtmlFormatter(cssclass="highlight"))
+        used = set(re.findall(r'<span class="([\w-]+)"', code))
+
+        def style_defs(names: tuple, scopes: list) -> str:
+            """The style's rules for this listing's token classes, under ``scopes`` only."""
+            for name in names:
+                try:
+                    formatter = HtmlFormatter(style=name)
+                except ClassNotFound:
+                    continue
+                rules = formatter.get_style_defs([f"{scope} .highlight" for scope in scopes])
+                kept = []
+                for rule in rules.splitlines():
+                    selector = rule.split("{", 1)[0].strip()
+                    if not selector.startswith(tuple(scopes)):
+                        continue  # Pygments' unscoped rules (pre, line numbers)
+                    last = selector.split(",")[0].split()[-1]
+                    if last == ".highlight" or last.lstrip(".") in used:
+                        kept.append(rule.split("/*")[0].strip())
+                return "\n".join(kept)
+            return ""  # pragma: no cover - Pygments always has its defaults
+
+        css = style_defs(self.LIGHT_STYLES, [".tl-source"]) + "\n" + style_defs(
+            self.DARK_STYLES, list(self.DARK_SCOPES)
+        )
+        return f'<div class="tl-source"><style>{css}</style>{code}</div>'
 
 
 #: The comment that stands in for elided input validation in a listing.

@@ -2,7 +2,8 @@
 
 ``tools/fetch_vendor.sh`` (run by ``make book``/``make test``) fetches pinned versions from the
 npm registry into ``_vendor/`` (git-ignored). When that folder is complete, this extension adds
-it to the static files and points Sphinx's MathJax and myst-nb's widget loader at the local
+``_vendor/static`` to the static files (``_vendor/axe``, the accessibility engine the browser test
+injects, stays out of the book) and points Sphinx's MathJax and myst-nb's widget loader at the local
 copies, so the rendered book needs no internet. Otherwise the CDN defaults stay in place.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ VENDOR = pathlib.Path(__file__).resolve().parents[2] / "_vendor"
 def _configure(app, config) -> None:
     if not (VENDOR / ".versions").exists():
         return
-    config.html_static_path = list(config.html_static_path) + [str(VENDOR)]
+    config.html_static_path = list(config.html_static_path) + [str(VENDOR / "static")]
     config.mathjax_path = "mathjax/tex-chtml.js"
     config.nb_ipywidgets_js = {
         "widgets/require.js": {},
