@@ -490,16 +490,20 @@ def paired(
     metric: str = "miou",
     results: Optional[Dict[str, Any]] = None,
     minus: Optional[str] = None,
+    metric_b: Optional[str] = None,
 ) -> Effect:
     """The paired effect (:func:`tutorial_lib.stats.paired_effect`) of configuration
     ``a`` over ``b`` on ``metric``, seed by seed over their common seeds. With
     ``minus``, a second metric: the effect on ``metric`` minus the effect on
-    ``minus`` (e.g. the decoder's gain in a boundary band minus its gain inside)."""
+    ``minus`` (e.g. the decoder's gain in a boundary band minus its gain inside).
+    ``metric_b`` reads another metric of ``b`` (e.g. the ERF of another model's
+    corresponding stage)."""
     seeds = common_seeds((a, b), results)
     diff = [
         x - y
         for x, y in zip(
-            _per_seed(a, metric, seeds, results), _per_seed(b, metric, seeds, results)
+            _per_seed(a, metric, seeds, results),
+            _per_seed(b, metric if metric_b is None else metric_b, seeds, results),
         )
     ]
     if minus is not None:
