@@ -39,6 +39,7 @@ ORDER = (
     "deeplab_os8_128",
     "deeplab_os16_128",
     "deeplabv3plus_128",
+    "deeplabv3plus_wide",
     "deeplabv3plus",
     "deeplab_os8",
     "aspp_same_rate",

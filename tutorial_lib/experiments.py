@@ -106,6 +106,19 @@ class Config:
     seeds: Tuple[int, ...] = SEEDS
 
 
+def _xception_wide() -> Any:
+    from .models.xception import XceptionConfig
+
+    # XCEPTION_SMALL (stem 16, entry 16/24/32, middle 32, exit 48/96) about 1.7× wider
+    return XceptionConfig(
+        stem=(24, 24),
+        entry=((24, 24, 24), (40, 40, 40), (56, 56, 56)),
+        middle=(56, 56, 56),
+        middle_units=1,
+        exit=((56, 80, 80), (112, 112, 160)),
+    )
+
+
 def _deeplab(**overrides: Any) -> Callable[[bool], nn.Module]:
     def build(aux: bool) -> nn.Module:
         from .models.deeplab import DeepLabConfig, DeepLabV3Plus
@@ -122,6 +135,8 @@ def _deeplab(**overrides: Any) -> Callable[[bool], nn.Module]:
             backbone=XCEPTION_SMALL,
         )
         settings.update(overrides)
+        if settings["backbone"] == "wide":
+            settings["backbone"] = _xception_wide()
         return DeepLabV3Plus(DeepLabConfig(**settings))
 
     return build
@@ -202,6 +217,18 @@ CONFIGS: Dict[str, Config] = {
         "their insides lie away from their outlines",
         _capstone("deeplabv3plus"),
         train_size=128,
+    ),
+    "deeplabv3plus_wide": Config(
+        "DeepLabV3+, wide",
+        "the capstone DeepLabV3+ with the Xception about 1.7× wider and ASPP and decoder "
+        "80 channels wide: about as many parameters as the FCN, SETR-PUP and the "
+        "quarter-width SegFormer, and about as many MACs as the FCN and SegFormer",
+        _deeplab(
+            aspp_channels=80,
+            decoder_channels=80,
+            low_level_channels=24,
+            backbone="wide",
+        ),
     ),
     "aspp_same_rate": Config(
         "ASPP, rates (1, 1, 1)",
@@ -292,10 +319,16 @@ EXPERIMENTS: Dict[str, Experiment] = {
         "Does Mix-FFN make position embeddings unnecessary, also on larger images?",
     ),
     "matched": Experiment(
-        "Three designs at about the same number of parameters",
+        "Each family's strongest design at about the same number of parameters",
         "12",
-        ("fcn", "setr_pup", "segformer_small"),
+        ("fcn", "deeplabv3plus_wide", "setr_pup", "segformer_small"),
         "At matched size (0.20–0.26 M parameters), which design learns most?",
+    ),
+    "matched_macs": Experiment(
+        "Each family's strongest design at about the same computation",
+        "12",
+        ("fcn", "deeplabv3plus_wide", "setr_pup", "segformer"),
+        "At matched work (24–38 M MACs per 64×64 image), which design learns most?",
     ),
     "capstone": Experiment(
         "The three families side by side",
