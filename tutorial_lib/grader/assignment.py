@@ -5,6 +5,9 @@ An assignment is a TOML file that the instructor keeps (it may hold the private 
     title = "Metrics and the effective receptive field"
     timeout = 60            # seconds per exercise (and for running the submission); optional
     run_timeout = 300       # seconds for running the submission itself (default: timeout); optional
+    budget = 900            # seconds for everything of one student, start-up included; optional
+    memory_mb = 2048        # memory a submission may use above Python + torch; optional
+    processes = 32          # processes and threads a submission may start; optional
     private_seed = 20261129 # optional: the checks draw their random cases from it, students never see it
 
     [[exercise]]
@@ -24,7 +27,7 @@ import pathlib
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
-from ._core import REGISTRY
+from ..checks import REGISTRY
 
 __all__ = ["Assignment", "Exercise", "GraderError", "load_assignment", "parse_assignment"]
 
@@ -46,6 +49,9 @@ class Assignment:
     timeout: Optional[float] = None
     private_seed: Optional[int] = None
     run_timeout: Optional[float] = None
+    budget: Optional[float] = None
+    memory_mb: Optional[int] = None
+    processes: Optional[int] = None
 
     @property
     def max_score(self) -> float:
@@ -57,6 +63,9 @@ class Assignment:
             lines.append(f"timeout = {self.timeout:g}")
         if self.run_timeout is not None:
             lines.append(f"run_timeout = {self.run_timeout:g}")
+        for key in ("budget", "memory_mb", "processes"):
+            if getattr(self, key) is not None:
+                lines.append(f"{key} = {getattr(self, key):g}")
         if self.private_seed is not None:
             lines.append(f"private_seed = {self.private_seed}")
         for e in self.exercises:
@@ -80,10 +89,10 @@ def parse_assignment(data: Any, source: str = "assignment") -> Assignment:
     """Validate a parsed TOML document; ``GraderError`` naming what was expected and what came."""
     if not isinstance(data, dict):
         raise GraderError(f"{source}: expected a table, got {type(data).__name__}")
-    unknown = sorted(set(data) - {"title", "timeout", "run_timeout", "private_seed", "exercise"})
+    known = ["title", "timeout", "run_timeout", "budget", "memory_mb", "processes", "private_seed", "exercise"]
+    unknown = sorted(set(data) - set(known))
     if unknown:
-        raise GraderError(f"{source}: expected keys title, timeout, run_timeout, private_seed, exercise; "
-                          f"got also {unknown}")
+        raise GraderError(f"{source}: expected keys {', '.join(known)}; got also {unknown}")
     entries = data.get("exercise")
     if not isinstance(entries, list) or not entries:
         raise GraderError(f"{source}: expected at least one [[exercise]] table, got {entries!r}")
@@ -106,7 +115,14 @@ def parse_assignment(data: Any, source: str = "assignment") -> Assignment:
     timeout = data.get("timeout")
     seed = data.get("private_seed")
     run_timeout = data.get("run_timeout")
-    return Assignment(title=str(data.get("title", source)), exercises=exercises,
+    limits = {}
+    for key, integer in (("budget", False), ("memory_mb", True), ("processes", True)):
+        if data.get(key) is not None:
+            value = _number(data[key], key, integer=integer)
+            if value <= 0:
+                raise GraderError(f"{source}: expected {key} to be positive, got {value!r}")
+            limits[key] = value
+    return Assignment(title=str(data.get("title", source)), exercises=exercises, **limits,
                       timeout=None if timeout is None else float(_number(timeout, "timeout")),
                       run_timeout=None if run_timeout is None else float(_number(run_timeout, "run_timeout")),
                       private_seed=None if seed is None else _number(seed, "private_seed", integer=True))
