@@ -140,6 +140,27 @@ def probe(edition: str) -> None:
 DEFAULT_LIMITS = {"memory_mb": 2048, "processes": 32, "file_mb": 64, "tmp_mb": 256}
 
 
+def _pids_cgroup(limit: int) -> Optional[str]:
+    """As root the kernel exempts the sandbox's processes from RLIMIT_NPROC (they belong to uid 0
+    outside): count them in a cgroup of their own instead, where one can be made (else ``None``)."""
+    if os.geteuid() != 0:
+        return None
+    for base in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup"):
+        if os.path.isdir(base):
+            path = os.path.join(base, f"tutorial_lib_grader_{os.getpid()}_{time.monotonic_ns()}")
+            try:
+                os.mkdir(path)
+                with open(os.path.join(path, "pids.max"), "w") as fh:
+                    fh.write(str(limit))
+                return path
+            except OSError:
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass
+    return None
+
+
 class Sandbox:
     """One running submission process (in its sandbox) and the student's remaining time."""
 
@@ -150,6 +171,7 @@ class Sandbox:
         self.deadline = budget_end
         self.max_reply = max_reply
         self.proc: Optional[subprocess.Popen] = None
+        self.cgroup: Optional[str] = None
 
     def start(self) -> None:
         to_r, to_w = os.pipe()
@@ -158,6 +180,9 @@ class Sandbox:
         if self.sandbox:
             cmd = bwrap_command(self.edition, config)
             env: Dict[str, str] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+            self.cgroup = _pids_cgroup(self.limits["processes"] + 64)
+            if self.cgroup:  # joined before bwrap starts: every process of the sandbox is counted
+                cmd = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', self.cgroup, *cmd]
         else:
             cmd = [sys.executable, "-I", os.path.join(HERE, "child.py"), json.dumps(dict(config, edition=self.edition))]
             env = _env()
@@ -191,6 +216,13 @@ class Sandbox:
         except ProcessLookupError:
             pass
         self.proc.wait()
+        if self.cgroup:
+            for _ in range(100):  # empty once the kernel has reaped the namespace's processes
+                try:
+                    os.rmdir(self.cgroup)
+                    break
+                except OSError:
+                    time.sleep(0.05)
         for fd in (self._w, self._r):
             try:
                 os.close(fd)
