@@ -75,7 +75,7 @@ class Grader:
         self.exercises, self.assignment, self.sandbox = list(exercises), a, sandbox
         self.timeout = _positive("timeout", (a and a.timeout) or timeout)
         self.run_timeout = _positive("run_timeout", run_timeout or (a and a.run_timeout) or self.timeout)
-        self.budget = (a and a.budget) or self.run_timeout + self.timeout * len(self.exercises) + 120.0
+        self.budget = (a and a.budget) or self.run_timeout + self.timeout * len(self.exercises)
         self.limits = dict(DEFAULT_LIMITS)
         for key in ("memory_mb", "processes"):
             if a is not None and getattr(a, key):
@@ -106,7 +106,7 @@ class Grader:
     def grade(self, sub: Submission) -> Dict[str, Any]:
         """The report of one submission, in Gradescope's ``results.json`` shape (plus details)."""
         start = time.monotonic()
-        box = Sandbox(self._tmp.name, self.limits, start + self.budget, self.sandbox, self.max_reply)
+        box = Sandbox(self._tmp.name, self.limits, self.budget, self.sandbox, self.max_reply)
         _core.set_private_seed(self.assignment.private_seed if self.assignment is not None else None)
         tests = []
         try:

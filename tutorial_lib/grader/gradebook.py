@@ -131,7 +131,7 @@ def _identity(path: pathlib.Path, sub: Optional[Submission], roster: Dict[str, s
             return value, notes
         notes.append(f"{source} id {json.dumps(value[:40])} is not a valid id (letters, digits, ._@+-)")
     stem = re.sub(r"[^A-Za-z0-9._@+-]", "_", path.stem)[:64] or "unnamed"
-    return stem, notes + ["no roster entry or STUDENT line: named after the file"]
+    return stem, notes + ["id from the file name (no roster entry, STUDENT line or metadata)"]
 
 
 def grade_folder(folder: "str | os.PathLike[str]", assignment: "Assignment | str | os.PathLike[str]",
@@ -145,7 +145,7 @@ def grade_folder(folder: "str | os.PathLike[str]", assignment: "Assignment | str
         assignment = load_assignment(assignment)
     names = roster and read_roster(roster) or {}
     try:
-        paths = sorted(p for p in folder.iterdir() if p.suffix in {".py", ".ipynb"} and not p.is_symlink())
+        paths = sorted(p for p in folder.iterdir() if p.suffix in {".py", ".ipynb"})
     except OSError as err:
         raise GraderError(f"gradebook: expected a folder of submissions, got {folder} ({err})") from None
     if not paths:
@@ -153,6 +153,8 @@ def grade_folder(folder: "str | os.PathLike[str]", assignment: "Assignment | str
     contents: Dict[pathlib.Path, Any] = {}
     for path in paths:  # every file read before any submission runs
         try:
+            if path.is_symlink():
+                raise OSError("a symbolic link (not followed)")
             contents[path] = path.read_bytes()
         except OSError as err:
             contents[path] = err

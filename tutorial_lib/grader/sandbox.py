@@ -164,11 +164,11 @@ def _pids_cgroup(limit: int) -> Optional[str]:
 class Sandbox:
     """One running submission process (in its sandbox) and the student's remaining time."""
 
-    def __init__(self, edition: str, limits: Dict[str, int], budget_end: float, sandbox: bool = True,
+    def __init__(self, edition: str, limits: Dict[str, int], budget: float, sandbox: bool = True,
                  max_reply: int = 64 << 20) -> None:
-        self.edition, self.limits, self.sandbox = edition, limits, sandbox
-        self.budget_end = budget_end  # time.monotonic() when this student's budget runs out
-        self.deadline = budget_end
+        self.edition, self.limits, self.sandbox, self.budget = edition, limits, sandbox, budget
+        self.budget_end = float("inf")  # time.monotonic() when this student's budget runs out
+        self.deadline = self.budget_end
         self.max_reply = max_reply
         self.proc: Optional[subprocess.Popen] = None
         self.cgroup: Optional[str] = None
@@ -194,7 +194,7 @@ class Sandbox:
             os.close(to_r)
             os.close(from_w)
         self._w, self._r = to_w, from_r
-        self.deadline = min(self.budget_end, time.monotonic() + STARTUP_LIMIT)
+        self.deadline = time.monotonic() + STARTUP_LIMIT  # start-up (Python, torch) is not the student's time
         try:
             ready = self._receive()
         except SubmissionTimeout:
@@ -202,6 +202,8 @@ class Sandbox:
         if ready != "ready":
             self.close()
             raise SubmissionCrashed("the sandbox did not start")
+        if self.budget_end == float("inf"):  # the student's clock starts with the first start
+            self.budget_end = time.monotonic() + self.budget
 
     @property
     def alive(self) -> bool:
