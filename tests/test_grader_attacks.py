@@ -175,7 +175,8 @@ def test_injection_is_neutralised_in_the_csv_and_quoted_in_the_feedback(gamed: d
     assert (row["student"], row["total"]) == ("_1+2", "0") and "is not a valid id" in row["notes"]
     text = gamed["feedback"]["_1+2.md"]
     outside = re.sub(r"^(`{3,})text\n[\s\S]*?\n\1$", "", text, flags=re.M)  # the quoted blocks removed
-    assert "Total: 3 / 3" in text and "Total: 3 / 3" not in outside and outside.count("**Total: 0 / 3**") == 1
+    assert "```" in text and "Total: 3 / 3" not in outside and outside.count("**Total:") == 1
+    assert "**Total: 0 / 3**" in outside
     assert "# Feedback for zed" not in outside
 
 

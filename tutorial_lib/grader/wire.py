@@ -84,6 +84,8 @@ def decode(data: bytes) -> Any:
     """The value of one frame's body; ``WireError`` for anything but the tagged format above."""
     try:
         return _decode(json.loads(data), 0)
+    except WireError:
+        raise
     except (ValueError, RecursionError, TypeError) as err:
         raise WireError(f"expected a grader message, got an unreadable frame ({type(err).__name__})") from None
 
