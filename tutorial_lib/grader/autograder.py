@@ -8,8 +8,9 @@ autograder.zip``) writes the zip Gradescope (and Otter-generated autograders) us
 * ``run_autograder`` — run per submission: ``python3 -m tutorial_lib.grader.autograder`` grades the
   ``.ipynb``/``.py`` in ``/autograder/submission`` against ``source/assignment.toml`` and writes
   ``/autograder/results/results.json`` (``score``, ``output``, ``tests``), after the sandbox is gone;
-* ``source/`` — the real library (``tutorial_lib``, its checks and this grader), the assignment
-  file with its private seed, the course's checks files and ``requirements.txt``.
+* the real library (``tutorial_lib``, its checks and this grader), the assignment file with its
+  private seed, the course's checks files and ``requirements.txt``. Gradescope unzips everything
+  into ``/autograder/source`` and copies ``run_autograder`` to ``/autograder``.
 
 The submission still runs in the bubblewrap sandbox inside the container. If Gradescope's
 container cannot create one, the results say so and score 0 (no silent unsandboxed run), unless
@@ -64,18 +65,18 @@ def write_autograder(assignment: "str | os.PathLike[str]", out: "str | os.PathLi
     load_assignment(assignment)  # a bad file fails here, not on Gradescope
     out = pathlib.Path(out)
     files: Dict[str, bytes] = {"setup.sh": SETUP.encode(), "run_autograder": RUN.encode(),
-                               "source/requirements.txt": REQUIREMENTS.encode(),
-                               "source/assignment.toml": pathlib.Path(assignment).read_bytes(),
-                               "source/grader.json": json.dumps({"sandbox": sandbox,
+                               "requirements.txt": REQUIREMENTS.encode(),
+                               "assignment.toml": pathlib.Path(assignment).read_bytes(),
+                               "grader.json": json.dumps({"sandbox": sandbox,
                                                                  "checks": [pathlib.Path(c).name for c in checks]}).encode()}
     for path in checks:
-        files[f"source/course_checks/{pathlib.Path(path).name}"] = pathlib.Path(path).read_bytes()
+        files[f"course_checks/{pathlib.Path(path).name}"] = pathlib.Path(path).read_bytes()
     for folder, dirs, names in os.walk(PACKAGE):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(names):
             if not name.endswith((".pyc", ".pyo")):
                 full = pathlib.Path(folder) / name
-                files[f"source/tutorial_lib/{full.relative_to(PACKAGE).as_posix()}"] = full.read_bytes()
+                files[f"tutorial_lib/{full.relative_to(PACKAGE).as_posix()}"] = full.read_bytes()
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.items():

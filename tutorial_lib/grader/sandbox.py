@@ -129,10 +129,11 @@ def probe(edition: str) -> None:
         problem = str(err)
     except (OSError, subprocess.TimeoutExpired) as err:
         problem = f"bwrap could not start a sandbox here ({err})"
-    _PROBED[edition] = problem and (problem + ". Unprivileged user namespaces must be allowed "
-                                    "(sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu 24.04 "
-                                    "kernel.apparmor_restrict_unprivileged_userns=0); see the instructor page. "
-                                    "--no-sandbox grades without one and says so in every row.")
+    _PROBED[edition] = problem and (problem + ". Usual causes: unprivileged user namespaces are disabled "
+                                    "(sysctl kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 "
+                                    "kernel.apparmor_restrict_unprivileged_userns=0), or a container that "
+                                    "blocks them (Docker: --security-opt seccomp=unconfined); see the "
+                                    "instructor page. --no-sandbox grades without one and says so in every row")
     if problem:
         raise SandboxError(_PROBED[edition])
 
