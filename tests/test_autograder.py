@@ -211,7 +211,6 @@ def test_without_a_sandbox_the_grader_refuses_unless_told(monkeypatch: pytest.Mo
     from tutorial_lib.grader.__main__ import main
 
     monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
-    monkeypatch.setattr(sandbox, "_PROBED", {})
     path = str(SUBMISSIONS / "correct.py")
     assert main(["grade", path, "--check", "mean_iou"]) == 2
     assert "no bwrap: install the grader's requirements" in capsys.readouterr().err

@@ -180,7 +180,7 @@ def test_private_seed_changes_the_cases_and_only_in_the_grader() -> None:
     ({"exercise": [{"check": "mean_iou"}, {"check": "mean_iou"}]}, "each check once"),
     ({"exercise": [{"check": "mean_iou"}], "seed": 3}, "got also ['seed']"),
     ({"exercise": [{"check": "mean_iou"}], "private_seed": "x"}, "private_seed to be an integer"),
-    ({"exercise": [{"check": "mean_iou"}], "memory_mb": 0}, "expected memory_mb to be positive"),
+    ({"exercise": [{"check": "mean_iou"}], "memory_mb": 0}, "expected memory_mb to be a positive integer"),
 ])
 def test_bad_assignments_say_what_was_expected(data: dict, message: str) -> None:
     with pytest.raises(GraderError) as info:

@@ -104,15 +104,8 @@ def _env() -> Dict[str, str]:
     return env
 
 
-_PROBED: Dict[str, Optional[str]] = {}
-
-
 def probe(edition: str) -> None:
     """Start one sandbox and check that it really is one; ``SandboxError`` saying why not."""
-    if edition in _PROBED:
-        if _PROBED[edition]:
-            raise SandboxError(_PROBED[edition])
-        return
     script = ("import os, socket, sys\n"
               "assert os.getuid() == 65534, 'uid'\n"
               "assert not os.path.exists(sys.argv[1]), 'the grader folder is visible'\n"
@@ -129,13 +122,12 @@ def probe(edition: str) -> None:
         problem = str(err)
     except (OSError, subprocess.TimeoutExpired) as err:
         problem = f"bwrap could not start a sandbox here ({err})"
-    _PROBED[edition] = problem and (problem + ". Usual causes: unprivileged user namespaces are disabled "
-                                    "(sysctl kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 "
-                                    "kernel.apparmor_restrict_unprivileged_userns=0), or a container that "
-                                    "blocks them (Docker: --security-opt seccomp=unconfined); see the "
-                                    "instructor page. --no-sandbox grades without one and says so in every row")
     if problem:
-        raise SandboxError(_PROBED[edition])
+        raise SandboxError(problem + ". Usual causes: unprivileged user namespaces are disabled (sysctl "
+                           "kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 kernel.apparmor_restrict_"
+                           "unprivileged_userns=0), or a container that blocks them (Docker: --security-opt "
+                           "seccomp=unconfined); see the instructor page. --no-sandbox grades without one "
+                           "and says so in every row")
 
 
 DEFAULT_LIMITS = {"memory_mb": 2048, "processes": 32, "file_mb": 64, "tmp_mb": 256}
