@@ -194,3 +194,33 @@ def test_outputs_are_group_readable(gamed: dict) -> None:
     assert oct(out.stat().st_mode & 0o777) == "0o750"
     assert oct((out / "gradebook.csv").stat().st_mode & 0o777) == "0o640"
     assert all((p.stat().st_mode & 0o777) == 0o640 for p in (out / "feedback").iterdir())
+
+
+def test_sigterm_stops_the_grader_with_nothing_left_behind(tmp_path: pathlib.Path) -> None:
+    import glob
+    import signal
+    import tempfile
+    import time
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "slow.py").write_text("import subprocess, sys, time\n"
+                                    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', "
+                                    f"{MARKER!r}])\ntime.sleep(600)\n")
+    editions = set(glob.glob(os.path.join(tempfile.gettempdir(), "grader_edition_*")))
+    proc = subprocess.Popen([sys.executable, "-m", "tutorial_lib.grader", "gradebook", str(folder), "--assignment",
+                             str(FIXTURES / "gaming.toml"), "--out", str(tmp_path / "out")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(3000):  # start-up (torch) takes long on a busy machine
+            if _survivors():
+                break
+            time.sleep(0.1)
+        assert _survivors(), "the submission did not start: the test proves nothing"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+    time.sleep(0.5)
+    assert _survivors() == []
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "grader_edition_*"))) <= editions
