@@ -195,3 +195,12 @@ def test_assignment_round_trips_through_toml(tmp_path: pathlib.Path) -> None:
         path.write_text(assignment.to_toml())
         assert load_assignment(path) == assignment
     assert load_assignment(ASSIGNMENT).max_score == 5 and load_assignment(FIXTURES / "gaming.toml").budget == 14
+
+
+def test_the_instructor_pages_gradebook_is_this_one(graded: dict) -> None:
+    import re
+
+    page = (pathlib.Path(__file__).parent.parent / "book" / "appendix" / "assignments.md").read_text()
+    (block,) = [b for b in re.findall(r"```text\n(.*?)```", page, re.S) if b.startswith("student,file,")]
+    shown = list(csv.DictReader(block.splitlines()))
+    assert shown == [{k: v for k, v in row.items() if k != "sha256"} for row in graded["rows"].values()]
