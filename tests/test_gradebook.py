@@ -194,7 +194,7 @@ def test_assignment_round_trips_through_toml(tmp_path: pathlib.Path) -> None:
         path = tmp_path / "a.toml"
         path.write_text(assignment.to_toml())
         assert load_assignment(path) == assignment
-    assert load_assignment(ASSIGNMENT).max_score == 5 and load_assignment(FIXTURES / "gaming.toml").budget == 14
+    assert load_assignment(ASSIGNMENT).max_score == 5 and load_assignment(FIXTURES / "gaming.toml").budget == 20
 
 
 def test_the_instructor_pages_gradebook_is_this_one(graded: dict) -> None:

@@ -75,7 +75,8 @@ class Grader:
         self.exercises, self.assignment, self.sandbox = list(exercises), a, sandbox
         self.timeout = _positive("timeout", (a and a.timeout) or timeout)
         self.run_timeout = _positive("run_timeout", run_timeout or (a and a.run_timeout) or self.timeout)
-        self.budget = (a and a.budget) or self.run_timeout + self.timeout * len(self.exercises)
+        # by default room for a fresh run before each exercise (a crash or time-out kills the sandbox)
+        self.budget = (a and a.budget) or (self.run_timeout + self.timeout) * max(1, len(self.exercises))
         self.limits = dict(DEFAULT_LIMITS)
         for key in ("memory_mb", "processes"):
             if a is not None and getattr(a, key):

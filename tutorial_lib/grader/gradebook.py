@@ -170,7 +170,11 @@ def grade_folder(folder: "str | os.PathLike[str]", assignment: "Assignment | str
         with Grader(assignment.exercises, assignment, timeout, run_timeout, sandbox, exercises_only) as grader:
             for student, path, sub, notes in prepared:
                 if isinstance(sub, Submission):
-                    report = grader.grade(sub)  # its sandbox is gone when this returns
+                    try:
+                        report = grader.grade(sub)  # its sandbox is gone when this returns
+                    except Exception as err:  # the grader's own failure on this file: still a row
+                        sub = f"the grader failed on this file ({type(err).__name__}: {err})"
+                if isinstance(sub, Submission):
                     if report["submission"]["status"] != "ok":
                         notes.append(f"submission: {report['submission']['status']}")
                 else:
