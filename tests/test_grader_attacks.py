@@ -45,7 +45,7 @@ import pytest
 from tutorial_lib.grader.sandbox import SandboxError, probe
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "submissions"
-MARKER = "TUTORIAL_LIB_SURVIVOR_MARKER"
+MARKER = f"TUTORIAL_LIB_SURVIVOR_MARKER_{os.getpid()}"  # this run's: another run's processes are not ours
 LIBRARY = pathlib.Path(__file__).parent.parent / "tutorial_lib"
 
 
@@ -91,6 +91,8 @@ def gamed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("gaming")
     folder = root / "class"
     shutil.copytree(FIXTURES / "gaming", folder)
+    for path in folder.glob("*.py"):
+        path.write_text(path.read_text(encoding="utf-8").replace("TUTORIAL_LIB_SURVIVOR_MARKER", MARKER), encoding="utf-8")
     (folder / "a05_pasted.py").write_text(_pasted(), encoding="utf-8")
     os.symlink(FIXTURES / "gaming" / "zed.py", folder / "a18_link.py")
     before = _library_hash()
@@ -197,9 +199,7 @@ def test_outputs_are_group_readable(gamed: dict) -> None:
 
 
 def test_sigterm_stops_the_grader_with_nothing_left_behind(tmp_path: pathlib.Path) -> None:
-    import glob
     import signal
-    import tempfile
     import time
 
     folder = tmp_path / "class"
@@ -207,10 +207,11 @@ def test_sigterm_stops_the_grader_with_nothing_left_behind(tmp_path: pathlib.Pat
     (folder / "slow.py").write_text("import subprocess, sys, time\n"
                                     "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', "
                                     f"{MARKER!r}])\ntime.sleep(600)\n")
-    editions = set(glob.glob(os.path.join(tempfile.gettempdir(), "grader_edition_*")))
+    tmp = tmp_path / "tmp"  # the grader's temporary folders (its student edition) go here
+    tmp.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "tutorial_lib.grader", "gradebook", str(folder), "--assignment",
                              str(FIXTURES / "gaming.toml"), "--out", str(tmp_path / "out")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, TMPDIR=str(tmp)))
     try:
         for _ in range(3000):  # start-up (torch) takes long on a busy machine
             if _survivors():
@@ -223,4 +224,4 @@ def test_sigterm_stops_the_grader_with_nothing_left_behind(tmp_path: pathlib.Pat
         proc.kill()
     time.sleep(0.5)
     assert _survivors() == []
-    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "grader_edition_*"))) <= editions
+    assert list(tmp.iterdir()) == []
