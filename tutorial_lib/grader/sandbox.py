@@ -187,7 +187,8 @@ class Sandbox:
             os.close(to_r)
             os.close(from_w)
         self._w, self._r = to_w, from_r
-        self.deadline = time.monotonic() + STARTUP_LIMIT  # start-up (Python, torch) is not the student's time
+        started = time.monotonic()
+        self.deadline = started + STARTUP_LIMIT  # start-up (Python, torch) is not the student's time
         try:
             ready = self._receive()
         except SubmissionTimeout:
@@ -197,6 +198,8 @@ class Sandbox:
             raise SubmissionCrashed("the sandbox did not start")
         if self.budget_end == float("inf"):  # the student's clock starts with the first start
             self.budget_end = time.monotonic() + self.budget
+        else:  # and stops while a fresh sandbox starts (no student code runs before "ready")
+            self.budget_end += time.monotonic() - started
 
     @property
     def alive(self) -> bool:
