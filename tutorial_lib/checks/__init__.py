@@ -2,10 +2,9 @@
 
 Each ``check_*`` function takes the student's function or class, tests it on several seeded
 inputs against ``tutorial_lib``'s own component, prints short feedback and raises
-``AssertionError`` on failure. ``python -m tutorial_lib.checks grade SUBMISSION`` grades one
-submission and ``python -m tutorial_lib.checks gradebook FOLDER --assignment A.toml --out OUT``
-a class, with the checks in the grader's process and the submissions in their own (see the
-instructor page).
+``AssertionError`` on failure. The instructor's grader (``python -m tutorial_lib.grader``, a
+separate subpackage students do not need) runs the same checks on submissions graded in a sandbox
+(see the instructor page).
 """
 import importlib as _importlib
 import pkgutil as _pkgutil

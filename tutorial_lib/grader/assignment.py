@@ -5,10 +5,13 @@ An assignment is a TOML file that the instructor keeps (it may hold the private 
     title = "Metrics and the effective receptive field"
     timeout = 60            # seconds per exercise (and for running the submission); optional
     run_timeout = 300       # seconds for running the submission itself (default: timeout); optional
+    budget = 900            # seconds for everything of one student, from its sandbox's start; optional
+    memory_mb = 2048        # memory a submission may use above Python + torch; optional
+    processes = 32          # processes and threads a submission may start; optional
     private_seed = 20261129 # optional: the checks draw their random cases from it, students never see it
 
     [[exercise]]
-    check = "mean_iou"      # a registered check (python -m tutorial_lib.checks list)
+    check = "mean_iou"      # a registered check (python -m tutorial_lib.grader list)
     points = 2
 
     [[exercise]]
@@ -24,7 +27,7 @@ import pathlib
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
-from ._core import REGISTRY
+from ..checks import REGISTRY
 
 __all__ = ["Assignment", "Exercise", "GraderError", "load_assignment", "parse_assignment"]
 
@@ -46,6 +49,9 @@ class Assignment:
     timeout: Optional[float] = None
     private_seed: Optional[int] = None
     run_timeout: Optional[float] = None
+    budget: Optional[float] = None
+    memory_mb: Optional[int] = None
+    processes: Optional[int] = None
 
     @property
     def max_score(self) -> float:
@@ -53,12 +59,8 @@ class Assignment:
 
     def to_toml(self) -> str:
         lines = [f'title = "{_escape(self.title)}"']
-        if self.timeout is not None:
-            lines.append(f"timeout = {self.timeout:g}")
-        if self.run_timeout is not None:
-            lines.append(f"run_timeout = {self.run_timeout:g}")
-        if self.private_seed is not None:
-            lines.append(f"private_seed = {self.private_seed}")
+        lines += [f"{key} = {getattr(self, key):g}" for key in (*_SETTINGS, "private_seed")
+                  if getattr(self, key) is not None]
         for e in self.exercises:
             lines += ["", "[[exercise]]", f'check = "{e.check}"', f"points = {e.points:g}"]
         return "\n".join(lines) + "\n"
@@ -68,10 +70,15 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _number(value: Any, what: str, integer: bool = False) -> Any:
+#: the optional settings and whether each is an integer (all positive)
+_SETTINGS = {"timeout": False, "run_timeout": False, "budget": False, "memory_mb": True, "processes": True}
+
+
+def _number(value: Any, what: str, integer: bool = False, positive: bool = True) -> Any:
     kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or (not integer and value <= 0):
-        expected = "an integer" if integer else "a positive number"
+    if isinstance(value, bool) or not isinstance(value, kinds) or (positive and value <= 0):
+        kind = "integer" if integer else "number"
+        expected = f"a positive {kind}" if positive else f"an {kind}"
         raise GraderError(f"assignment: expected {what} to be {expected}, got {value!r}")
     return value
 
@@ -80,10 +87,10 @@ def parse_assignment(data: Any, source: str = "assignment") -> Assignment:
     """Validate a parsed TOML document; ``GraderError`` naming what was expected and what came."""
     if not isinstance(data, dict):
         raise GraderError(f"{source}: expected a table, got {type(data).__name__}")
-    unknown = sorted(set(data) - {"title", "timeout", "run_timeout", "private_seed", "exercise"})
+    known = ["title", *_SETTINGS, "private_seed", "exercise"]
+    unknown = sorted(set(data) - set(known))
     if unknown:
-        raise GraderError(f"{source}: expected keys title, timeout, run_timeout, private_seed, exercise; "
-                          f"got also {unknown}")
+        raise GraderError(f"{source}: expected keys {', '.join(known)}; got also {unknown}")
     entries = data.get("exercise")
     if not isinstance(entries, list) or not entries:
         raise GraderError(f"{source}: expected at least one [[exercise]] table, got {entries!r}")
@@ -103,13 +110,11 @@ def parse_assignment(data: Any, source: str = "assignment") -> Assignment:
         seen.add(name)
         points = _number(entry.get("points", REGISTRY[name].points), f"the points of {name}")
         exercises.append(Exercise(name, float(points)))
-    timeout = data.get("timeout")
+    settings = {k: _number(data[k], k, integer) * (1 if integer else 1.0) for k, integer in _SETTINGS.items()
+                if data.get(k) is not None}
     seed = data.get("private_seed")
-    run_timeout = data.get("run_timeout")
-    return Assignment(title=str(data.get("title", source)), exercises=exercises,
-                      timeout=None if timeout is None else float(_number(timeout, "timeout")),
-                      run_timeout=None if run_timeout is None else float(_number(run_timeout, "run_timeout")),
-                      private_seed=None if seed is None else _number(seed, "private_seed", integer=True))
+    return Assignment(title=str(data.get("title", source)), exercises=exercises, **settings,
+                      private_seed=None if seed is None else _number(seed, "private_seed", integer=True, positive=False))
 
 
 def load_assignment(path: "str | os.PathLike[str]") -> Assignment:
