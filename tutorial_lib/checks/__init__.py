@@ -6,10 +6,20 @@ inputs against ``tutorial_lib``'s own component, prints short feedback and raise
 separate subpackage students do not need) runs the same checks on submissions graded in a sandbox
 (see the instructor page).
 """
+
 import importlib as _importlib
 import pkgutil as _pkgutil
 
-from ._core import REGISTRY, Check, Checker, CheckFailed, generator, register, run_check, set_private_seed
+from ._core import (
+    REGISTRY,
+    Check,
+    Checker,
+    CheckFailed,
+    generator,
+    register,
+    run_check,
+    set_private_seed,
+)
 
 # Every module of this package (one per part of the book) registers its checks on import and
 # exposes its ``check_*`` functions here, so ``tutorial_lib.checks.check_atrous_conv2d`` works.
@@ -20,4 +30,13 @@ for _info in sorted(_pkgutil.iter_modules(__path__), key=lambda m: m.name):
     for _name in getattr(_module, "__all__", []):
         globals()[_name] = getattr(_module, _name)
 
-__all__ = ["REGISTRY", "Check", "Checker", "CheckFailed", "generator", "register", "run_check", "set_private_seed"]
+__all__ = [
+    "REGISTRY",
+    "Check",
+    "Checker",
+    "CheckFailed",
+    "generator",
+    "register",
+    "run_check",
+    "set_private_seed",
+]

@@ -5,6 +5,7 @@ with ``tutorial_lib``'s own component, prints short feedback (what failed, expec
 a hint) and raises ``AssertionError`` on failure so that graders can count it. A check
 never prints the solution's code.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,13 +16,22 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["Check", "REGISTRY", "register", "Checker", "CheckFailed", "generator", "manual_seed",
-           "set_private_seed"]
+__all__ = [
+    "Check",
+    "REGISTRY",
+    "register",
+    "Checker",
+    "CheckFailed",
+    "generator",
+    "manual_seed",
+    "set_private_seed",
+]
 
 
 # Frames in these folders are library code; a student's error is reported at their own line.
 _LIBRARY_PATHS = tuple(os.path.dirname(m.__file__) for m in (torch,)) + (
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),)
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+)
 
 
 class CheckFailed(AssertionError):
@@ -44,8 +54,13 @@ class Check:
 REGISTRY: Dict[str, Check] = {}
 
 
-def register(name: str, names: Sequence[str], description: str, points: float = 1.0,
-             forbid: Sequence[str] = ()) -> Callable:
+def register(
+    name: str,
+    names: Sequence[str],
+    description: str,
+    points: float = 1.0,
+    forbid: Sequence[str] = (),
+) -> Callable:
     """Register a check under ``name``; the autograder runs it on a submission symbol in ``names``.
 
     ``names`` are the top-level functions or classes of a submission the check grades (the first
@@ -53,17 +68,35 @@ def register(name: str, names: Sequence[str], description: str, points: float = 
     ``forbid`` lists the dotted paths of ``tutorial_lib``'s own implementation of the component
     (``"tutorial_lib.erf.erf_radius"``): a submission whose graded object uses one scores 0.
     """
-    if isinstance(forbid, str) or not all(isinstance(f, str) and f.startswith("tutorial_lib.") for f in forbid):
-        raise ValueError(f"register: expected forbid a sequence of 'tutorial_lib.…' paths, got {forbid!r}")
-    if isinstance(names, str) or not names or not all(isinstance(n, str) and n.isidentifier() for n in names):
-        raise ValueError(f"register: expected names a non-empty sequence of identifiers, got {names!r}")
-    if isinstance(points, bool) or not isinstance(points, (int, float)) or points <= 0:
-        raise ValueError(f"register: expected points a positive number, got {points!r}")
+    if isinstance(forbid, str) or not all(
+        isinstance(f, str) and f.startswith("tutorial_lib.") for f in forbid
+    ):
+        raise ValueError(
+            f"register: expected forbid a sequence of 'tutorial_lib.…' paths, got {forbid!r}"
+        )
+    if (
+        isinstance(names, str)
+        or not names
+        or not all(isinstance(n, str) and n.isidentifier() for n in names)
+    ):
+        raise ValueError(
+            f"register: expected names a non-empty sequence of identifiers, got {names!r}"
+        )
+    if (
+        isinstance(points, bool)
+        or not isinstance(points, (int, float))
+        or points <= 0
+    ):
+        raise ValueError(
+            f"register: expected points a positive number, got {points!r}"
+        )
 
     def deco(func: Callable[[Any], None]) -> Callable[[Any], None]:
         if name in REGISTRY:
             raise ValueError(f"register: a check named {name!r} exists already")
-        REGISTRY[name] = Check(name, tuple(names), func, description, float(points), tuple(forbid))
+        REGISTRY[name] = Check(
+            name, tuple(names), func, description, float(points), tuple(forbid)
+        )
         func.check_name = name  # type: ignore[attr-defined]
         return func
 
@@ -80,7 +113,9 @@ def set_private_seed(seed: Optional[int]) -> None:
     """
     global _PRIVATE_SEED
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(f"set_private_seed: expected an integer or None, got {seed!r}")
+        raise ValueError(
+            f"set_private_seed: expected an integer or None, got {seed!r}"
+        )
     _PRIVATE_SEED = seed
 
 
@@ -142,24 +177,38 @@ class Checker:
             remote = getattr(exc, "student_where", None)
             if exc_type is NotImplementedError and not str(exc):  # the stub
                 self.not_implemented = True
-                self.failures.append(f"not implemented yet (it raised NotImplementedError{remote or ''})")
-            elif remote is not None:  # raised by the submission in its own process (the autograder)
+                self.failures.append(
+                    f"not implemented yet (it raised NotImplementedError{remote or ''})"
+                )
+            # raised by the submission in its own process (the autograder)
+            elif remote is not None:
                 self.failures.append(student_raised(exc))
             else:
                 frames = traceback.extract_tb(tb)
                 # Point at the student's code, not at the torch or tutorial_lib function it called.
-                own = [f for f in frames if not any(part in f.filename for part in _LIBRARY_PATHS)]
+                own = [
+                    f
+                    for f in frames
+                    if not any(part in f.filename for part in _LIBRARY_PATHS)
+                ]
                 frame = (own or [None])[-1]
                 if frame is not None:
-                    self.failures.append(f"your code raised {exc_type.__name__}: {exc} "
-                                         f"(line {frame.lineno} of {frame.name})")
+                    self.failures.append(
+                        f"your code raised {exc_type.__name__}: {exc} "
+                        f"(line {frame.lineno} of {frame.name})"
+                    )
                 else:  # the check could not use what the submission returned
-                    self.failures.append(f"the check could not use your result ({exc_type.__name__}: {exc})")
+                    self.failures.append(
+                        f"the check could not use your result ({exc_type.__name__}: {exc})"
+                    )
         total = self.passed + len(self.failures)
         if self.failures:
             pre = self.passed - self.credited
-            count = (f"{self.passed} of {total} checks passed" if not pre else
-                     f"{self.credited} of {total - pre} graded checks passed (and {pre} precondition(s))")
+            count = (
+                f"{self.passed} of {total} checks passed"
+                if not pre
+                else f"{self.credited} of {total - pre} graded checks passed (and {pre} precondition(s))"
+            )
             lines = [f"✗ {self.title}: {len(self.failures)} problem(s), {count}"]
             lines += [f"  - {f}" for f in self.failures]
             if self.verbose:
@@ -186,31 +235,55 @@ class Checker:
                 self.not_implemented = True
         return ok
 
-    def true(self, condition: bool, what: str, hint: str = "", credit: bool = True) -> bool:
+    def true(
+        self, condition: bool, what: str, hint: str = "", credit: bool = True
+    ) -> bool:
         """Expect ``condition`` to hold (``credit=False``: a precondition that earns no partial credit)."""
-        return self._record(bool(condition), what + (f". Hint: {hint}" if hint else ""), credit)
+        return self._record(
+            bool(condition), what + (f". Hint: {hint}" if hint else ""), credit
+        )
 
     def equal(self, got: Any, expected: Any, what: str, hint: str = "") -> bool:
         """Expect ``got == expected`` (numbers, tuples, strings)."""
-        msg = f"{what}: expected {expected!r}, got {got!r}" + (f". Hint: {hint}" if hint else "")
+        msg = f"{what}: expected {expected!r}, got {got!r}" + (
+            f". Hint: {hint}" if hint else ""
+        )
         try:
             ok = bool(got == expected)
-        except Exception:  # e.g. a NumPy array against a list: ambiguous truth value, so not equal
+        # e.g. a NumPy array against a list: ambiguous truth value, so not equal
+        except Exception:
             ok = False
         return self._record(ok, msg)
 
-    def shape(self, got: Any, expected: Sequence[int], what: str, hint: str = "") -> bool:
+    def shape(
+        self, got: Any, expected: Sequence[int], what: str, hint: str = ""
+    ) -> bool:
         """Expect a tensor of shape ``expected``."""
         if not isinstance(got, torch.Tensor):
-            return self._record(False, f"{what}: expected a tensor of shape {tuple(expected)}, "
-                                       f"got {type(got).__name__}")
+            return self._record(
+                False,
+                f"{what}: expected a tensor of shape {tuple(expected)}, "
+                f"got {type(got).__name__}",
+            )
         msg = f"{what}: expected shape {tuple(expected)}, got {tuple(got.shape)}"
-        return self._record(tuple(got.shape) == tuple(expected), msg + (f". Hint: {hint}" if hint else ""))
+        return self._record(
+            tuple(got.shape) == tuple(expected),
+            msg + (f". Hint: {hint}" if hint else ""),
+        )
 
-    def close(self, got: Any, expected: torch.Tensor, what: str, hint: str = "",
-              atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+    def close(
+        self,
+        got: Any,
+        expected: torch.Tensor,
+        what: str,
+        hint: str = "",
+        atol: float = 1e-5,
+        rtol: float = 1e-4,
+    ) -> bool:
         """Expect a tensor equal to ``expected`` within tolerance (shape checked first; one expectation)."""
-        if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(expected.shape):
+        if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(
+            expected.shape
+        ):
             return self.shape(got, expected.shape, what + " (shape)", hint)
         got = got.detach().to(expected.dtype)
         ok = torch.allclose(got, expected, atol=atol, rtol=rtol)
@@ -235,8 +308,11 @@ def student_raised(exc: BaseException) -> str:
     return f"your code raised {exc.student_type}{quoted}{getattr(exc, 'student_where', '') or ''}"
 
 
-def diagnose(answers: Sequence[Tuple[Any, Any]], variants: Sequence[Tuple[Callable[[Any], Any], str, str]],
-             same: Callable[[Any, Any], bool]) -> Optional[Tuple[str, str]]:
+def diagnose(
+    answers: Sequence[Tuple[Any, Any]],
+    variants: Sequence[Tuple[Callable[[Any], Any], str, str]],
+    same: Callable[[Any, Any], bool],
+) -> Optional[Tuple[str, str]]:
     """The known mistake a submission behaves like, from its answers on every case.
 
     ``answers`` are ``(case, what the submission returned)``; ``variants`` are ``(wrong(case),
@@ -250,7 +326,8 @@ def diagnose(answers: Sequence[Tuple[Any, Any]], variants: Sequence[Tuple[Callab
         try:
             if all(same(got, wrong(case)) for case, got in answers):
                 return looks_like, fix
-        except Exception:  # a variant undefined on some case cannot explain the answers
+        # a variant undefined on some case cannot explain the answers
+        except Exception:
             continue
     return None
 
@@ -275,6 +352,7 @@ def _quiet(func: Callable[[Any], None], obj: Any) -> None:
 
 # -- shared by the hardened checks and the predict-then-measure exercises -------------------------
 
+
 def is_stub(exc: BaseException) -> bool:
     """A bare ``raise NotImplementedError`` (an untouched stub), not one torch raised on a bad input."""
     return isinstance(exc, NotImplementedError) and not str(exc)
@@ -288,9 +366,14 @@ def exact_int(value: Any) -> bool:
     if isinstance(value, int):
         return True
     if isinstance(value, torch.Tensor):
-        return value.numel() == 1 and not value.is_floating_point() and not value.is_complex() \
+        return (
+            value.numel() == 1
+            and not value.is_floating_point()
+            and not value.is_complex()
             and value.dtype != torch.bool
-    kind = getattr(getattr(value, "dtype", None), "kind", None)  # NumPy scalars without importing NumPy
+        )
+    # NumPy scalars without importing NumPy
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
     return kind in ("i", "u")
 
 

@@ -10,6 +10,7 @@ seeded cases chosen so that the classic mistakes fail a case of their own, with 
 * ``erf_radius``: measuring from the array centre instead of the centre of mass, returning the
   radius *after* the fraction is reached, normalising by the peak instead of the total mass.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,20 +30,33 @@ __all__ = ["check_pareto_front", "check_uniform_erf", "check_erf_radius"]
 def _stub(c: Checker, err: NotImplementedError, name: str) -> bool:
     """Record a bare ``raise NotImplementedError`` (the stub) and tell the caller to stop."""
     if not str(err):
-        c.true(False, f"{name} is not implemented yet (it raised NotImplementedError)")
+        c.true(
+            False, f"{name} is not implemented yet (it raised NotImplementedError)"
+        )
         return True
     return False
 
 
-@register("pareto_front", forbid=["tutorial_lib.compare.pareto_front"],
-          names=["pareto_front"],
-          description="pareto_front(costs, scores) -> list of indices, cheapest first")
+@register(
+    "pareto_front",
+    forbid=["tutorial_lib.compare.pareto_front"],
+    names=["pareto_front"],
+    description="pareto_front(costs, scores) -> list of indices, cheapest first",
+)
 def check_pareto_front(fn: Callable[..., Any]) -> None:
     """Check ``pareto_front(costs, scores) -> list[int]`` against :func:`tutorial_lib.compare.pareto_front`."""
     gen = _core.generator(3)
     cases: List[Tuple[str, list, list]] = [
-        ("three models where the middle one is dominated", [1.0, 2.0, 3.0], [0.5, 0.4, 0.7]),
-        ("models given in random cost order", [5.0, 1.0, 3.0, 2.0], [0.9, 0.2, 0.8, 0.3]),
+        (
+            "three models where the middle one is dominated",
+            [1.0, 2.0, 3.0],
+            [0.5, 0.4, 0.7],
+        ),
+        (
+            "models given in random cost order",
+            [5.0, 1.0, 3.0, 2.0],
+            [0.9, 0.2, 0.8, 0.3],
+        ),
         ("two models with the same cost", [1.0, 1.0, 2.0], [0.3, 0.5, 0.6]),
         ("two identical models", [1.0, 1.0, 2.0], [0.5, 0.5, 0.4]),
     ]
@@ -53,72 +67,115 @@ def check_pareto_front(fn: Callable[..., Any]) -> None:
         answers = []
         for what, cost, score in cases:
             try:
-                answers.append(((cost, score), _indices(fn(list(cost), list(score)))))
+                answers.append(
+                    ((cost, score), _indices(fn(list(cost), list(score))))
+                )
             except NotImplementedError as err:
                 if _stub(c, err, "pareto_front"):
                     return
                 raise
         wrong = any(got != compare.pareto_front(*case) for case, got in answers)
-        found = diagnose(answers, _PARETO_MISTAKES, lambda got, value: got == value) if wrong else None
-        hint = f"your pareto_front behaves like {found[0]}; {found[1]}" if found else _PARETO_HINT
+        found = (
+            diagnose(answers, _PARETO_MISTAKES, lambda got, value: got == value)
+            if wrong
+            else None
+        )
+        hint = (
+            f"your pareto_front behaves like {found[0]}; {found[1]}"
+            if found
+            else _PARETO_HINT
+        )
         for (what, _, _), ((cost, score), got) in zip(cases, answers):
             c.equal(got, compare.pareto_front(cost, score), what, hint)
 
 
-def _front(costs: list, scores: list, dominates: Callable[[int, int], bool], by_cost: bool = True) -> List[int]:
-    keep = [i for i in range(len(costs)) if not any(dominates(j, i) for j in range(len(costs)) if j != i)]
+def _front(
+    costs: list,
+    scores: list,
+    dominates: Callable[[int, int], bool],
+    by_cost: bool = True,
+) -> List[int]:
+    keep = [
+        i
+        for i in range(len(costs))
+        if not any(dominates(j, i) for j in range(len(costs)) if j != i)
+    ]
     return sorted(keep, key=lambda i: (costs[i], i)) if by_cost else keep
 
 
 def _pareto_variant(mistake: str) -> Callable[[Tuple[list, list]], List[int]]:
     def run(case: Tuple[list, list]) -> List[int]:
         c, s = case
-        right = lambda j, i: c[j] <= c[i] and s[j] >= s[i] and (c[j] < c[i] or s[j] > s[i])  # noqa: E731
+        # noqa: E731
+        right = lambda j, i: (
+            c[j] <= c[i] and s[j] >= s[i] and (c[j] < c[i] or s[j] > s[i])
+        )
         if mistake == "input_order":
             return _front(c, s, right, by_cost=False)
         if mistake == "identical":
             return _front(c, s, lambda j, i: c[j] <= c[i] and s[j] >= s[i])
-        return _front(c, s, lambda j, i: c[j] < c[i] and s[j] >= s[i])  # "cost_ties"
+        # "cost_ties"
+        return _front(c, s, lambda j, i: c[j] < c[i] and s[j] >= s[i])
 
     return run
 
 
 _PARETO_MISTAKES = [
-    (_pareto_variant("input_order"), "returning the front in input order",
-     "sort the kept indices by cost, cheapest first (ties by index)"),
-    (_pareto_variant("identical"), "letting identical models dominate each other",
-     "j dominates i only if it is at least as good on both axes and strictly better on one: keep both copies"),
-    (_pareto_variant("cost_ties"), "requiring a strictly lower cost to dominate",
-     "at equal cost the model with the better score dominates the other"),
+    (
+        _pareto_variant("input_order"),
+        "returning the front in input order",
+        "sort the kept indices by cost, cheapest first (ties by index)",
+    ),
+    (
+        _pareto_variant("identical"),
+        "letting identical models dominate each other",
+        "j dominates i only if it is at least as good on both axes and strictly better on one: keep both copies",
+    ),
+    (
+        _pareto_variant("cost_ties"),
+        "requiring a strictly lower cost to dominate",
+        "at equal cost the model with the better score dominates the other",
+    ),
 ]
-_PARETO_HINT = ("keep model i unless some j costs no more and scores no less, strictly better on one of the "
-                "two; list the kept indices by cost, cheapest first")
+_PARETO_HINT = (
+    "keep model i unless some j costs no more and scores no less, strictly better on one of the "
+    "two; list the kept indices by cost, cheapest first"
+)
 
 
 def _indices(got: Any) -> Any:
     """A list of Python ints from a list, tuple, tensor or NumPy array of indices (else unchanged)."""
     if hasattr(got, "tolist") and not isinstance(got, (list, tuple)):
         got = got.tolist()  # torch.Tensor and numpy.ndarray alike
-    if isinstance(got, (list, tuple)) and all(isinstance(i, int) or (isinstance(i, float) and i.is_integer())
-                                              for i in got):
+    if isinstance(got, (list, tuple)) and all(
+        isinstance(i, int) or (isinstance(i, float) and i.is_integer()) for i in got
+    ):
         return [int(i) for i in got]
     return got
 
 
 def _uniform_stack_erf(n: int) -> torch.Tensor:
     """The library's measurement: ERF of ``n`` stacked single-channel 3x3 all-ones convolutions."""
-    stack = nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=1, bias=False) for _ in range(n)])
+    stack = nn.Sequential(
+        *[nn.Conv2d(1, 1, 3, padding=1, bias=False) for _ in range(n)]
+    )
     for conv in stack:
         nn.init.ones_(conv.weight)
     size = 2 * n + 3
-    measured = erf.effective_receptive_field(stack, torch.ones(1, 1, size, size), reduce="sum")
-    window = measured[1:-1, 1:-1]  # the (2n+1) x (2n+1) theoretical field around the centre
+    measured = erf.effective_receptive_field(
+        stack, torch.ones(1, 1, size, size), reduce="sum"
+    )
+    # the (2n+1) x (2n+1) theoretical field around the centre
+    window = measured[1:-1, 1:-1]
     return window / window.sum()
 
 
-@register("uniform_erf", forbid=["tutorial_lib.erf.effective_receptive_field"],
-          names=["uniform_erf"],
-          description="uniform_erf(n) -> (2n+1, 2n+1) ERF of n stacked uniform 3x3 convolutions, sum 1")
+@register(
+    "uniform_erf",
+    forbid=["tutorial_lib.erf.effective_receptive_field"],
+    names=["uniform_erf"],
+    description="uniform_erf(n) -> (2n+1, 2n+1) ERF of n stacked uniform 3x3 convolutions, sum 1",
+)
 def check_uniform_erf(fn: Callable[..., Any]) -> None:
     """Check ``uniform_erf(n)`` against the ERF measured by backpropagation through ``n`` uniform layers."""
     answers = []
@@ -132,25 +189,44 @@ def check_uniform_erf(fn: Callable[..., Any]) -> None:
                 raise
         wrong = any(not _same_map(got, _uniform_stack_erf(n)) for n, got in answers)
         found = diagnose(answers, _UNIFORM_MISTAKES, _same_map) if wrong else None
-        hint = f"your uniform_erf behaves like {found[0]}; {found[1]}" if found else _UNIFORM_HINT
+        hint = (
+            f"your uniform_erf behaves like {found[0]}; {found[1]}"
+            if found
+            else _UNIFORM_HINT
+        )
         for n, got in answers:
             if not isinstance(got, torch.Tensor):
-                c.true(False, f"n={n}: expected a tensor, got {type(got).__name__}", hint)
+                c.true(
+                    False,
+                    f"n={n}: expected a tensor, got {type(got).__name__}",
+                    hint,
+                )
                 continue
-            c.close(got.double(), _uniform_stack_erf(n), f"n={n}", hint, atol=1e-9, rtol=1e-6)
+            c.close(
+                got.double(),
+                _uniform_stack_erf(n),
+                f"n={n}",
+                hint,
+                atol=1e-9,
+                rtol=1e-6,
+            )
 
 
 def _same_map(got: Any, value: torch.Tensor) -> bool:
-    return isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(value.shape) and \
-        bool(torch.allclose(got.double(), value.double(), atol=1e-9, rtol=1e-6))
+    return (
+        isinstance(got, torch.Tensor)
+        and tuple(got.shape) == tuple(value.shape)
+        and bool(torch.allclose(got.double(), value.double(), atol=1e-9, rtol=1e-6))
+    )
 
 
 def _profile(n: int) -> torch.Tensor:
     """The coefficients of (1 + z + z^2)^n: the 1-D weights of n stacked 3-tap box filters."""
     p = torch.ones(1, dtype=torch.float64)
     for _ in range(n):
-        p = torch.nn.functional.conv1d(p.view(1, 1, -1), torch.ones(1, 1, 3, dtype=torch.float64),
-                                       padding=2).flatten()
+        p = torch.nn.functional.conv1d(
+            p.view(1, 1, -1), torch.ones(1, 1, 3, dtype=torch.float64), padding=2
+        ).flatten()
     return p
 
 
@@ -161,7 +237,9 @@ def _uniform_variant(mistake: str) -> Callable[[int], torch.Tensor]:
             p = torch.nn.functional.pad(p, (1, 1))
         if mistake == "profile":
             return p / p.sum()
-        grid = p[:, None] + p[None, :] if mistake == "sum" else p[:, None] * p[None, :]
+        grid = (
+            p[:, None] + p[None, :] if mistake == "sum" else p[:, None] * p[None, :]
+        )
         if mistake == "box":
             grid = torch.ones_like(grid)
         return grid if mistake == "unnormalised" else grid / grid.sum()
@@ -170,32 +248,58 @@ def _uniform_variant(mistake: str) -> Callable[[int], torch.Tensor]:
 
 
 _UNIFORM_MISTAKES = [
-    (_uniform_variant("unnormalised"), "forgetting to normalise the map",
-     "divide by the sum, so that the map sums to 1"),
-    (_uniform_variant("one_layer_short"), "stacking n - 1 layers instead of n",
-     "convolve [1, 1, 1] with itself n times (n layers), giving 2n + 1 weights per axis"),
-    (_uniform_variant("one_layer_short_padded"), "stacking n - 1 layers instead of n",
-     "convolve [1, 1, 1] with itself n times (n layers), giving 2n + 1 weights per axis"),
-    (_uniform_variant("profile"), "returning the 1-D profile",
-     "return the (2n + 1) x (2n + 1) map: the outer product of the profile with itself"),
-    (_uniform_variant("sum"), "adding the row and column profiles",
-     "the 2-D weights multiply: take the outer product of the profile with itself, not the sum"),
-    (_uniform_variant("box"), "a flat (box) map",
-     "the layers do not spread the gradient evenly: per axis the weights are the coefficients of "
-     "(1 + z + z^2)^n"),
+    (
+        _uniform_variant("unnormalised"),
+        "forgetting to normalise the map",
+        "divide by the sum, so that the map sums to 1",
+    ),
+    (
+        _uniform_variant("one_layer_short"),
+        "stacking n - 1 layers instead of n",
+        "convolve [1, 1, 1] with itself n times (n layers), giving 2n + 1 weights per axis",
+    ),
+    (
+        _uniform_variant("one_layer_short_padded"),
+        "stacking n - 1 layers instead of n",
+        "convolve [1, 1, 1] with itself n times (n layers), giving 2n + 1 weights per axis",
+    ),
+    (
+        _uniform_variant("profile"),
+        "returning the 1-D profile",
+        "return the (2n + 1) x (2n + 1) map: the outer product of the profile with itself",
+    ),
+    (
+        _uniform_variant("sum"),
+        "adding the row and column profiles",
+        "the 2-D weights multiply: take the outer product of the profile with itself, not the sum",
+    ),
+    (
+        _uniform_variant("box"),
+        "a flat (box) map",
+        "the layers do not spread the gradient evenly: per axis the weights are the coefficients of "
+        "(1 + z + z^2)^n",
+    ),
 ]
-_UNIFORM_HINT = ("per axis the weights are the coefficients of (1 + z + z^2)^n (convolve [1, 1, 1] with "
-                 "itself n times); the map is their outer product, divided by its sum")
+_UNIFORM_HINT = (
+    "per axis the weights are the coefficients of (1 + z + z^2)^n (convolve [1, 1, 1] with "
+    "itself n times); the map is their outer product, divided by its sum"
+)
 
 
 def _gaussian(size: int, sigma: float, centre: Tuple[float, float]) -> torch.Tensor:
     r = torch.arange(size, dtype=torch.float64)
-    return torch.exp(-((r[:, None] - centre[0]) ** 2 + (r[None, :] - centre[1]) ** 2) / (2 * sigma ** 2))
+    return torch.exp(
+        -((r[:, None] - centre[0]) ** 2 + (r[None, :] - centre[1]) ** 2)
+        / (2 * sigma**2)
+    )
 
 
-@register("erf_radius", forbid=["tutorial_lib.erf.erf_radius", "tutorial_lib.erf.erf_mass_curve"],
-          names=["erf_radius"],
-          description="erf_radius(erf, fraction=0.9) -> float (radius around the centre of mass)")
+@register(
+    "erf_radius",
+    forbid=["tutorial_lib.erf.erf_radius", "tutorial_lib.erf.erf_mass_curve"],
+    names=["erf_radius"],
+    description="erf_radius(erf, fraction=0.9) -> float (radius around the centre of mass)",
+)
 def check_erf_radius(fn: Callable[..., Any]) -> None:
     """Check ``erf_radius(erf, fraction) -> float`` against :func:`tutorial_lib.erf.erf_radius` (to 1e-6)."""
     gen = _core.generator(5)
@@ -209,9 +313,17 @@ def check_erf_radius(fn: Callable[..., Any]) -> None:
         ("all mass on one pixel", point, 0.9),
         ("a centre pixel and four at distance 4", ring, 0.9),
         ("three pixels in a row at fraction 0.5", line, 0.5),
-        ("a Gaussian (sigma 3) centred in a 33x33 map", _gaussian(33, 3.0, (16.0, 16.0)), 0.9),
+        (
+            "a Gaussian (sigma 3) centred in a 33x33 map",
+            _gaussian(33, 3.0, (16.0, 16.0)),
+            0.9,
+        ),
         ("a Gaussian off the array centre", _gaussian(33, 2.5, (10.0, 21.0)), 0.9),
-        ("random gradient magnitudes", torch.rand(20, 24, generator=gen, dtype=torch.float64), 0.5),
+        (
+            "random gradient magnitudes",
+            torch.rand(20, 24, generator=gen, dtype=torch.float64),
+            0.5,
+        ),
     ]
     with Checker("ERF radius") as c:
         answers = []
@@ -222,28 +334,54 @@ def check_erf_radius(fn: Callable[..., Any]) -> None:
                 if _stub(c, err, "erf_radius"):
                     return
                 raise
-            got = float(got) if isinstance(got, (int, float, torch.Tensor)) and not isinstance(got, bool) else got
+            got = (
+                float(got)
+                if isinstance(got, (int, float, torch.Tensor))
+                and not isinstance(got, bool)
+                else got
+            )
             answers.append(((erf_map, fraction), got))
 
         def same(got: Any, value: float) -> bool:
-            return isinstance(got, float) and math.isfinite(got) and abs(got - value) <= 1e-6
+            return (
+                isinstance(got, float)
+                and math.isfinite(got)
+                and abs(got - value) <= 1e-6
+            )
 
         wrong = any(not same(got, erf.erf_radius(*case)) for case, got in answers)
         found = diagnose(answers, _ERF_MISTAKES, same) if wrong else None
-        hint = f"your erf_radius behaves like {found[0]}; {found[1]}" if found else _ERF_HINT
+        hint = (
+            f"your erf_radius behaves like {found[0]}; {found[1]}"
+            if found
+            else _ERF_HINT
+        )
         for (what, _, fraction), (case, got) in zip(cases, answers):
             want = erf.erf_radius(*case)
-            c.true(same(got, want), f"{what} (fraction {fraction}): expected {want:.6f}, got {got!r}", hint)
+            c.true(
+                same(got, want),
+                f"{what} (fraction {fraction}): expected {want:.6f}, got {got!r}",
+                hint,
+            )
 
 
 def _radius_variant(mistake: str) -> Callable[[Tuple[torch.Tensor, float]], float]:
     def run(case: Tuple[torch.Tensor, float]) -> float:
         erf_map, fraction = case
         if mistake == "array_centre":
-            return erf.erf_radius(erf_map, fraction, center=((erf_map.shape[0] - 1) / 2, (erf_map.shape[1] - 1) / 2))
+            return erf.erf_radius(
+                erf_map,
+                fraction,
+                center=((erf_map.shape[0] - 1) / 2, (erf_map.shape[1] - 1) / 2),
+            )
         radii, share = erf.erf_mass_curve(erf_map)
         if mistake == "peak":
-            share = torch.cumsum((erf_map / erf_map.max()).flatten()[torch.argsort(_distances(erf_map), stable=True)], 0)
+            share = torch.cumsum(
+                (erf_map / erf_map.max()).flatten()[
+                    torch.argsort(_distances(erf_map), stable=True)
+                ],
+                0,
+            )
         index = int((share >= fraction - 1e-12).nonzero()[0])
         if mistake == "one_too_far":
             index = min(index + 1, len(radii) - 1)
@@ -254,29 +392,48 @@ def _radius_variant(mistake: str) -> Callable[[Tuple[torch.Tensor, float]], floa
 
 def _distances(erf_map: torch.Tensor) -> torch.Tensor:
     mass = erf_map / erf_map.sum()
-    rows = torch.arange(erf_map.shape[0], dtype=torch.float64)[:, None].expand_as(mass)
-    cols = torch.arange(erf_map.shape[1], dtype=torch.float64)[None, :].expand_as(mass)
+    rows = torch.arange(erf_map.shape[0], dtype=torch.float64)[:, None].expand_as(
+        mass
+    )
+    cols = torch.arange(erf_map.shape[1], dtype=torch.float64)[None, :].expand_as(
+        mass
+    )
     r0, c0 = float((mass * rows).sum()), float((mass * cols).sum())
     return ((rows - r0) ** 2 + (cols - c0) ** 2).sqrt().flatten()
 
 
 _ERF_MISTAKES = [
-    (_radius_variant("array_centre"), "measuring from the middle of the array",
-     "measure distances from the centre of mass (the mass-weighted mean row and column)"),
-    (_radius_variant("peak"), "normalising by the peak instead of the total mass",
-     "divide by erf.sum(), so that the shares add up to 1"),
-    (_radius_variant("one_too_far"), "returning the distance one pixel after the fraction is reached",
-     "return the distance of the first pixel at which the accumulated share reaches the fraction"),
+    (
+        _radius_variant("array_centre"),
+        "measuring from the middle of the array",
+        "measure distances from the centre of mass (the mass-weighted mean row and column)",
+    ),
+    (
+        _radius_variant("peak"),
+        "normalising by the peak instead of the total mass",
+        "divide by erf.sum(), so that the shares add up to 1",
+    ),
+    (
+        _radius_variant("one_too_far"),
+        "returning the distance one pixel after the fraction is reached",
+        "return the distance of the first pixel at which the accumulated share reaches the fraction",
+    ),
 ]
-_ERF_HINT = ("no known slip explains these radii: reread the definition of the radius in chapter 13, section "
-             "'Theoretical and effective receptive fields' (from where distances are measured, what share is "
-             "accumulated, and at which pixel it stops)")
+_ERF_HINT = (
+    "no known slip explains these radii: reread the definition of the radius in chapter 13, section "
+    "'Theoretical and effective receptive fields' (from where distances are measured, what share is "
+    "accumulated, and at which pixel it stops)"
+)
 
 
 # -- predict-then-measure (chapters 12 and 13) ---------------------------------------------------------
 
-__all__ += ["measure_model_costs", "check_predict_model_costs", "measure_uniform_erf_radii",
-            "check_predict_erf_growth"]
+__all__ += [
+    "measure_model_costs",
+    "check_predict_model_costs",
+    "measure_uniform_erf_radii",
+    "check_predict_erf_growth",
+]
 
 
 def measure_model_costs(names: Any = None, size: int = 64) -> dict:
@@ -307,25 +464,44 @@ def check_predict_model_costs(prediction: Any, measured: Any) -> None:
     """
     with Checker("prediction: parameters against MACs") as c:
         keys = ("most_params", "most_macs", "same_model")
-        if not isinstance(prediction, dict) or any(_core.unanswered(prediction.get(k)) for k in keys):
-            c.true(False, "not implemented yet: fill in the three predictions before measuring")
+        if not isinstance(prediction, dict) or any(
+            _core.unanswered(prediction.get(k)) for k in keys
+        ):
+            c.true(
+                False,
+                "not implemented yet: fill in the three predictions before measuring",
+            )
             return
-        if not (isinstance(measured, dict) and measured and all("params" in v for v in measured.values())):
-            c.true(False, "expected the dict of checks.measure_model_costs(); rerun that cell", credit=False)
+        if not (
+            isinstance(measured, dict)
+            and measured
+            and all("params" in v for v in measured.values())
+        ):
+            c.true(
+                False,
+                "expected the dict of checks.measure_model_costs(); rerun that cell",
+                credit=False,
+            )
             return
         most_p = max(measured, key=lambda k: measured[k]["params"])
         most_m = max(measured, key=lambda k: measured[k]["macs"])
         norm = lambda v: _core.as_choice(v).replace(" ", "_")  # noqa: E731
-        c.true(norm(prediction["most_params"]) == most_p,
-               f"most parameters: you predicted {prediction['most_params']!r}, measured {most_p!r}",
-               "parameters count weights only: wide layers repeated many times (chapter 12, section 'Cost and speed')")
-        c.true(norm(prediction["most_macs"]) == most_m,
-               f"most MACs: you predicted {prediction['most_macs']!r}, measured {most_m!r}",
-               "MACs multiply each layer's weights by the number of positions it runs at: look for the model "
-               "whose wide layers run on the finest grid")
-        c.true(bool(prediction["same_model"]) is (most_p == most_m),
-               f"same model: you predicted {prediction['same_model']!r}; measured {most_p == most_m}",
-               "parameters and MACs rank models differently when their layers run at different resolutions")
+        c.true(
+            norm(prediction["most_params"]) == most_p,
+            f"most parameters: you predicted {prediction['most_params']!r}, measured {most_p!r}",
+            "parameters count weights only: wide layers repeated many times (chapter 12, section 'Cost and speed')",
+        )
+        c.true(
+            norm(prediction["most_macs"]) == most_m,
+            f"most MACs: you predicted {prediction['most_macs']!r}, measured {most_m!r}",
+            "MACs multiply each layer's weights by the number of positions it runs at: look for the model "
+            "whose wide layers run on the finest grid",
+        )
+        c.true(
+            bool(prediction["same_model"]) is (most_p == most_m),
+            f"same model: you predicted {prediction['same_model']!r}; measured {most_p == most_m}",
+            "parameters and MACs rank models differently when their layers run at different resolutions",
+        )
 
 
 def measure_uniform_erf_radii(depths: Any = (4, 16), fraction: float = 0.9) -> dict:
@@ -348,18 +524,29 @@ def check_predict_erf_growth(prediction: Any, measured: Any) -> None:
     """
     with Checker("prediction: how the ERF grows with depth") as c:
         if _core.unanswered(prediction):
-            c.true(False, "not implemented yet: write your predicted factor before measuring")
+            c.true(
+                False,
+                "not implemented yet: write your predicted factor before measuring",
+            )
             return
         try:
             r = measured["radius"]
             factor = r[16] / r[4]
         except (TypeError, KeyError, ZeroDivisionError):
-            c.true(False, "expected the dict of checks.measure_uniform_erf_radii((4, 16)); rerun that cell",
-                   credit=False)
+            c.true(
+                False,
+                "expected the dict of checks.measure_uniform_erf_radii((4, 16)); rerun that cell",
+                credit=False,
+            )
             return
-        hint = ("the gradient spreads like a sum of n independent steps of −1, 0 or +1: how does the spread of "
-                "such a sum grow with n? (chapter 13, section 'Theoretical and effective receptive fields')")
+        hint = (
+            "the gradient spreads like a sum of n independent steps of −1, 0 or +1: how does the spread of "
+            "such a sum grow with n? (chapter 13, section 'Theoretical and effective receptive fields')"
+        )
         if _core.close_enough(prediction, 4.0, 0.1):
             hint = "4× is the theoretical field's growth; the effective field concentrates near the centre"
-        c.true(_core.close_enough(prediction, factor, 0.2),
-               f"you predicted ×{prediction!r}, measured ×{factor:.2f} (radii {r[4]:.2f} → {r[16]:.2f})", hint)
+        c.true(
+            _core.close_enough(prediction, factor, 0.2),
+            f"you predicted ×{prediction!r}, measured ×{factor:.2f} (radii {r[4]:.2f} → {r[16]:.2f})",
+            hint,
+        )

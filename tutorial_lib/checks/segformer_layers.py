@@ -5,6 +5,7 @@ reference weights into the student's module (so the parameter names must be the 
 ``proj``/``norm``; ``q``/``kv``/``proj``/``sr``/``norm``; ``fc1``/``dwconv``/``fc2``) and compares
 outputs on seeded inputs, including sizes that are not multiples of the stride.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,20 +21,34 @@ from ..layers.overlap_patch_embed import OverlapPatchEmbed
 from . import _core
 from ._core import Checker, register
 
-__all__ = ["check_overlap_patch_embed", "check_efficient_self_attention", "check_mix_ffn",
-           "measure_stage_sizes", "check_predict_stage_sizes", "measure_attention_cost",
-           "check_predict_attention_cost", "mix_ffn_with_padding", "position_probe",
-           "measure_border_tokens", "check_predict_border_tokens"]
+__all__ = [
+    "check_overlap_patch_embed",
+    "check_efficient_self_attention",
+    "check_mix_ffn",
+    "measure_stage_sizes",
+    "check_predict_stage_sizes",
+    "measure_attention_cost",
+    "check_predict_attention_cost",
+    "mix_ffn_with_padding",
+    "position_probe",
+    "measure_border_tokens",
+    "check_predict_border_tokens",
+]
 
 _CH08, _CH09, _CH10 = "chapter 08", "chapter 09", "chapter 10"
 
 
 def _same(got: Any, value: torch.Tensor, atol: float = 1e-5) -> bool:
-    return isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(value.shape) and \
-        bool(torch.allclose(got.detach(), value, atol=atol, rtol=1e-4))
+    return (
+        isinstance(got, torch.Tensor)
+        and tuple(got.shape) == tuple(value.shape)
+        and bool(torch.allclose(got.detach(), value, atol=atol, rtol=1e-4))
+    )
 
 
-def _first_match(got: Any, variants: List[Tuple[Callable[[], torch.Tensor], str]]) -> Optional[str]:
+def _first_match(
+    got: Any, variants: List[Tuple[Callable[[], torch.Tensor], str]]
+) -> Optional[str]:
     """The message of the first wrong variant whose output ``got`` reproduces (``None`` if none)."""
     for make, says in variants:
         try:
@@ -50,18 +65,29 @@ def _build(c: Checker, cls: Any, kwargs: Dict[str, Any], ref: nn.Module) -> Any:
     try:
         student = cls(**kwargs)
     except NotImplementedError:
-        c.true(False, f"{getattr(cls, '__name__', cls)} is not implemented yet (it raised NotImplementedError)")
+        c.true(
+            False,
+            f"{getattr(cls, '__name__', cls)} is not implemented yet (it raised NotImplementedError)",
+        )
         return None
     except Exception as err:  # report the student's crash and go on
-        c.true(False, f"{cls.__name__}({kwargs}) raised {type(err).__name__}: {err}")
+        c.true(
+            False, f"{cls.__name__}({kwargs}) raised {type(err).__name__}: {err}"
+        )
         return None
     if not isinstance(student, nn.Module):
-        c.true(False, f"expected an nn.Module subclass, got {type(student).__name__}")
+        c.true(
+            False, f"expected an nn.Module subclass, got {type(student).__name__}"
+        )
         return None
     want = sorted(ref.state_dict())
     got = sorted(student.state_dict())
-    if not c.equal(got, want, f"parameter names of {cls.__name__}({kwargs})",
-                   "use the standard submodule names of the chapter so that released weights load"):
+    if not c.equal(
+        got,
+        want,
+        f"parameter names of {cls.__name__}({kwargs})",
+        "use the standard submodule names of the chapter so that released weights load",
+    ):
         return None
     student.load_state_dict(ref.state_dict())
     return student.eval()
@@ -77,26 +103,43 @@ def _run(c: Checker, what: str, fn: Callable[[], Any]) -> Any:
     return None
 
 
-def _ope_variants(ref: OverlapPatchEmbed, x: torch.Tensor) -> List[Tuple[Callable[[], torch.Tensor], str]]:
+def _ope_variants(
+    ref: OverlapPatchEmbed, x: torch.Tensor
+) -> List[Tuple[Callable[[], torch.Tensor], str]]:
     def conv(padding: int) -> torch.Tensor:
-        return F.conv2d(x, ref.proj.weight, ref.proj.bias, stride=ref.stride, padding=padding)
+        return F.conv2d(
+            x, ref.proj.weight, ref.proj.bias, stride=ref.stride, padding=padding
+        )
 
     y = conv(ref.patch_size // 2)
     b, c = y.shape[:2]
     return [
-        (lambda: ref.norm(y.reshape(b, -1, c)),
-         "the tokens are a (B, C, H·W) map read as (B, N, C) without moving the channel axis: token i mixes "
-         f"channels of several positions — see how {_CH08}, section 'Build it', turns the map into tokens"),
-        (lambda: y.flatten(2).transpose(1, 2),
-         "the tokens are not normalised: the patch embedding ends with a LayerNorm over each token's channels"),
-        (lambda: ref.norm.weight * F.layer_norm(y, y.shape[1:]).flatten(2).transpose(1, 2) + ref.norm.bias,
-         "the normalisation runs over a whole (C, H, W) map instead of over each token's C channels"),
+        (
+            lambda: ref.norm(y.reshape(b, -1, c)),
+            "the tokens are a (B, C, H·W) map read as (B, N, C) without moving the channel axis: token i mixes "
+            f"channels of several positions — see how {_CH08}, section 'Build it', turns the map into tokens",
+        ),
+        (
+            lambda: y.flatten(2).transpose(1, 2),
+            "the tokens are not normalised: the patch embedding ends with a LayerNorm over each token's channels",
+        ),
+        (
+            lambda: (
+                ref.norm.weight
+                * F.layer_norm(y, y.shape[1:]).flatten(2).transpose(1, 2)
+                + ref.norm.bias
+            ),
+            "the normalisation runs over a whole (C, H, W) map instead of over each token's C channels",
+        ),
     ]
 
 
-@register("overlap_patch_embed", forbid=["tutorial_lib.layers.overlap_patch_embed.OverlapPatchEmbed"],
-          names=["OverlapPatchEmbed"],
-          description="OverlapPatchEmbed(in_chans, embed_dim, patch_size, stride): x -> (tokens, H_out, W_out)")
+@register(
+    "overlap_patch_embed",
+    forbid=["tutorial_lib.layers.overlap_patch_embed.OverlapPatchEmbed"],
+    names=["OverlapPatchEmbed"],
+    description="OverlapPatchEmbed(in_chans, embed_dim, patch_size, stride): x -> (tokens, H_out, W_out)",
+)
 def check_overlap_patch_embed(cls: Any) -> None:
     """Check a student's ``OverlapPatchEmbed(in_chans, embed_dim, patch_size, stride)`` class.
 
@@ -117,7 +160,8 @@ def check_overlap_patch_embed(cls: Any) -> None:
         for kwargs, shape in cases:
             _core.manual_seed(len(shape) + kwargs["embed_dim"])
             ref = OverlapPatchEmbed(**kwargs).eval()
-            with torch.no_grad():  # a non-trivial LayerNorm, so that a missing norm is caught
+            # a non-trivial LayerNorm, so that a missing norm is caught
+            with torch.no_grad():
                 ref.norm.weight.uniform_(0.5, 1.5)
                 ref.norm.bias.uniform_(-0.5, 0.5)
             student = _build(c, cls, kwargs, ref)
@@ -129,24 +173,41 @@ def check_overlap_patch_embed(cls: Any) -> None:
             if out is None:
                 continue
             if not (isinstance(out, tuple) and len(out) == 3):
-                c.true(False, f"{what}: expected a tuple (tokens, H_out, W_out), got {type(out).__name__}")
+                c.true(
+                    False,
+                    f"{what}: expected a tuple (tokens, H_out, W_out), got {type(out).__name__}",
+                )
                 continue
             with torch.no_grad():
                 want, h, w = ref(x)
             k, st = kwargs["patch_size"], kwargs["stride"]
             size_hint = f"the output size is floor((H + 2P − K) / S) + 1 ({_CH08}, section 'The output size')"
-            if (int(out[1]), int(out[2])) == ((shape[2] - k) // st + 1, (shape[3] - k) // st + 1):
-                size_hint = ("the size is that of an unpadded convolution: the overlapping embedding pads by "
-                             f"K // 2 so that windows centred on the border exist ({_CH08}, 'The output size')")
+            if (int(out[1]), int(out[2])) == (
+                (shape[2] - k) // st + 1,
+                (shape[3] - k) // st + 1,
+            ):
+                size_hint = (
+                    "the size is that of an unpadded convolution: the overlapping embedding pads by "
+                    f"K // 2 so that windows centred on the border exist ({_CH08}, 'The output size')"
+                )
             elif (int(out[1]), int(out[2])) == (w, h) and h != w:
                 size_hint = "(H_out, W_out) come out swapped: the first returned size is the number of rows"
-            c.equal((int(out[1]), int(out[2])), (h, w), f"{what}: (H_out, W_out)", size_hint)
-            hint = _first_match(out[0], _ope_variants(ref, x)) or \
-                f"compare each step with {_CH08}, section 'Build it' (conv, tokens in row-major order, LayerNorm)"
+            c.equal(
+                (int(out[1]), int(out[2])),
+                (h, w),
+                f"{what}: (H_out, W_out)",
+                size_hint,
+            )
+            hint = (
+                _first_match(out[0], _ope_variants(ref, x))
+                or f"compare each step with {_CH08}, section 'Build it' (conv, tokens in row-major order, LayerNorm)"
+            )
             c.close(out[0], want, f"{what}: tokens", hint)
 
 
-def _esa_variant(ref: EfficientSelfAttention, x: torch.Tensor, H: int, W: int, mistake: str) -> torch.Tensor:
+def _esa_variant(
+    ref: EfficientSelfAttention, x: torch.Tensor, H: int, W: int, mistake: str
+) -> torch.Tensor:
     b, n, c = x.shape
     h, d = ref.num_heads, ref.head_dim
     q = ref.q(x).reshape(b, n, h, d).transpose(1, 2)
@@ -161,29 +222,57 @@ def _esa_variant(ref: EfficientSelfAttention, x: torch.Tensor, H: int, W: int, m
             src = ref.norm(src)
     kv = ref.kv(src).reshape(b, -1, 2, h, d).permute(2, 0, 3, 1, 4)
     k_, v_ = (kv[1], kv[0]) if mistake == "v_then_k" else (kv[0], kv[1])
-    scale = c ** -0.5 if mistake == "scale_dim" else d ** -0.5
+    scale = c**-0.5 if mistake == "scale_dim" else d**-0.5
     out = ((q @ k_.transpose(-2, -1)) * scale).softmax(-1) @ v_
-    out = out.reshape(b, n, c) if mistake == "no_transpose_merge" else out.transpose(1, 2).reshape(b, n, c)
+    out = (
+        out.reshape(b, n, c)
+        if mistake == "no_transpose_merge"
+        else out.transpose(1, 2).reshape(b, n, c)
+    )
     return ref.proj(out)
 
 
 _ESA_MISTAKES = [
-    ("no_transpose_sr", "the tokens are reshaped into a (B, C, H, W) map without moving the channel axis "
-                        "first, so the reduction convolution mixes positions and channels — see the cell of "
-                        f"{_CH09}, section 'The literal reshape, and which tokens it groups'"),
-    ("no_norm", "the reduced keys and values are not normalised: the reduction is conv *then* LayerNorm"),
-    ("v_then_k", "keys and values are swapped: the kv projection's first half gives the keys"),
-    ("scale_dim", "the scores are scaled by the full width C, not by the width of one head "
-                  "(this only shows with several heads)"),
-    ("no_transpose_merge", "the heads are merged without moving the head axis back next to the channels: each "
-                           "output token collects several tokens of one head"),
-    ("no_reduction", "the keys and values come from all N tokens: the sequence reduction is skipped"),
+    (
+        "no_transpose_sr",
+        "the tokens are reshaped into a (B, C, H, W) map without moving the channel axis "
+        "first, so the reduction convolution mixes positions and channels — see the cell of "
+        f"{_CH09}, section 'The literal reshape, and which tokens it groups'",
+    ),
+    (
+        "no_norm",
+        "the reduced keys and values are not normalised: the reduction is conv *then* LayerNorm",
+    ),
+    (
+        "v_then_k",
+        "keys and values are swapped: the kv projection's first half gives the keys",
+    ),
+    (
+        "scale_dim",
+        "the scores are scaled by the full width C, not by the width of one head "
+        "(this only shows with several heads)",
+    ),
+    (
+        "no_transpose_merge",
+        "the heads are merged without moving the head axis back next to the channels: each "
+        "output token collects several tokens of one head",
+    ),
+    (
+        "no_reduction",
+        "the keys and values come from all N tokens: the sequence reduction is skipped",
+    ),
 ]
 
 
-@register("efficient_self_attention", forbid=["tutorial_lib.layers.efficient_attention.EfficientSelfAttention", "tutorial_lib.layers.efficient_attention.SequenceReductionLiteral"],
-          names=["EfficientSelfAttention"],
-          description="EfficientSelfAttention(dim, num_heads=1, sr_ratio=1): (x, H, W) -> (B, N, C)")
+@register(
+    "efficient_self_attention",
+    forbid=[
+        "tutorial_lib.layers.efficient_attention.EfficientSelfAttention",
+        "tutorial_lib.layers.efficient_attention.SequenceReductionLiteral",
+    ],
+    names=["EfficientSelfAttention"],
+    description="EfficientSelfAttention(dim, num_heads=1, sr_ratio=1): (x, H, W) -> (B, N, C)",
+)
 def check_efficient_self_attention(cls: Any) -> None:
     """Check a student's ``EfficientSelfAttention(dim, num_heads=1, sr_ratio=1)`` class.
 
@@ -194,7 +283,13 @@ def check_efficient_self_attention(cls: Any) -> None:
     the mistake the output reproduces (a reshape without transpose, keys and values swapped, the wrong
     scale, no LayerNorm, no reduction).
     """
-    cases = [(16, 1, 1, 5, 6), (16, 1, 4, 8, 8), (24, 3, 2, 6, 10), (32, 2, 4, 9, 13), (16, 2, 2, 4, 6)]
+    cases = [
+        (16, 1, 1, 5, 6),
+        (16, 1, 4, 8, 8),
+        (24, 3, 2, 6, 10),
+        (32, 2, 4, 9, 13),
+        (16, 2, 2, 4, 6),
+    ]
     with Checker("efficient self-attention (sequence reduction)") as c:
         gen = _core.generator(9)
         for dim, heads, sr, H, W in cases:
@@ -213,16 +308,22 @@ def check_efficient_self_attention(cls: Any) -> None:
             out = _run(c, what, lambda: student(x, H, W))
             if out is None:
                 continue
-            variants = [(lambda m=m: _esa_variant(ref, x, H, W, m), says) for m, says in _ESA_MISTAKES]
+            variants = [
+                (lambda m=m: _esa_variant(ref, x, H, W, m), says)
+                for m, says in _ESA_MISTAKES
+            ]
             hint = _first_match(out, variants) or (
                 f"the sizes are right but not the values: follow {_CH09}, section 'Build it', step by step "
-                f"(which tensor is reduced, how heads are split and merged)")
+                f"(which tensor is reduced, how heads are split and merged)"
+            )
             with torch.no_grad():
                 want = ref(x, H, W)
             c.close(out, want, what, hint)
 
 
-def _ffn_variant(ref: MixFFN, x: torch.Tensor, H: int, W: int, mistake: str) -> torch.Tensor:
+def _ffn_variant(
+    ref: MixFFN, x: torch.Tensor, H: int, W: int, mistake: str
+) -> torch.Tensor:
     b, n, _ = x.shape
     hid = ref.hidden_dim
     y = ref.fc1(x)
@@ -235,7 +336,11 @@ def _ffn_variant(ref: MixFFN, x: torch.Tensor, H: int, W: int, mistake: str) -> 
     else:
         m = y.transpose(1, 2).reshape(b, hid, H, W)
     m = ref.dwconv(m)
-    y = m.reshape(b, n, hid) if mistake == "no_transpose_both" else m.flatten(2).transpose(1, 2)
+    y = (
+        m.reshape(b, n, hid)
+        if mistake == "no_transpose_both"
+        else m.flatten(2).transpose(1, 2)
+    )
     if mistake != "gelu_first":
         y = F.gelu(y)
     out = ref.fc2(y)
@@ -243,18 +348,33 @@ def _ffn_variant(ref: MixFFN, x: torch.Tensor, H: int, W: int, mistake: str) -> 
 
 
 _FFN_MISTAKES = [
-    ("no_transpose_in", "a one-hot token's response appears far from it: tokens and map positions are mixed "
-                        "up on the way into the convolution (a (B, N, C) tensor read as (B, C, H, W) without "
-                        f"moving the channel axis) — see the cell of {_CH10}, section 'Build it', that writes "
-                        "the 3×3 sum on the grid"),
-    ("no_transpose_both", "a one-hot token's response appears far from it: tokens and map positions are mixed "
-                          "up on the way in and out of the convolution (a reshape does not move the channel "
-                          f"axis) — see the cell of {_CH10}, section 'Build it', that writes the 3×3 sum"),
-    ("grid_swapped", "the grid is read as W rows of H tokens: on a non-square grid each token's neighbours are "
-                     "the wrong ones (tokens are listed row by row, H rows of W)"),
-    ("gelu_first", "the GELU acts before the depthwise convolution instead of after it (eq. 3 of the paper, "
-                   f"quoted in {_CH10}, 'The idea')"),
-    ("residual", "the output includes the input: the block adds the residual, this module must not"),
+    (
+        "no_transpose_in",
+        "a one-hot token's response appears far from it: tokens and map positions are mixed "
+        "up on the way into the convolution (a (B, N, C) tensor read as (B, C, H, W) without "
+        f"moving the channel axis) — see the cell of {_CH10}, section 'Build it', that writes "
+        "the 3×3 sum on the grid",
+    ),
+    (
+        "no_transpose_both",
+        "a one-hot token's response appears far from it: tokens and map positions are mixed "
+        "up on the way in and out of the convolution (a reshape does not move the channel "
+        f"axis) — see the cell of {_CH10}, section 'Build it', that writes the 3×3 sum",
+    ),
+    (
+        "grid_swapped",
+        "the grid is read as W rows of H tokens: on a non-square grid each token's neighbours are "
+        "the wrong ones (tokens are listed row by row, H rows of W)",
+    ),
+    (
+        "gelu_first",
+        "the GELU acts before the depthwise convolution instead of after it (eq. 3 of the paper, "
+        f"quoted in {_CH10}, 'The idea')",
+    ),
+    (
+        "residual",
+        "the output includes the input: the block adds the residual, this module must not",
+    ),
 ]
 
 
@@ -272,20 +392,33 @@ def _locality(student: nn.Module, ref: MixFFN, H: int, W: int) -> Optional[str]:
         return None
     changed = set((diff > 1e-6).nonzero().flatten().tolist())
     r, col = divmod(t, W)
-    near = {i * W + j for i in range(r - 1, r + 2) for j in range(col - 1, col + 2) if 0 <= i < H and 0 <= j < W}
+    near = {
+        i * W + j
+        for i in range(r - 1, r + 2)
+        for j in range(col - 1, col + 2)
+        if 0 <= i < H and 0 <= j < W
+    }
     if changed and not changed <= near:
         far = sorted(changed - near)[:3]
-        return (f"a one-hot token at (row {r}, column {col}) changes tokens {far} outside its 3×3 neighbourhood: "
-                f"tokens and map positions are mixed up — see the cell of {_CH10}, section 'Build it', that "
-                f"writes the 3×3 sum on the grid")
+        return (
+            f"a one-hot token at (row {r}, column {col}) changes tokens {far} outside its 3×3 neighbourhood: "
+            f"tokens and map positions are mixed up — see the cell of {_CH10}, section 'Build it', that "
+            f"writes the 3×3 sum on the grid"
+        )
     if changed == {t}:
-        return ("a one-hot token changes only itself: nothing mixes neighbouring tokens (is the depthwise "
-                "convolution applied on the H × W grid?)")
+        return (
+            "a one-hot token changes only itself: nothing mixes neighbouring tokens (is the depthwise "
+            "convolution applied on the H × W grid?)"
+        )
     return None
 
 
-@register("mix_ffn", forbid=["tutorial_lib.layers.mix_ffn.MixFFN"],
-          names=["MixFFN"], description="MixFFN(dim, hidden_dim): (x, H, W) -> (B, N, C)")
+@register(
+    "mix_ffn",
+    forbid=["tutorial_lib.layers.mix_ffn.MixFFN"],
+    names=["MixFFN"],
+    description="MixFFN(dim, hidden_dim): (x, H, W) -> (B, N, C)",
+)
 def check_mix_ffn(cls: Any) -> None:
     """Check a student's ``MixFFN(dim, hidden_dim)`` class (no residual inside).
 
@@ -310,16 +443,25 @@ def check_mix_ffn(cls: Any) -> None:
             out = _run(c, what, lambda: student(x, H, W))
             if out is None:
                 continue
-            variants = [(lambda m=m: _ffn_variant(ref, x, H, W, m), says) for m, says in _FFN_MISTAKES]
-            hint = _first_match(out, variants) or _locality(student, ref, H, W) or (
-                f"a one-hot token's response stays in its 3×3 neighbourhood, so the layout is right: compare "
-                f"the order of the steps with {_CH10}, section 'Build it'")
+            variants = [
+                (lambda m=m: _ffn_variant(ref, x, H, W, m), says)
+                for m, says in _FFN_MISTAKES
+            ]
+            hint = (
+                _first_match(out, variants)
+                or _locality(student, ref, H, W)
+                or (
+                    f"a one-hot token's response stays in its 3×3 neighbourhood, so the layout is right: compare "
+                    f"the order of the steps with {_CH10}, section 'Build it'"
+                )
+            )
             with torch.no_grad():
                 want = ref(x, H, W)
             c.close(out, want, what, hint)
 
 
 # -- predict-then-measure and the discussion scaffold -------------------------------------------------
+
 
 def measure_stage_sizes(height: int, width: int) -> List[Tuple[int, int]]:
     """The four MiT stage grids ``(H_i, W_i)`` for an image, measured by running the library's overlapping
@@ -347,12 +489,22 @@ def check_predict_stage_sizes(prediction: Any, measured: Any) -> None:
     """
     want = measure_stage_sizes(*PREDICT_STAGE_IMAGE)
     with Checker("prediction: MiT stage sizes of a 37×50 image") as c:
-        if _core.unanswered(prediction) or (isinstance(prediction, (list, tuple)) and
-                                            any(_core.unanswered(p) for p in prediction)):
-            c.true(False, "not implemented yet: write your four (H, W) predictions before measuring")
+        if _core.unanswered(prediction) or (
+            isinstance(prediction, (list, tuple))
+            and any(_core.unanswered(p) for p in prediction)
+        ):
+            c.true(
+                False,
+                "not implemented yet: write your four (H, W) predictions before measuring",
+            )
             return
-        c.true([tuple(m) for m in measured] == want if isinstance(measured, (list, tuple)) else False,
-               f"the measurement gave {measured!r}; rerun the measurement cell unchanged", credit=False)
+        c.true(
+            [tuple(m) for m in measured] == want
+            if isinstance(measured, (list, tuple))
+            else False,
+            f"the measurement gave {measured!r}; rerun the measurement cell unchanged",
+            credit=False,
+        )
         try:
             got = [tuple(int(v) for v in p) for p in prediction]
         except (TypeError, ValueError):
@@ -365,14 +517,18 @@ def check_predict_stage_sizes(prediction: Any, measured: Any) -> None:
             floor.append((h, w))
         hint = f"apply the output-size formula stage by stage, each from the previous grid ({_CH08}, 'The output size')"
         if got == floor:
-            hint = ("you divided and rounded down; with padding K // 2 the windows centred on the last pixels "
-                    "still count, so the sizes round up")
+            hint = (
+                "you divided and rounded down; with padding K // 2 the windows centred on the last pixels "
+                "still count, so the sizes round up"
+            )
         elif got[:1] == want[:1]:
             hint = "stage 1 is right: the later stages start from the previous stage's grid, with K=3, S=2"
         c.true(got == want, f"you predicted {got}, measured {want}", hint)
 
 
-def measure_attention_cost(side: int, dim: int = 32, sr_ratios=(1, 2, 4, 8)) -> Dict[int, int]:
+def measure_attention_cost(
+    side: int, dim: int = 32, sr_ratios=(1, 2, 4, 8)
+) -> Dict[int, int]:
     """MACs of the library's ``EfficientSelfAttention`` on a ``side × side`` grid, counted by tracing the
     module (``profiling.count_macs``), for each reduction ratio."""
     from ..profiling import count_macs
@@ -408,12 +564,21 @@ def check_predict_attention_cost(prediction: Any, measured: Any) -> None:
     side, dim = 32, 32
     n = side * side
     with Checker("prediction: what sequence reduction saves") as c:
-        if not isinstance(prediction, dict) or any(_core.unanswered(prediction.get(k)) for k in
-                                                   ("attention_factor", "layer_factor_smaller")):
-            c.true(False, "not implemented yet: fill in both predictions before measuring")
+        if not isinstance(prediction, dict) or any(
+            _core.unanswered(prediction.get(k))
+            for k in ("attention_factor", "layer_factor_smaller")
+        ):
+            c.true(
+                False,
+                "not implemented yet: fill in both predictions before measuring",
+            )
             return
         if not (isinstance(measured, dict) and 1 in measured and 8 in measured):
-            c.true(False, "expected the dict of checks.measure_attention_cost(32); rerun that cell", credit=False)
+            c.true(
+                False,
+                "expected the dict of checks.measure_attention_cost(32); rerun that cell",
+                credit=False,
+            )
             return
         att = lambda sr: 2 * n * (side // sr) ** 2 * dim  # noqa: E731
         factor = att(1) / att(8)
@@ -422,35 +587,53 @@ def check_predict_attention_cost(prediction: Any, measured: Any) -> None:
         hint = "the keys come from an (H/sr) × (W/sr) grid: count N_r"
         if _core.close_enough(p, 8, 0.01):
             hint = "sr shrinks each side of the key grid, so N_r shrinks by sr² (chapter 09, 'R versus sr_ratio')"
-        c.true(_core.close_enough(p, factor, 0.01), f"attention products: you predicted a factor {p!r}, the count "
-                                                   f"gives {factor:g}", hint)
-        c.true(bool(prediction["layer_factor_smaller"]) is (layer_factor < factor),
-               f"the whole layer shrinks by {layer_factor:.2f}: you predicted that this is "
-               f"{'smaller' if prediction['layer_factor_smaller'] else 'not smaller'} than {factor:g}",
-               f"q, proj (N·C² each) and the reduction conv do not shrink with sr ({_CH09}, section 'Cost')")
+        c.true(
+            _core.close_enough(p, factor, 0.01),
+            f"attention products: you predicted a factor {p!r}, the count "
+            f"gives {factor:g}",
+            hint,
+        )
+        c.true(
+            bool(prediction["layer_factor_smaller"]) is (layer_factor < factor),
+            f"the whole layer shrinks by {layer_factor:.2f}: you predicted that this is "
+            f"{'smaller' if prediction['layer_factor_smaller'] else 'not smaller'} than {factor:g}",
+            f"q, proj (N·C² each) and the reduction conv do not shrink with sr ({_CH09}, section 'Cost')",
+        )
 
 
-def mix_ffn_with_padding(dim: int, hidden_dim: int, padding_mode: str = "zeros") -> MixFFN:
+def mix_ffn_with_padding(
+    dim: int, hidden_dim: int, padding_mode: str = "zeros"
+) -> MixFFN:
     """The library's :class:`~tutorial_lib.layers.mix_ffn.MixFFN` with its depthwise convolution padding
     ``"zeros"`` (the paper's), ``"circular"``, ``"reflect"`` or ``"replicate"`` — for the circular-padding
     exercise of chapter 10, so that nobody sets ``dwconv.padding_mode`` by hand, and so that the probe
     uses the library's class even where a student's ``MixFFN`` shadows the name."""
     if padding_mode not in ("zeros", "circular", "reflect", "replicate"):
-        raise ValueError(f"mix_ffn_with_padding: expected padding_mode zeros, circular, reflect or "
-                         f"replicate, got {padding_mode!r}")
+        raise ValueError(
+            f"mix_ffn_with_padding: expected padding_mode zeros, circular, reflect or "
+            f"replicate, got {padding_mode!r}"
+        )
     layer = MixFFN(dim, hidden_dim)
     layer.dwconv.padding_mode = padding_mode
     return layer
 
 
-def position_probe(padding_mode: str = "zeros", depth: int = 4, side: int = 16, dim: int = 32,
-                   seed: int = 0) -> Dict[str, float]:
+def position_probe(
+    padding_mode: str = "zeros",
+    depth: int = 4,
+    side: int = 16,
+    dim: int = 32,
+    seed: int = 0,
+) -> Dict[str, float]:
     """The chapter-10 probe on the library's Mix-FFN: a constant token map through ``depth`` residual
     blocks ``x + MixFFN(LN(x))`` with the given padding; returns ``{"distinct": number of distinct token
     vectors (to 1e-4), "r2": held-out R² of a ridge probe of (row, column)}``."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    blocks = [(nn.LayerNorm(dim), mix_ffn_with_padding(dim, 4 * dim, padding_mode).eval()) for _ in range(depth)]
+    blocks = [
+        (nn.LayerNorm(dim), mix_ffn_with_padding(dim, 4 * dim, padding_mode).eval())
+        for _ in range(depth)
+    ]
     x = torch.randn(1, 1, dim, generator=gen).expand(1, side * side, dim).clone()
     with torch.no_grad():
         for norm, block in blocks:
@@ -458,22 +641,28 @@ def position_probe(padding_mode: str = "zeros", depth: int = 4, side: int = 16, 
     feats = x[0]
     distinct = len({tuple((row / 1e-4).round().tolist()) for row in feats})
     n = side * side
-    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    rows, cols = torch.meshgrid(
+        torch.arange(side), torch.arange(side), indexing="ij"
+    )
     target = torch.stack([rows.flatten(), cols.flatten()], 1).float() / (side - 1)
     X = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
     X = torch.cat([X, torch.ones(n, 1)], 1)
     scores = []
     for s in range(5):
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(s))
-        tr, te = perm[: n // 2], perm[n // 2:]
-        w = torch.linalg.solve(X[tr].T @ X[tr] + torch.eye(X.shape[1]), X[tr].T @ target[tr])
+        tr, te = perm[: n // 2], perm[n // 2 :]
+        w = torch.linalg.solve(
+            X[tr].T @ X[tr] + torch.eye(X.shape[1]), X[tr].T @ target[tr]
+        )
         res = ((X[te] @ w - target[te]) ** 2).sum(0)
         tot = ((target[te] - target[te].mean(0)) ** 2).sum(0)
         scores.append((1 - res / tot).mean().item())
     return {"distinct": float(distinct), "r2": sum(scores) / len(scores)}
 
 
-def measure_border_tokens(H: int, W: int, padding_mode: str = "zeros", dim: int = 8) -> int:
+def measure_border_tokens(
+    H: int, W: int, padding_mode: str = "zeros", dim: int = 8
+) -> int:
     """How many tokens of a *constant* ``H × W`` token map come out of one library Mix-FFN different from
     the centre token (to 1e-6): the tokens that see the padding."""
     torch.manual_seed(0)
@@ -500,22 +689,39 @@ def check_predict_border_tokens(prediction: Any, measured: Any) -> None:
     H, W = PREDICT_BORDER_GRID
     want = {"zeros": 2 * H + 2 * W - 4, "circular": 0}
     with Checker("prediction: which tokens see the padding") as c:
-        if not isinstance(prediction, dict) or any(_core.unanswered(prediction.get(k)) for k in want):
-            c.true(False, "not implemented yet: fill in both predictions before measuring")
+        if not isinstance(prediction, dict) or any(
+            _core.unanswered(prediction.get(k)) for k in want
+        ):
+            c.true(
+                False,
+                "not implemented yet: fill in both predictions before measuring",
+            )
             return
-        c.true(isinstance(measured, dict) and {k: measured.get(k) for k in want} == want,
-               f"the measurement gave {measured!r}; rerun the measurement cell unchanged", credit=False)
+        c.true(
+            isinstance(measured, dict)
+            and {k: measured.get(k) for k in want} == want,
+            f"the measurement gave {measured!r}; rerun the measurement cell unchanged",
+            credit=False,
+        )
         p = prediction["zeros"]
         hint = "a token differs when its 3×3 window reaches outside the grid: count the ring of border tokens"
         if _core.exact_int(p) and int(p) == 2 * H + 2 * W:
-            hint = "the four corners belong to two edges each: do not count them twice"
+            hint = (
+                "the four corners belong to two edges each: do not count them twice"
+            )
         elif _core.exact_int(p) and int(p) == H * W - (H - 2) * (W - 2) - 4:
             hint = "the corners see the padding too"
         elif _core.exact_int(p) and int(p) == 0:
             hint = f"zero padding is not a neighbour like the others: the border tokens see zeros ({_CH10})"
-        c.true(_core.exact_int(p) and int(p) == want["zeros"],
-               f"zero padding: you predicted {p!r}, measured {want['zeros']}", hint)
+        c.true(
+            _core.exact_int(p) and int(p) == want["zeros"],
+            f"zero padding: you predicted {p!r}, measured {want['zeros']}",
+            hint,
+        )
         q = prediction["circular"]
-        c.true(_core.exact_int(q) and int(q) == 0, f"circular padding: you predicted {q!r}, measured 0",
-               "with circular padding a border token's window wraps around to tokens that are identical to "
-               "its own: nothing marks the border")
+        c.true(
+            _core.exact_int(q) and int(q) == 0,
+            f"circular padding: you predicted {q!r}, measured 0",
+            "with circular padding a border token's window wraps around to tokens that are identical to "
+            "its own: nothing marks the border",
+        )

@@ -8,7 +8,21 @@ Each submission runs in a bubblewrap sandbox (:mod:`.sandbox`) with the student 
 library (:mod:`.edition`); the checks and the real library stay in the grader's process
 (:mod:`.grade`); :mod:`.gradebook` writes the class's CSV and feedback. See the instructor page.
 """
-from .assignment import Assignment, Exercise, GraderError, load_assignment, parse_assignment
+
+from .assignment import (
+    Assignment,
+    Exercise,
+    GraderError,
+    load_assignment,
+    parse_assignment,
+)
 from .sandbox import SandboxError
 
-__all__ = ["Assignment", "Exercise", "GraderError", "SandboxError", "load_assignment", "parse_assignment"]
+__all__ = [
+    "Assignment",
+    "Exercise",
+    "GraderError",
+    "SandboxError",
+    "load_assignment",
+    "parse_assignment",
+]

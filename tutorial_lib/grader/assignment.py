@@ -20,6 +20,7 @@ An assignment is a TOML file that the instructor keeps (it may hold the private 
 The total is the sum of the points, whatever the submission defines: a missing or renamed
 function scores 0 for its exercise. ``tools/assignments.py`` writes one such file per chapter.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,13 @@ from typing import Any, List, Optional
 
 from ..checks import REGISTRY
 
-__all__ = ["Assignment", "Exercise", "GraderError", "load_assignment", "parse_assignment"]
+__all__ = [
+    "Assignment",
+    "Exercise",
+    "GraderError",
+    "load_assignment",
+    "parse_assignment",
+]
 
 
 class GraderError(ValueError):
@@ -59,10 +66,18 @@ class Assignment:
 
     def to_toml(self) -> str:
         lines = [f'title = "{_escape(self.title)}"']
-        lines += [f"{key} = {getattr(self, key):g}" for key in (*_SETTINGS, "private_seed")
-                  if getattr(self, key) is not None]
+        lines += [
+            f"{key} = {getattr(self, key):g}"
+            for key in (*_SETTINGS, "private_seed")
+            if getattr(self, key) is not None
+        ]
         for e in self.exercises:
-            lines += ["", "[[exercise]]", f'check = "{e.check}"', f"points = {e.points:g}"]
+            lines += [
+                "",
+                "[[exercise]]",
+                f'check = "{e.check}"',
+                f"points = {e.points:g}",
+            ]
         return "\n".join(lines) + "\n"
 
 
@@ -71,15 +86,29 @@ def _escape(text: str) -> str:
 
 
 #: the optional settings and whether each is an integer (all positive)
-_SETTINGS = {"timeout": False, "run_timeout": False, "budget": False, "memory_mb": True, "processes": True}
+_SETTINGS = {
+    "timeout": False,
+    "run_timeout": False,
+    "budget": False,
+    "memory_mb": True,
+    "processes": True,
+}
 
 
-def _number(value: Any, what: str, integer: bool = False, positive: bool = True) -> Any:
+def _number(
+    value: Any, what: str, integer: bool = False, positive: bool = True
+) -> Any:
     kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or (positive and value <= 0):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kinds)
+        or (positive and value <= 0)
+    ):
         kind = "integer" if integer else "number"
         expected = f"a positive {kind}" if positive else f"an {kind}"
-        raise GraderError(f"assignment: expected {what} to be {expected}, got {value!r}")
+        raise GraderError(
+            f"assignment: expected {what} to be {expected}, got {value!r}"
+        )
     return value
 
 
@@ -90,31 +119,54 @@ def parse_assignment(data: Any, source: str = "assignment") -> Assignment:
     known = ["title", *_SETTINGS, "private_seed", "exercise"]
     unknown = sorted(set(data) - set(known))
     if unknown:
-        raise GraderError(f"{source}: expected keys {', '.join(known)}; got also {unknown}")
+        raise GraderError(
+            f"{source}: expected keys {', '.join(known)}; got also {unknown}"
+        )
     entries = data.get("exercise")
     if not isinstance(entries, list) or not entries:
-        raise GraderError(f"{source}: expected at least one [[exercise]] table, got {entries!r}")
+        raise GraderError(
+            f"{source}: expected at least one [[exercise]] table, got {entries!r}"
+        )
     exercises, seen = [], set()
     for i, entry in enumerate(entries, 1):
         if not isinstance(entry, dict) or not isinstance(entry.get("check"), str):
-            raise GraderError(f"{source}: expected exercise {i} to have check = \"<name>\", got {entry!r}")
+            raise GraderError(
+                f'{source}: expected exercise {i} to have check = "<name>", got {entry!r}'
+            )
         name = entry["check"]
         if name not in REGISTRY:
-            raise GraderError(f"{source}: exercise {i}: expected a registered check, got {name!r}; "
-                              f"registered: {sorted(REGISTRY)}")
+            raise GraderError(
+                f"{source}: exercise {i}: expected a registered check, got {name!r}; "
+                f"registered: {sorted(REGISTRY)}"
+            )
         if name in seen:
-            raise GraderError(f"{source}: exercise {i}: expected each check once, got {name!r} twice")
+            raise GraderError(
+                f"{source}: exercise {i}: expected each check once, got {name!r} twice"
+            )
         extra = sorted(set(entry) - {"check", "points"})
         if extra:
-            raise GraderError(f"{source}: exercise {i}: expected keys check and points, got also {extra}")
+            raise GraderError(
+                f"{source}: exercise {i}: expected keys check and points, got also {extra}"
+            )
         seen.add(name)
-        points = _number(entry.get("points", REGISTRY[name].points), f"the points of {name}")
+        points = _number(
+            entry.get("points", REGISTRY[name].points), f"the points of {name}"
+        )
         exercises.append(Exercise(name, float(points)))
-    settings = {k: _number(data[k], k, integer) * (1 if integer else 1.0) for k, integer in _SETTINGS.items()
-                if data.get(k) is not None}
+    settings = {
+        k: _number(data[k], k, integer) * (1 if integer else 1.0)
+        for k, integer in _SETTINGS.items()
+        if data.get(k) is not None
+    }
     seed = data.get("private_seed")
-    return Assignment(title=str(data.get("title", source)), exercises=exercises, **settings,
-                      private_seed=None if seed is None else _number(seed, "private_seed", integer=True, positive=False))
+    return Assignment(
+        title=str(data.get("title", source)),
+        exercises=exercises,
+        **settings,
+        private_seed=None
+        if seed is None
+        else _number(seed, "private_seed", integer=True, positive=False),
+    )
 
 
 def load_assignment(path: "str | os.PathLike[str]") -> Assignment:
@@ -127,5 +179,7 @@ def load_assignment(path: "str | os.PathLike[str]") -> Assignment:
     except OSError as err:
         raise GraderError(f"assignment: cannot read {path}: {err}") from None
     except tomllib.TOMLDecodeError as err:
-        raise GraderError(f"assignment: expected a TOML file, {path} is not one ({err})") from None
+        raise GraderError(
+            f"assignment: expected a TOML file, {path} is not one ({err})"
+        ) from None
     return parse_assignment(data, str(path))

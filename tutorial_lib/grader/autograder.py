@@ -16,6 +16,7 @@ The submission still runs in the bubblewrap sandbox inside the container. If Gra
 container cannot create one, the results say so and score 0 (no silent unsandboxed run), unless
 the zip was written with ``--no-sandbox`` (each result then says so).
 """
+
 from __future__ import annotations
 
 import json
@@ -59,29 +60,43 @@ PYTHONPATH=/autograder/source exec python3 -m tutorial_lib.grader.autograder
 """
 
 
-def write_autograder(assignment: "str | os.PathLike[str]", out: "str | os.PathLike[str]",
-                     checks: Sequence["str | os.PathLike[str]"] = (), sandbox: bool = True) -> pathlib.Path:
+def write_autograder(
+    assignment: "str | os.PathLike[str]",
+    out: "str | os.PathLike[str]",
+    checks: Sequence["str | os.PathLike[str]"] = (),
+    sandbox: bool = True,
+) -> pathlib.Path:
     """Write the autograder zip for ``assignment`` (checked first) to ``out``; return its path."""
     load_assignment(assignment)  # a bad file fails here, not on Gradescope
     out = pathlib.Path(out)
-    files: Dict[str, bytes] = {"setup.sh": SETUP.encode(), "run_autograder": RUN.encode(),
-                               "requirements.txt": REQUIREMENTS.encode(),
-                               "assignment.toml": pathlib.Path(assignment).read_bytes(),
-                               "grader.json": json.dumps({"sandbox": sandbox,
-                                                                 "checks": [pathlib.Path(c).name for c in checks]}).encode()}
+    files: Dict[str, bytes] = {
+        "setup.sh": SETUP.encode(),
+        "run_autograder": RUN.encode(),
+        "requirements.txt": REQUIREMENTS.encode(),
+        "assignment.toml": pathlib.Path(assignment).read_bytes(),
+        "grader.json": json.dumps(
+            {"sandbox": sandbox, "checks": [pathlib.Path(c).name for c in checks]}
+        ).encode(),
+    }
     for path in checks:
-        files[f"course_checks/{pathlib.Path(path).name}"] = pathlib.Path(path).read_bytes()
+        files[f"course_checks/{pathlib.Path(path).name}"] = pathlib.Path(
+            path
+        ).read_bytes()
     for folder, dirs, names in os.walk(PACKAGE):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(names):
             if not name.endswith((".pyc", ".pyo")):
                 full = pathlib.Path(folder) / name
-                files[f"tutorial_lib/{full.relative_to(PACKAGE).as_posix()}"] = full.read_bytes()
+                files[f"tutorial_lib/{full.relative_to(PACKAGE).as_posix()}"] = (
+                    full.read_bytes()
+                )
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.items():
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-            info.external_attr = (0o755 if name in {"setup.sh", "run_autograder"} else 0o644) << 16
+            info.external_attr = (
+                0o755 if name in {"setup.sh", "run_autograder"} else 0o644
+            ) << 16
             zf.writestr(info, data, zipfile.ZIP_DEFLATED)
     return out
 
@@ -89,10 +104,22 @@ def write_autograder(assignment: "str | os.PathLike[str]", out: "str | os.PathLi
 def _results(report: Dict[str, Any]) -> Dict[str, Any]:
     from .gradebook import feedback_markdown
 
-    tests = [{"name": t["name"], "score": t["score"], "max_score": t["max_score"], "status": t["status"],
-              "output": t["output"]} for t in report["tests"]]
-    return {"score": report["score"], "output": feedback_markdown("you", report), "output_format": "md",
-            "tests": tests}
+    tests = [
+        {
+            "name": t["name"],
+            "score": t["score"],
+            "max_score": t["max_score"],
+            "status": t["status"],
+            "output": t["output"],
+        }
+        for t in report["tests"]
+    ]
+    return {
+        "score": report["score"],
+        "output": feedback_markdown("you", report),
+        "output_format": "md",
+        "tests": tests,
+    }
 
 
 def run(root: "str | os.PathLike[str]" = "/autograder") -> Dict[str, Any]:
@@ -107,21 +134,44 @@ def run(root: "str | os.PathLike[str]" = "/autograder") -> Dict[str, Any]:
     for name in config["checks"]:
         load_checks(source / "course_checks" / name)
     assignment = load_assignment(source / "assignment.toml")
-    found = sorted(p for p in (root / "submission").rglob("*") if p.suffix in {".py", ".ipynb"} and p.is_file())
+    found = sorted(
+        p
+        for p in (root / "submission").rglob("*")
+        if p.suffix in {".py", ".ipynb"} and p.is_file()
+    )
     try:
         if not found:
-            raise GraderError("expected a .ipynb or .py file in the submission, found none")
+            raise GraderError(
+                "expected a .ipynb or .py file in the submission, found none"
+            )
         sub = load_submission(found[0])
-        with Grader(assignment.exercises, assignment, sandbox=config["sandbox"]) as grader:
+        with Grader(
+            assignment.exercises, assignment, sandbox=config["sandbox"]
+        ) as grader:
             results = _results(grader.grade(sub))
         if len(found) > 1:
-            results["output"] += f"\nGraded {found[0].name}; also submitted: {', '.join(p.name for p in found[1:])}.\n"
+            results["output"] += (
+                f"\nGraded {found[0].name}; also submitted: {', '.join(p.name for p in found[1:])}.\n"
+            )
     except (GraderError, SandboxError) as err:
-        results = {"score": 0.0, "output": f"The submission could not be graded: {err}",
-                   "tests": [{"name": e.check, "score": 0.0, "max_score": e.points, "status": "failed",
-                              "output": str(err)} for e in assignment.exercises]}
+        results = {
+            "score": 0.0,
+            "output": f"The submission could not be graded: {err}",
+            "tests": [
+                {
+                    "name": e.check,
+                    "score": 0.0,
+                    "max_score": e.points,
+                    "status": "failed",
+                    "output": str(err),
+                }
+                for e in assignment.exercises
+            ],
+        }
     (root / "results").mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.NamedTemporaryFile("w", dir=root / "results", delete=False, suffix=".tmp")
+    tmp = tempfile.NamedTemporaryFile(
+        "w", dir=root / "results", delete=False, suffix=".tmp"
+    )
     with tmp:
         json.dump(results, tmp, indent=2, ensure_ascii=False)
     os.chmod(tmp.name, 0o644)

@@ -13,6 +13,7 @@ the checks itself, outside). The sandbox sees only this edition, so no path insi
 copy of the package, fork, closure, pickle, reading files) reaches a reference implementation;
 the real library stays in the grader's process.
 """
+
 from __future__ import annotations
 
 import ast
@@ -55,8 +56,10 @@ def resolve(path: str) -> Any:
 
 
 def _message(path: str) -> str:
-    return (f"{path} is not in the student edition of tutorial_lib (the grader's sandbox): "
-            "it is what this exercise asks you to write")
+    return (
+        f"{path} is not in the student edition of tutorial_lib (the grader's sandbox): "
+        "it is what this exercise asks you to write"
+    )
 
 
 def _module_file(root: pathlib.Path, path: str) -> "tuple[pathlib.Path, List[str]]":
@@ -67,20 +70,30 @@ def _module_file(root: pathlib.Path, path: str) -> "tuple[pathlib.Path, List[str
         for candidate in (base.with_suffix(".py"), base / "__init__.py"):
             if candidate.is_file() and parts[cut:]:
                 return candidate, parts[cut:]
-    raise ValueError(f"edition: expected {path} to name an object in a tutorial_lib module, got no such module")
+    raise ValueError(
+        f"edition: expected {path} to name an object in a tutorial_lib module, got no such module"
+    )
 
 
 def _stub(node: ast.AST, path: str, source: str, indent: str) -> List[str]:
     message = repr(_message(path))
     if isinstance(node, ast.ClassDef):
-        bases = ", ".join(ast.get_source_segment(source, b) or "object" for b in node.bases)
-        return [f"{indent}class {node.name}({bases}):",
-                f"{indent}    def __init__(self, *args, **kwargs):",
-                f"{indent}        raise NotImplementedError({message})", "",
-                f"{indent}    def forward(self, *args, **kwargs):",
-                f"{indent}        raise NotImplementedError({message})"]
+        bases = ", ".join(
+            ast.get_source_segment(source, b) or "object" for b in node.bases
+        )
+        return [
+            f"{indent}class {node.name}({bases}):",
+            f"{indent}    def __init__(self, *args, **kwargs):",
+            f"{indent}        raise NotImplementedError({message})",
+            "",
+            f"{indent}    def forward(self, *args, **kwargs):",
+            f"{indent}        raise NotImplementedError({message})",
+        ]
     name = getattr(node, "name", None) or path.rpartition(".")[2]
-    return [f"{indent}def {name}(*args, **kwargs):", f"{indent}    raise NotImplementedError({message})"]
+    return [
+        f"{indent}def {name}(*args, **kwargs):",
+        f"{indent}    raise NotImplementedError({message})",
+    ]
 
 
 def _remove(file: pathlib.Path, names: List[str], path: str) -> None:
@@ -88,39 +101,68 @@ def _remove(file: pathlib.Path, names: List[str], path: str) -> None:
     tree = ast.parse(source)
     body, node = tree.body, None
     for depth, name in enumerate(names):
-        matches = [n for n in body if (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                                       and n.name == name) or
-                   (isinstance(n, (ast.Assign, ast.AnnAssign)) and name in
-                    [t.id for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)])]
+        matches = [
+            n
+            for n in body
+            if (
+                isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                and n.name == name
+            )
+            or (
+                isinstance(n, (ast.Assign, ast.AnnAssign))
+                and name
+                in [
+                    t.id
+                    for t in (
+                        n.targets if isinstance(n, ast.Assign) else [n.target]
+                    )
+                    if isinstance(t, ast.Name)
+                ]
+            )
+        ]
         if not matches:
-            raise ValueError(f"edition: expected {path} to be defined in {file.name}, found no definition of {name!r}")
+            raise ValueError(
+                f"edition: expected {path} to be defined in {file.name}, found no definition of {name!r}"
+            )
         node = matches[-1]
         body = getattr(node, "body", [])
     lines = source.splitlines()
-    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
-    indent = lines[node.lineno - 1][:node.col_offset]
-    lines[start:node.end_lineno] = _stub(node, path, source, indent)
+    start = (
+        min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        - 1
+    )
+    indent = lines[node.lineno - 1][: node.col_offset]
+    lines[start : node.end_lineno] = _stub(node, path, source, indent)
     text = "\n".join(lines) + "\n"
-    ast.parse(text)  # a rewrite that does not parse is the grader's bug: fail here, not in every sandbox
+    # a rewrite that does not parse is the grader's bug: fail here, not in every sandbox
+    ast.parse(text)
     file.write_text(text, encoding="utf-8")
 
 
-def build_edition(forbid: Iterable[str], dest: "str | os.PathLike[str]") -> pathlib.Path:
+def build_edition(
+    forbid: Iterable[str], dest: "str | os.PathLike[str]"
+) -> pathlib.Path:
     """Write the student edition into ``dest`` (``dest/tutorial_lib``) without the ``forbid`` components."""
     dest = pathlib.Path(dest)
     target = dest / "tutorial_lib"
-    shutil.copytree(PACKAGE, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "grader"))
+    shutil.copytree(
+        PACKAGE,
+        target,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "grader"),
+    )
     shutil.rmtree(target / "checks")
     (target / "checks").mkdir()
     (target / "checks" / "__init__.py").write_text(_CHECKS_STUB, encoding="utf-8")
     done: Dict[str, bool] = {}
-    for path in sorted(set(forbid), key=lambda p: p.count(".")):  # a class before its methods
+    # a class before its methods
+    for path in sorted(set(forbid), key=lambda p: p.count(".")):
         if any(path.startswith(other + ".") for other in done):
             continue  # inside a class already replaced
         file, names = _module_file(target, path)
         _remove(file, names, path)
         done[path] = True
-    for folder, dirs, files in os.walk(dest):  # readable by the sandbox's uid, writable by nobody
+    # readable by the sandbox's uid, writable by nobody
+    for folder, dirs, files in os.walk(dest):
         os.chmod(folder, 0o755)
         for name in files:
             os.chmod(os.path.join(folder, name), 0o644)

@@ -16,6 +16,7 @@ link followed), group-readable (0640/0750). A CSV cell that begins with ``= + - 
 carriage return) gets a leading ``'`` so a spreadsheet shows it as text; text a submission
 controls is quoted in the feedback (in code blocks whose fence it cannot close).
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,9 +34,15 @@ from .submission import Submission, load_submission, student_id
 
 __all__ = ["grade_folder", "feedback_markdown", "read_roster"]
 
-_DETAIL = {"pass": "passed", "fail": "some cases failed", "error": "the check could not use your code",
-           "missing": "not found", "timeout": "time limit exceeded", "crash": "the process died",
-           "unreadable": "the file could not be read"}
+_DETAIL = {
+    "pass": "passed",
+    "fail": "some cases failed",
+    "error": "the check could not use your code",
+    "missing": "not found",
+    "timeout": "time limit exceeded",
+    "crash": "the process died",
+    "unreadable": "the file could not be read",
+}
 
 
 def fenced(text: str) -> str:
@@ -48,25 +55,41 @@ def fenced(text: str) -> str:
 def feedback_markdown(student: str, report: Dict[str, Any]) -> str:
     """One student's feedback: total, one line per exercise, each exercise's details (quoted)."""
     sub = report["submission"]
-    lines = [f"# Feedback for {student}", "",
-             f"**Total: {report['score']:g} / {report['max_score']:g}**"
-             + (f" ({report['assignment']})" if report.get("assignment") else ""), ""]
+    lines = [
+        f"# Feedback for {student}",
+        "",
+        f"**Total: {report['score']:g} / {report['max_score']:g}**"
+        + (f" ({report['assignment']})" if report.get("assignment") else ""),
+        "",
+    ]
     if not report.get("sandbox", True):
         lines += [f"*{NO_SANDBOX_NOTE}.*", ""]
     if sub["status"] != "ok":
-        state = {"error": "raised errors while running", "timeout": "did not finish in time",
-                 "crash": "made Python exit", "unreadable": "could not be read"}.get(sub["status"], sub["status"])
-        text = "\n".join([f"{e['label']}: {e['error']}" for e in sub["errors"]] + [sub.get("feedback") or ""])
+        state = {
+            "error": "raised errors while running",
+            "timeout": "did not finish in time",
+            "crash": "made Python exit",
+            "unreadable": "could not be read",
+        }.get(sub["status"], sub["status"])
+        text = "\n".join(
+            [f"{e['label']}: {e['error']}" for e in sub["errors"]]
+            + [sub.get("feedback") or ""]
+        )
         lines += [f"Your submission {state}:", "", fenced(text.strip()), ""]
     lines += ["| Exercise | Points | Result |", "|---|---|---|"]
     for t in report["tests"]:
-        lines.append(f"| `{t['name']}` | {t['score']:g} / {t['max_score']:g} | {_DETAIL.get(t['detail'], t['detail'])} |")
+        lines.append(
+            f"| `{t['name']}` | {t['score']:g} / {t['max_score']:g} | {_DETAIL.get(t['detail'], t['detail'])} |"
+        )
     for t in report["tests"]:
         if t["detail"] != "pass" and t["output"]:
             lines += ["", f"## {t['name']}", "", fenced(t["output"].strip())]
     for path, share in report.get("similarity", {}).items():
-        lines += ["", f"Note: {share:.0%} of the fingerprints of `{path}` (the library's code) are in this "
-                      "submission; your instructor will read it."]
+        lines += [
+            "",
+            f"Note: {share:.0%} of the fingerprints of `{path}` (the library's code) are in this "
+            "submission; your instructor will read it.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -80,7 +103,9 @@ class Outputs:
 
     def __init__(self, out: pathlib.Path) -> None:
         if out.is_symlink():
-            raise GraderError(f"gradebook: expected the output folder {out} to be a real folder, got a symbolic link")
+            raise GraderError(
+                f"gradebook: expected the output folder {out} to be a real folder, got a symbolic link"
+            )
         out.mkdir(parents=True, exist_ok=True, mode=0o750)
         self.fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         os.fchmod(self.fd, 0o750)
@@ -90,7 +115,9 @@ class Outputs:
                 os.mkdir(name, 0o750, dir_fd=self.fd)
             except FileExistsError:
                 pass
-            self.dirs[name] = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=self.fd)
+            self.dirs[name] = os.open(
+                name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=self.fd
+            )
             os.fchmod(self.dirs[name], 0o750)
 
     def write(self, folder: str, name: str, text: str) -> None:
@@ -99,7 +126,12 @@ class Outputs:
             os.unlink(tmp, dir_fd=fd)
         except FileNotFoundError:
             pass
-        handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640, dir_fd=fd)
+        handle = os.open(
+            tmp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+            0o640,
+            dir_fd=fd,
+        )
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as fh:
             os.fchmod(fh.fileno(), 0o640)
             fh.write(text)
@@ -116,29 +148,48 @@ def read_roster(path: "str | os.PathLike[str]") -> Dict[str, str]:
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise GraderError(f"gradebook: cannot read the roster {path}: {err}") from None
+        raise GraderError(
+            f"gradebook: cannot read the roster {path}: {err}"
+        ) from None
     if not rows or not {"file", "student"} <= set(rows[0]):
-        raise GraderError(f"gradebook: expected a roster CSV with columns file and student, got {path}")
+        raise GraderError(
+            f"gradebook: expected a roster CSV with columns file and student, got {path}"
+        )
     return {r["file"]: r["student"] for r in rows}
 
 
-def _identity(path: pathlib.Path, sub: Optional[Submission], roster: Dict[str, str]) -> Tuple[str, List[str]]:
+def _identity(
+    path: pathlib.Path, sub: Optional[Submission], roster: Dict[str, str]
+) -> Tuple[str, List[str]]:
     notes = []
-    for source, value in (("roster", roster.get(path.name)), ("STUDENT", sub.student if sub else None)):
+    for source, value in (
+        ("roster", roster.get(path.name)),
+        ("STUDENT", sub.student if sub else None),
+    ):
         if value is None:
             continue
         if student_id(value):
             return value, notes
-        notes.append(f"{source} id {json.dumps(value[:40])} is not a valid id (letters, digits, ._@+-)")
+        notes.append(
+            f"{source} id {json.dumps(value[:40])} is not a valid id (letters, digits, ._@+-)"
+        )
     stem = re.sub(r"[^A-Za-z0-9._@+-]", "_", path.stem)[:64] or "unnamed"
-    return stem, notes + ["id from the file name (no roster entry, STUDENT line or metadata)"]
+    return stem, notes + [
+        "id from the file name (no roster entry, STUDENT line or metadata)"
+    ]
 
 
-def grade_folder(folder: "str | os.PathLike[str]", assignment: "Assignment | str | os.PathLike[str]",
-                 out: "str | os.PathLike[str]", timeout: float = 120.0,
-                 progress: Optional[Callable[[str, Dict[str, Any]], None]] = None,
-                 exercises_only: bool = False, run_timeout: Optional[float] = None, sandbox: bool = True,
-                 roster: "str | os.PathLike[str] | None" = None) -> List[Dict[str, Any]]:
+def grade_folder(
+    folder: "str | os.PathLike[str]",
+    assignment: "Assignment | str | os.PathLike[str]",
+    out: "str | os.PathLike[str]",
+    timeout: float = 120.0,
+    progress: Optional[Callable[[str, Dict[str, Any]], None]] = None,
+    exercises_only: bool = False,
+    run_timeout: Optional[float] = None,
+    sandbox: bool = True,
+    roster: "str | os.PathLike[str] | None" = None,
+) -> List[Dict[str, Any]]:
     """Grade every ``.py``/``.ipynb`` in ``folder``; write the gradebook, feedback and results; return the rows."""
     folder, out = pathlib.Path(folder), pathlib.Path(out)
     if not isinstance(assignment, Assignment):
@@ -147,9 +198,13 @@ def grade_folder(folder: "str | os.PathLike[str]", assignment: "Assignment | str
     try:
         paths = sorted(p for p in folder.iterdir() if p.suffix in {".py", ".ipynb"})
     except OSError as err:
-        raise GraderError(f"gradebook: expected a folder of submissions, got {folder} ({err})") from None
+        raise GraderError(
+            f"gradebook: expected a folder of submissions, got {folder} ({err})"
+        ) from None
     if not paths:
-        raise GraderError(f"gradebook: expected .py or .ipynb submissions in {folder}, found none")
+        raise GraderError(
+            f"gradebook: expected .py or .ipynb submissions in {folder}, found none"
+        )
     contents: Dict[pathlib.Path, Any] = {}
     for path in paths:  # every file read before any submission runs
         try:
@@ -160,41 +215,83 @@ def grade_folder(folder: "str | os.PathLike[str]", assignment: "Assignment | str
             contents[path] = err
     checks = [e.check for e in assignment.exercises]
     fields = ["student", "file", *checks, "total", "max", "notes", "sha256"]
-    prepared = [_prepare(path, contents[path], names, exercises_only) for path in paths]
+    prepared = [
+        _prepare(path, contents[path], names, exercises_only) for path in paths
+    ]
     seen: Dict[str, List[str]] = {}
     for student, path, _, _ in prepared:
         seen.setdefault(student, []).append(path.name)
     outputs = Outputs(out)
     rows: List[Dict[str, Any]] = []
     try:
-        with Grader(assignment.exercises, assignment, timeout, run_timeout, sandbox, exercises_only) as grader:
+        with Grader(
+            assignment.exercises,
+            assignment,
+            timeout,
+            run_timeout,
+            sandbox,
+            exercises_only,
+        ) as grader:
             for student, path, sub, notes in prepared:
                 if isinstance(sub, Submission):
                     try:
-                        report = grader.grade(sub)  # its sandbox is gone when this returns
-                    except Exception as err:  # the grader's own failure on this file: still a row
+                        # its sandbox is gone when this returns
+                        report = grader.grade(sub)
+                    # the grader's own failure on this file: still a row
+                    except Exception as err:
                         sub = f"the grader failed on this file ({type(err).__name__}: {err})"
                 if isinstance(sub, Submission):
                     if report["submission"]["status"] != "ok":
-                        notes.append(f"submission: {report['submission']['status']}")
+                        notes.append(
+                            f"submission: {report['submission']['status']}"
+                        )
                 else:
                     report = _unreadable(grader, path, contents[path], sub)
                     notes.append(f"submission: unreadable ({sub})")
                 others = [f for f in seen[student] if f != path.name]
                 if others:
-                    notes.insert(0, f"duplicate: {student} also submitted {', '.join(others)}")
+                    notes.insert(
+                        0,
+                        f"duplicate: {student} also submitted {', '.join(others)}",
+                    )
                 if not sandbox:
                     notes.insert(0, NO_SANDBOX_NOTE)
                 by_name = {t["name"]: t for t in report["tests"]}
-                notes += [f"{n}: {by_name[n]['detail']}" for n in checks if by_name[n]["detail"] not in {"pass", "fail"}]
-                notes += [f"similar to {p}: {v:.0%}" for p, v in report.get("similarity", {}).items()]
-                rows.append({"student": student, "file": path.name, **{n: f"{by_name[n]['score']:g}" for n in checks},
-                             "total": f"{report['score']:g}", "max": f"{report['max_score']:g}",
-                             "notes": "; ".join(notes), "sha256": report["submission"]["sha256"]})
-                stem = student if not others else f"{student}--{re.sub(r'[^A-Za-z0-9._-]', '_', path.stem)}"
-                outputs.write("feedback", f"{stem}.md", feedback_markdown(student, report))
-                outputs.write("results", f"{stem}.json", json.dumps(report, indent=2, ensure_ascii=False))
-                outputs.write("", "gradebook.csv", _csv(rows, fields))  # after each: a stop loses nothing
+                notes += [
+                    f"{n}: {by_name[n]['detail']}"
+                    for n in checks
+                    if by_name[n]["detail"] not in {"pass", "fail"}
+                ]
+                notes += [
+                    f"similar to {p}: {v:.0%}"
+                    for p, v in report.get("similarity", {}).items()
+                ]
+                rows.append(
+                    {
+                        "student": student,
+                        "file": path.name,
+                        **{n: f"{by_name[n]['score']:g}" for n in checks},
+                        "total": f"{report['score']:g}",
+                        "max": f"{report['max_score']:g}",
+                        "notes": "; ".join(notes),
+                        "sha256": report["submission"]["sha256"],
+                    }
+                )
+                stem = (
+                    student
+                    if not others
+                    else f"{student}--{re.sub(r'[^A-Za-z0-9._-]', '_', path.stem)}"
+                )
+                outputs.write(
+                    "feedback", f"{stem}.md", feedback_markdown(student, report)
+                )
+                outputs.write(
+                    "results",
+                    f"{stem}.json",
+                    json.dumps(report, indent=2, ensure_ascii=False),
+                )
+                # after each: a stop loses nothing
+                outputs.write("", "gradebook.csv", _csv(rows, fields))
                 if progress is not None:
                     progress(student, report)
     finally:
@@ -206,12 +303,15 @@ def _csv(rows: List[Dict[str, Any]], fields: List[str]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
-    writer.writerows({k: neutralise(str(v)) for k, v in row.items()} for row in rows)
+    writer.writerows(
+        {k: neutralise(str(v)) for k, v in row.items()} for row in rows
+    )
     return buffer.getvalue()
 
 
-def _prepare(path: pathlib.Path, content: Any, roster: Dict[str, str],
-             exercises_only: bool) -> Tuple[str, pathlib.Path, Any, List[str]]:
+def _prepare(
+    path: pathlib.Path, content: Any, roster: Dict[str, str], exercises_only: bool
+) -> Tuple[str, pathlib.Path, Any, List[str]]:
     """(student, path, the Submission or why it cannot be read, notes), before anything runs."""
     sub: Any = None
     try:
@@ -220,16 +320,45 @@ def _prepare(path: pathlib.Path, content: Any, roster: Dict[str, str],
         sub = load_submission(path, exercises_only=exercises_only, content=content)
     except GraderError as err:
         sub = str(err)
-    student, notes = _identity(path, sub if isinstance(sub, Submission) else None, roster)
+    student, notes = _identity(
+        path, sub if isinstance(sub, Submission) else None, roster
+    )
     return student, path, sub, notes
 
 
-def _unreadable(grader: Grader, path: pathlib.Path, content: Any, message: str) -> Dict[str, Any]:
-    tests = [{"name": e.check, "symbol": None, "description": "", "max_score": e.points, "score": 0.0,
-              "seconds": 0.0, "detail": "unreadable", "output": message, "status": "failed"}
-             for e in grader.exercises]
+def _unreadable(
+    grader: Grader, path: pathlib.Path, content: Any, message: str
+) -> Dict[str, Any]:
+    tests = [
+        {
+            "name": e.check,
+            "symbol": None,
+            "description": "",
+            "max_score": e.points,
+            "score": 0.0,
+            "seconds": 0.0,
+            "detail": "unreadable",
+            "output": message,
+            "status": "failed",
+        }
+        for e in grader.exercises
+    ]
     sha = hashlib.sha256(content).hexdigest() if isinstance(content, bytes) else ""
-    return {"submission": {"path": str(path), "kind": path.suffix[1:], "status": "unreadable", "sha256": sha,
-                           "errors": [], "feedback": message, "seconds": 0.0, "symbols": []},
-            "assignment": grader.assignment.title if grader.assignment else None, "sandbox": grader.sandbox,
-            "similarity": {}, "score": 0.0, "max_score": sum(t["max_score"] for t in tests), "tests": tests}
+    return {
+        "submission": {
+            "path": str(path),
+            "kind": path.suffix[1:],
+            "status": "unreadable",
+            "sha256": sha,
+            "errors": [],
+            "feedback": message,
+            "seconds": 0.0,
+            "symbols": [],
+        },
+        "assignment": grader.assignment.title if grader.assignment else None,
+        "sandbox": grader.sandbox,
+        "similarity": {},
+        "score": 0.0,
+        "max_score": sum(t["max_score"] for t in tests),
+        "tests": tests,
+    }

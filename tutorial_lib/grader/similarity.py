@@ -9,6 +9,7 @@ submission. A score of at least :data:`FLAG` is reported to the instructor with 
 row's notes and the feedback; it does not change the score (an honest solution to a small
 exercise may look like the library's; the instructor reads it and decides).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -32,7 +33,9 @@ def _fingerprint(name: str, text: str):  # noqa: ANN202 - copydetect's CodeFinge
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return CodeFingerprint(name, K, WINDOW, fp=io.StringIO(text), language="python")
+        return CodeFingerprint(
+            name, K, WINDOW, fp=io.StringIO(text), language="python"
+        )
 
 
 def similar_components(source: str, forbid: Iterable[str]) -> Dict[str, float]:
@@ -48,7 +51,8 @@ def similar_components(source: str, forbid: Iterable[str]) -> Dict[str, float]:
         except (TypeError, OSError):
             continue
         ref = _fingerprint(path, reference)
-        if len(ref.hashes) < MIN_FINGERPRINTS:  # a few lines: two honest answers may well coincide
+        # a few lines: two honest answers may well coincide
+        if len(ref.hashes) < MIN_FINGERPRINTS:
             continue
         submission = submission or _fingerprint("submission.py", source)
         _, (share, _), _ = compare_files(ref, submission)

@@ -6,6 +6,7 @@ check cannot stop the run). Anything unexpected in the file (not UTF-8, not JSON
 ``source`` is a number) is a ``GraderError`` naming what was expected: the gradebook turns it into
 that student's row, never into a stopped class.
 """
+
 from __future__ import annotations
 
 import ast
@@ -37,7 +38,9 @@ class Submission:
     chunks: List[Dict[str, str]]
     symbols: List[str] = field(default_factory=list)
     sha256: str = ""  # of the file's bytes as read (once, before anything ran)
-    student: Optional[str] = None  # from a STUDENT = "..." line or the notebook's metadata
+    student: Optional[str] = (
+        None  # from a STUDENT = "..." line or the notebook's metadata
+    )
 
 
 def strip_magics(source: str) -> str:
@@ -50,7 +53,9 @@ def strip_magics(source: str) -> str:
     out = []
     for line in lines:
         match = _LINE_MAGIC.match(line)
-        out.append(f"{match.group(1)}pass  # removed by the grader" if match else line)
+        out.append(
+            f"{match.group(1)}pass  # removed by the grader" if match else line
+        )
     return "\n".join(out) + ("\n" if out else "")
 
 
@@ -58,7 +63,13 @@ def _is_check_call(node: ast.stmt) -> bool:
     if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
         return False
     func = node.value.func
-    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+    name = (
+        func.id
+        if isinstance(func, ast.Name)
+        else func.attr
+        if isinstance(func, ast.Attribute)
+        else ""
+    )
     return name.startswith("check_")
 
 
@@ -66,7 +77,11 @@ def _prepare(source: str) -> tuple:
     """Source without top-level ``check_*(...)`` calls, its top-level symbols and its ``STUDENT``."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):  # graded anyway: the child reports the error, symbols from a regex
+    # graded anyway: the child reports the error, symbols from a regex
+    except (
+        SyntaxError,
+        ValueError,
+    ):
         return source, _DEF.findall(source), None
     lines = source.splitlines()
     symbols: List[str] = []
@@ -75,14 +90,22 @@ def _prepare(source: str) -> tuple:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             symbols.append(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            targets = (
+                node.targets if isinstance(node, ast.Assign) else [node.target]
+            )
             names = [t.id for t in targets if isinstance(t, ast.Name)]
             symbols += names
-            if "STUDENT" in names and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            if (
+                "STUDENT" in names
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
                 student = node.value.value.strip()
         elif _is_check_call(node) and node.col_offset == 0:
             first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
-            lines[first:last + 1] = ["pass  # check call removed by the grader"] + [""] * (last - first)
+            lines[first : last + 1] = [
+                "pass  # check call removed by the grader"
+            ] + [""] * (last - first)
     return "\n".join(lines) + "\n", symbols, student
 
 
@@ -95,16 +118,23 @@ def _cells(text: str, path: pathlib.Path) -> tuple:
     try:
         nb = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as err:
-        raise GraderError(f"expected a Jupyter notebook (JSON), {path.name} is not one ({type(err).__name__})") from None
+        raise GraderError(
+            f"expected a Jupyter notebook (JSON), {path.name} is not one ({type(err).__name__})"
+        ) from None
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list):
-        raise GraderError(f"expected a notebook with a list of cells, {path.name} has none")
+        raise GraderError(
+            f"expected a notebook with a list of cells, {path.name} has none"
+        )
     meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
     return cells, meta.get("student")
 
 
-def load_submission(path: "str | os.PathLike[str]", exercises_only: bool = False,
-                    content: Optional[bytes] = None) -> Submission:
+def load_submission(
+    path: "str | os.PathLike[str]",
+    exercises_only: bool = False,
+    content: Optional[bytes] = None,
+) -> Submission:
     """Read a ``.py`` or ``.ipynb`` submission; ``GraderError`` if it cannot be read.
 
     ``content``: the file's bytes, read earlier (default: read the file now). With
@@ -117,7 +147,9 @@ def load_submission(path: "str | os.PathLike[str]", exercises_only: bool = False
         data = path.read_bytes() if content is None else bytes(content)
         text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise GraderError(f"cannot read {path.name}: {type(err).__name__}: {err}") from None
+        raise GraderError(
+            f"cannot read {path.name}: {type(err).__name__}: {err}"
+        ) from None
     raw: List[Dict[str, str]] = []
     student = None
     if path.suffix == ".py":
@@ -129,23 +161,39 @@ def load_submission(path: "str | os.PathLike[str]", exercises_only: bool = False
             if not isinstance(cell, dict) or cell.get("cell_type") != "code":
                 continue
             number += 1
-            meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+            meta = (
+                cell.get("metadata")
+                if isinstance(cell.get("metadata"), dict)
+                else {}
+            )
             tags = meta.get("tags") if isinstance(meta.get("tags"), list) else []
             tags = {t for t in tags if isinstance(t, str)}
-            if "exercise-check" in tags or (exercises_only and not tags & {"exercise-stub", "exercise-solution"}):
+            if "exercise-check" in tags or (
+                exercises_only and not tags & {"exercise-stub", "exercise-solution"}
+            ):
                 continue
             source = cell.get("source", "")
             if isinstance(source, list) and all(isinstance(s, str) for s in source):
                 source = "".join(source)
             if not isinstance(source, str):
-                raise GraderError(f"expected code cell {number} of {path.name} to have text as its source, "
-                                  f"got {type(source).__name__}")
-            raw.append({"label": f"code cell {number}", "source": strip_magics(source)})
+                raise GraderError(
+                    f"expected code cell {number} of {path.name} to have text as its source, "
+                    f"got {type(source).__name__}"
+                )
+            raw.append(
+                {"label": f"code cell {number}", "source": strip_magics(source)}
+            )
     chunks, symbols = [], []
     for chunk in raw:
         source, found, named = _prepare(chunk["source"])
         student = student or named
         chunks.append({"label": chunk["label"], "source": source})
         symbols += [s for s in found if s not in symbols]
-    return Submission(path, path.suffix[1:], chunks, symbols, hashlib.sha256(data).hexdigest(),
-                      student if isinstance(student, str) else None)
+    return Submission(
+        path,
+        path.suffix[1:],
+        chunks,
+        symbols,
+        hashlib.sha256(data).hexdigest(),
+        student if isinstance(student, str) else None,
+    )

@@ -10,6 +10,7 @@ bounds the depth. Every JSON object is tagged by its single key::
 
 Anything else in a frame is a protocol error (the sender is broken or hostile).
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,8 +22,20 @@ from typing import Any
 
 HEADER = struct.Struct("<Q")
 MAX_DEPTH = 32
-_DTYPES = ("float16", "bfloat16", "float32", "float64", "complex64", "complex128", "uint8", "int8",
-           "int16", "int32", "int64", "bool")
+_DTYPES = (
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+    "uint8",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "bool",
+)
 
 
 class WireError(ValueError):
@@ -34,7 +47,7 @@ def send(fd: int, value: Any) -> None:
     data = json.dumps(encode(value), allow_nan=True, separators=(",", ":")).encode()
     view = memoryview(HEADER.pack(len(data)) + data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def encode(value: Any, depth: int = 0) -> Any:
@@ -65,14 +78,19 @@ def encode(value: Any, depth: int = 0) -> Any:
     numpy = sys.modules.get("numpy")
     if numpy is not None and torch is not None:
         if isinstance(value, numpy.ndarray) and value.dtype.kind in "biuf":
-            return {"ndarray": _tensor(torch, torch.from_numpy(numpy.ascontiguousarray(value)))}
+            return {
+                "ndarray": _tensor(
+                    torch, torch.from_numpy(numpy.ascontiguousarray(value))
+                )
+            }
         if isinstance(value, numpy.generic):
             return encode(value.item(), depth + 1)
     return {"opaque": type(value).__name__[:80]}
 
 
 def _tensor(torch: Any, value: Any) -> list:
-    t = value.detach().cpu().as_subclass(torch.Tensor).contiguous()  # a plain tensor, even from a subclass
+    # a plain tensor, even from a subclass
+    t = value.detach().cpu().as_subclass(torch.Tensor).contiguous()
     dtype = str(t.dtype).rpartition(".")[2]
     if dtype not in _DTYPES:
         raise WireError(f"expected a tensor of a plain dtype, got {dtype}")
@@ -87,7 +105,9 @@ def decode(data: bytes) -> Any:
     except WireError:
         raise
     except (ValueError, RecursionError, TypeError) as err:
-        raise WireError(f"expected a grader message, got an unreadable frame ({type(err).__name__})") from None
+        raise WireError(
+            f"expected a grader message, got an unreadable frame ({type(err).__name__})"
+        ) from None
 
 
 def _decode(value: Any, depth: int) -> Any:
@@ -99,7 +119,7 @@ def _decode(value: Any, depth: int) -> Any:
         return [_decode(v, depth + 1) for v in value]
     if not isinstance(value, dict) or len(value) != 1:
         raise WireError("expected a tagged object, got an untagged one")
-    (tag, body), = value.items()
+    ((tag, body),) = value.items()
     if tag == "dict" and isinstance(body, dict):
         return {str(k): _decode(v, depth + 1) for k, v in body.items()}
     if tag == "tuple" and isinstance(body, list):
@@ -107,7 +127,11 @@ def _decode(value: Any, depth: int) -> Any:
     if tag in {"tensor", "ndarray"}:
         t = _to_tensor(body)
         return t.numpy() if tag == "ndarray" else t
-    if tag == "size" and isinstance(body, list) and all(isinstance(v, int) for v in body):
+    if (
+        tag == "size"
+        and isinstance(body, list)
+        and all(isinstance(v, int) for v in body)
+    ):
         import torch
 
         return torch.Size(body)
@@ -123,17 +147,30 @@ def _decode(value: Any, depth: int) -> Any:
 def _to_tensor(body: Any) -> Any:
     import torch
 
-    if not (isinstance(body, list) and len(body) == 3 and body[0] in _DTYPES and isinstance(body[1], list)
-            and all(isinstance(v, int) and v >= 0 for v in body[1]) and isinstance(body[2], str)):
+    if not (
+        isinstance(body, list)
+        and len(body) == 3
+        and body[0] in _DTYPES
+        and isinstance(body[1], list)
+        and all(isinstance(v, int) and v >= 0 for v in body[1])
+        and isinstance(body[2], str)
+    ):
         raise WireError("expected a tensor as [dtype, shape, base64]")
     dtype, shape = getattr(torch, body[0]), body[1]
     raw = base64.b64decode(body[2], validate=True)
     size = torch.empty((), dtype=dtype).element_size() * math.prod(shape)
     if size != len(raw):
-        raise WireError(f"expected {size} bytes for a {body[0]} tensor of shape {shape}, got {len(raw)}")
+        raise WireError(
+            f"expected {size} bytes for a {body[0]} tensor of shape {shape}, got {len(raw)}"
+        )
     if not raw:
         return torch.zeros(shape, dtype=dtype)
-    return torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape).clone()
+    return (
+        torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+        .view(dtype)
+        .reshape(shape)
+        .clone()
+    )
 
 
 class Opaque:
