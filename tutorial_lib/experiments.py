@@ -469,7 +469,12 @@ def summary_table(
     configs = tuple(EXPERIMENTS[experiment].configs if configs is None else configs)
     counts = sorted({len(runs(c, results)) for c in configs})
     seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
-    labels = [CONFIGS[c].label for c in configs] + ["all background"]
+    sizes = {CONFIGS[c].train_size for c in configs}
+    # the recorded baseline is scored on the 64-px validation scenes
+    base_label = "all background" + (
+        "" if sizes == {RECIPE["train_size"]} else f" ({RECIPE['train_size']} px)"
+    )
+    labels = [CONFIGS[c].label for c in configs] + [base_label]
     header = f"mean ± sd over {seeds} seeds"
     width = max(len(label) for label in labels + [header]) + 2
     cells = [
