@@ -90,7 +90,9 @@ def _wide(recipe: Dict[str, Any], tiles: int) -> Any:
     return _WIDE[tiles]
 
 
-def _predict_all(model: Any, data: Any, slide: Optional[int] = None) -> Tuple[Any, Any]:
+def _predict_all(
+    model: Any, data: Any, slide: Optional[int] = None
+) -> Tuple[Any, Any]:
     """Predictions and masks of every item of ``data`` (whole images, or ``slide``-px
     windows every ``slide // 2`` pixels, logits averaged where they overlap)."""
     import torch
@@ -105,7 +107,9 @@ def _predict_all(model: Any, data: Any, slide: Optional[int] = None) -> Tuple[An
             if slide is None:
                 preds.append(predict(model, images))
             else:
-                preds.append(slide_logits(model, images, slide, slide // 2).argmax(1))
+                preds.append(
+                    slide_logits(model, images, slide, slide // 2).argmax(1)
+                )
             masks.append(torch.stack([data[i][1] for i in idx]))
     return torch.cat(preds), torch.cat(masks)
 
@@ -122,7 +126,9 @@ def boundary_record(pred: Any, mask: Any) -> Dict[str, Any]:
     for w in TRIMAP_WIDTHS:
         band = boundary_band(mask, w)
         record[str(w)] = {
-            "band_accuracy": round(float((pred[band] == mask[band]).double().mean()), 6),
+            "band_accuracy": round(
+                float((pred[band] == mask[band]).double().mean()), 6
+            ),
             "band_share": round(float(band.double().mean()), 6),
         }
     inside = ~boundary_band(mask, INTERIOR_MARGIN) & (mask > 0)
@@ -136,7 +142,9 @@ def boundary_record(pred: Any, mask: Any) -> Dict[str, Any]:
     return record
 
 
-def score(model: Any, val: Any, recipe: Dict[str, Any], size: int) -> Dict[str, Any]:
+def score(
+    model: Any, val: Any, recipe: Dict[str, Any], size: int
+) -> Dict[str, Any]:
     """Everything recorded about one trained model on the validation scenes (rendered
     at its training size ``size``)."""
     import torch
@@ -164,12 +172,19 @@ def score(model: Any, val: Any, recipe: Dict[str, Any], size: int) -> Dict[str, 
         "pixel_accuracy": round(pixel_accuracy(confusion), 6),
         "iou": {name: round(float(v), 6) for name, v in zip(CLASS_NAMES, iou)},
         "trimap": {
-            str(w): round(mean_iou(confusion_matrix(pred, trimap_target(mask, w), k)), 6)
+            str(w): round(
+                mean_iou(confusion_matrix(pred, trimap_target(mask, w), k)), 6
+            )
             for w in TRIMAP_WIDTHS
         },
         "boundary": boundary_record(pred, mask),
         "scale_accuracy": {
-            name: round(float((pred[scale == i + 1] == mask[scale == i + 1]).double().mean()), 6)
+            name: round(
+                float(
+                    (pred[scale == i + 1] == mask[scale == i + 1]).double().mean()
+                ),
+                6,
+            )
             for i, name in enumerate(SCALE_NAMES)
         },
     }
@@ -284,7 +299,9 @@ def run_one(job: Tuple[str, int, Dict[str, Any], Optional[str]]) -> Dict[str, An
     return record
 
 
-def baselines(recipe: Dict[str, Any], known_prior: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def baselines(
+    recipe: Dict[str, Any], known_prior: Optional[Dict[str, Any]] = None
+) -> Dict[str, Any]:
     """What a model that learned nothing scores: every pixel called background (on
     each metric the runs record), and the cross-entropy of predicting the training
     set's class frequencies everywhere (the loss a model reaches from the class prior
@@ -315,11 +332,15 @@ def baselines(recipe: Dict[str, Any], known_prior: Optional[Dict[str, Any]] = No
     for size in EVAL_SIZES:
         data = scenes_at(val, size)
         m = torch.stack([data[i][1] for i in range(len(data))])
-        resolution[str(size)] = round(mean_iou(confusion_matrix(torch.zeros_like(m), m, k)), 6)
+        resolution[str(size)] = round(
+            mean_iou(confusion_matrix(torch.zeros_like(m), m, k)), 6
+        )
     prior_record = (
         {
             "class_prior_loss": round(float(-(prior * prior.log()).sum()), 6),
-            "class_frequencies": {c: round(float(v), 6) for c, v in zip(CLASS_NAMES, prior)},
+            "class_frequencies": {
+                c: round(float(v), 6) for c, v in zip(CLASS_NAMES, prior)
+            },
         }
         if known_prior is None
         else known_prior
@@ -330,10 +351,13 @@ def baselines(recipe: Dict[str, Any], known_prior: Optional[Dict[str, Any]] = No
             "miou": round(mean_iou(confusion), 6),
             "pixel_accuracy": round(pixel_accuracy(confusion), 6),
             "iou": {
-                c: round(float(v), 6) for c, v in zip(CLASS_NAMES, iou_per_class(confusion))
+                c: round(float(v), 6)
+                for c, v in zip(CLASS_NAMES, iou_per_class(confusion))
             },
             "trimap": {
-                str(w): round(mean_iou(confusion_matrix(zeros, trimap_target(mask, w), k)), 6)
+                str(w): round(
+                    mean_iou(confusion_matrix(zeros, trimap_target(mask, w), k)), 6
+                )
                 for w in TRIMAP_WIDTHS
             },
             "scale_accuracy": {name: 0.0 for name in SCALE_NAMES},
@@ -341,7 +365,9 @@ def baselines(recipe: Dict[str, Any], known_prior: Optional[Dict[str, Any]] = No
             "resolution": resolution,
             "same_scale": {
                 str(tiles): {
-                    how: round(mean_iou(confusion_matrix(torch.zeros_like(m), m, k)), 6)
+                    how: round(
+                        mean_iou(confusion_matrix(torch.zeros_like(m), m, k)), 6
+                    )
                     for how in ("whole", "sliding")
                 }
                 for tiles in SAME_SCALE_TILES
@@ -357,7 +383,9 @@ ERF_CONFIGS = ("segformer", "deeplabv3plus")
 ERF_SCENES = 64
 
 
-def record_erfs(record: Dict[str, Any], recipe: Dict[str, Any], weights: pathlib.Path) -> None:
+def record_erfs(
+    record: Dict[str, Any], recipe: Dict[str, Any], weights: pathlib.Path
+) -> None:
     """Add ``val.erf`` (per stage: the mean 50 % and 90 % ERF radii, in input pixels, at
     each scene's deepest object pixel) to every run of :data:`ERF_CONFIGS`, from the
     weights ``--keep-weights`` kept."""
@@ -385,18 +413,32 @@ def record_erfs(record: Dict[str, Any], recipe: Dict[str, Any], weights: pathlib
         model.eval()
         stages = {}
         for stage, output in erf.stage_outputs(model).items():
-            reduce = "predicted" if stage == "logits" else "sum"
-            radii = erf.erf_radii_at(model, images, positions, output, reduce=reduce)
-            stages[stage] = {"r50": round(radii[0.5], 4), "r90": round(radii[0.9], 4)}
+            # features: the gradient of the feature vector's length (a LayerNorm's
+            # channels sum to a constant, so Luo et al.'s sum would cancel)
+            reduce = "predicted" if stage == "logits" else "norm"
+            radii = erf.erf_radii_at(
+                model, images, positions, output, reduce=reduce
+            )
+            stages[stage] = {
+                "r50": round(radii[0.5], 4),
+                "r90": round(radii[0.9], 4),
+            }
         run["val"]["erf"] = stages
-        print(f"{run['config']:26s} seed {run['seed']}  ERF r50 "
-              + ", ".join(f"{k} {v['r50']:.1f}" for k, v in stages.items()), flush=True)
+        print(
+            f"{run['config']:26s} seed {run['seed']}  ERF r50 "
+            + ", ".join(f"{k} {v['r50']:.1f}" for k, v in stages.items()),
+            flush=True,
+        )
 
 
 def _commit() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -410,7 +452,9 @@ def _commit() -> str:
         return "unknown"
 
 
-def write_checkpoint_metrics(runs: List[Dict[str, Any]], recipe: Dict[str, Any], out: pathlib.Path) -> None:
+def write_checkpoint_metrics(
+    runs: List[Dict[str, Any]], recipe: Dict[str, Any], out: pathlib.Path
+) -> None:
     """``metrics.json`` beside the shipped weights: each capstone model's seed-0 record."""
     import torch
 
@@ -419,7 +463,14 @@ def write_checkpoint_metrics(runs: List[Dict[str, Any]], recipe: Dict[str, Any],
 
     models = {}
     for name, spec in CAPSTONE_MODELS.items():
-        run = next((r for r in runs if r["config"] == name and r["seed"] == 0 and "checkpoint" in r), None)
+        run = next(
+            (
+                r
+                for r in runs
+                if r["config"] == name and r["seed"] == 0 and "checkpoint" in r
+            ),
+            None,
+        )
         if run is None:
             continue
         models[name] = {
@@ -428,7 +479,10 @@ def write_checkpoint_metrics(runs: List[Dict[str, Any]], recipe: Dict[str, Any],
             "val_miou": run["val"]["miou"],
             "val_pixel_accuracy": run["val"]["pixel_accuracy"],
             "val_iou": [run["val"]["iou"][c] for c in CLASS_NAMES],
-            "history": {"train_loss": run["train_loss"], "loss_every": run["loss_every"]},
+            "history": {
+                "train_loss": run["train_loss"],
+                "loss_every": run["loss_every"],
+            },
             "train_seconds": run["train_seconds"],
             "file_bytes": run["checkpoint"]["file_bytes"],
         }
@@ -451,22 +505,60 @@ def main() -> None:
     from tutorial_lib.experiments import CONFIGS, RECIPE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="*", default=list(ORDER), choices=list(CONFIGS))
-    parser.add_argument("--seeds", nargs="*", type=int, default=None,
-                        help="override every configuration's seeds (default: its own)")
-    parser.add_argument("--steps", type=int, default=None, help="override RECIPE['steps'] (quick checks)")
+    parser.add_argument(
+        "--configs", nargs="*", default=list(ORDER), choices=list(CONFIGS)
+    )
+    parser.add_argument(
+        "--seeds",
+        nargs="*",
+        type=int,
+        default=None,
+        help="override every configuration's seeds (default: its own)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="override RECIPE['steps'] (quick checks)",
+    )
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=pathlib.Path, default=ROOT / "tutorial_lib" / "results" / "experiments.json")
-    parser.add_argument("--checkpoints", type=pathlib.Path, default=ROOT / "tutorial_lib" / "checkpoints")
-    parser.add_argument("--no-checkpoints", action="store_true", help="do not write the capstone weights")
-    parser.add_argument("--resume", action="store_true", help="keep the runs already in --out")
-    parser.add_argument("--keep-weights", type=pathlib.Path, default=ROOT / "_experiments" / "weights",
-                        help="also keep every run's weights here (not shipped; for rescoring)")
-    parser.add_argument("--rerun", nargs="*", default=None, metavar="NAME",
-                        help="with --resume: train these configurations again (replacing their "
-                        "runs; no NAME: every one of --configs), keep the others")
-    parser.add_argument("--erf", action="store_true",
-                        help="only add the per-stage ERFs of ERF_CONFIGS to --out, from --keep-weights")
+    parser.add_argument(
+        "--out",
+        type=pathlib.Path,
+        default=ROOT / "tutorial_lib" / "results" / "experiments.json",
+    )
+    parser.add_argument(
+        "--checkpoints",
+        type=pathlib.Path,
+        default=ROOT / "tutorial_lib" / "checkpoints",
+    )
+    parser.add_argument(
+        "--no-checkpoints",
+        action="store_true",
+        help="do not write the capstone weights",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the runs already in --out"
+    )
+    parser.add_argument(
+        "--keep-weights",
+        type=pathlib.Path,
+        default=ROOT / "_experiments" / "weights",
+        help="also keep every run's weights here (not shipped; for rescoring)",
+    )
+    parser.add_argument(
+        "--rerun",
+        nargs="*",
+        default=None,
+        metavar="NAME",
+        help="with --resume: train these configurations again (replacing their "
+        "runs; no NAME: every one of --configs), keep the others",
+    )
+    parser.add_argument(
+        "--erf",
+        action="store_true",
+        help="only add the per-stage ERFs of ERF_CONFIGS to --out, from --keep-weights",
+    )
     args = parser.parse_args()
     if args.erf:
         record = json.loads(args.out.read_text())
@@ -496,7 +588,9 @@ def main() -> None:
             previous_seconds = old.get("wall_seconds", 0.0)
             old_baselines = old.get("baselines")
     have = {(r["config"], r["seed"]) for r in done}
-    commit = old["commit"] if done and args.resume else _commit()  # where the recorded runs came from
+    commit = (
+        old["commit"] if done and args.resume else _commit()
+    )  # where the recorded runs came from
     ordered = [c for c in ORDER if c in args.configs]
     jobs = [
         (
@@ -536,7 +630,9 @@ def main() -> None:
     print(f"{len(jobs)} runs on {args.workers} workers", flush=True)
 
     def save() -> None:
-        record["wall_seconds"] = round(previous_seconds + time.perf_counter() - start, 1)
+        record["wall_seconds"] = round(
+            previous_seconds + time.perf_counter() - start, 1
+        )
         record["runs"].sort(key=lambda r: (ORDER.index(r["config"]), r["seed"]))
         tmp = args.out.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=1) + "\n")
@@ -546,16 +642,23 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     with ctx.Pool(args.workers, maxtasksperchild=None) as pool:
         for result in pool.imap_unordered(run_one, jobs):
-            result["commit"] = _commit()  # of this run (the record's commit is the first run's)
+            result["commit"] = (
+                _commit()
+            )  # of this run (the record's commit is the first run's)
             record["runs"].append(result)
             save()
     # the class prior needs every training scene rendered: reuse it when the recipe is unchanged
-    known = old_baselines and {k: old_baselines[k] for k in ("class_prior_loss", "class_frequencies")}
+    known = old_baselines and {
+        k: old_baselines[k] for k in ("class_prior_loss", "class_frequencies")
+    }
     record["baselines"] = baselines(recipe, known or None)
     save()
     if not args.no_checkpoints:
         write_checkpoint_metrics(record["runs"], recipe, args.checkpoints)
-    print(f"wrote {args.out} ({len(record['runs'])} runs) in {record['wall_seconds'] / 60:.1f} min", flush=True)
+    print(
+        f"wrote {args.out} ({len(record['runs'])} runs) in {record['wall_seconds'] / 60:.1f} min",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -79,7 +79,9 @@ def effective_receptive_field(
     channels — logits are defined only up to a shared constant, so their plain sum
     is an arbitrary direction; ``"predicted"`` takes, per image, the gradient of the
     channel with the largest value at ``position`` (for logits: the class the model
-    predicts there), in one backward pass. The model runs in eval mode (batch-norm
+    predicts there), in one backward pass; ``"norm"`` the gradient of the feature
+    vector's length ``‖y_p‖`` (one pass; for features after a LayerNorm, whose channels
+    sum to a constant, so that ``"sum"`` cancels). The model runs in eval mode (batch-norm
     statistics frozen, so images do not interact); its parameters get no gradients.
     """
     if not isinstance(model, nn.Module):
@@ -90,7 +92,7 @@ def effective_receptive_field(
     check_choice(
         reduce,
         "effective_receptive_field reduce",
-        ("sum", "per_channel", "predicted"),
+        ("sum", "per_channel", "predicted", "norm"),
     )
     check_positive(batch_size, "effective_receptive_field batch_size")
     output = _default_output if output is None else output
@@ -134,7 +136,12 @@ def effective_receptive_field(
                     )
                 centre = y[:, :, py, px]  # (B, C)
                 # each image's output depends only on that image, so one backward pass serves the batch
-                if reduce in ("sum", "predicted"):
+                if reduce == "norm":
+                    # the length of the feature vector: no cancellation between
+                    # channels (a LayerNorm's outputs sum to a constant)
+                    (grad,) = torch.autograd.grad(centre.norm(dim=1).sum(), x)
+                    total += grad.abs().sum(dim=1).sum(dim=0).double()  # (H, W)
+                elif reduce in ("sum", "predicted"):
                     if reduce == "predicted":
                         best = centre.detach().argmax(1, keepdim=True)
                         centre = centre.gather(1, best)  # (B, 1)
@@ -311,21 +318,38 @@ def erf_radii_at(
     positions: List[Tuple[int, int]],
     output: Optional[OutputFn] = None,
     fractions: Tuple[float, ...] = (0.5, 0.9),
-    reduce: str = "sum",
+    reduce: str = "norm",
 ) -> Dict[float, float]:
     """The mean over ``images`` of each image's ERF radius at its own ``positions``
-    entry (input pixels; maps are upsampled to the input first), for each of
-    ``fractions``: ``{0.5: r50, 0.9: r90}``."""
+    entry (input pixels), for each of ``fractions``: ``{0.5: r50, 0.9: r90}``.
+
+    The unit gradient goes on the output cell that contains the pixel, on the output
+    map's own grid (no upsampling: a coarse map's cell is not mixed with its
+    neighbours), and the radius is measured around the pixel itself, so a field cut
+    off by the image border is not moved towards the image's centre."""
     if len(positions) != images.shape[0]:
         raise ValueError(
             f"erf_radii_at: expected one position per image ({images.shape[0]}), got "
             f"{len(positions)}"
         )
+    output = _default_output if output is None else output
+    height, width = images.shape[-2:]
+    with torch.no_grad():
+        was_training = model.training
+        model.eval()
+        h, w = output(model, images[:1]).shape[-2:]
+        model.train(was_training)
     sums = {f: 0.0 for f in fractions}
-    for i, position in enumerate(positions):
+    for i, (py, px) in enumerate(positions):
+        cell = (py * h // height, px * w // width)
         erf = effective_receptive_field(
-            model, images[i : i + 1], output, position=position, reduce=reduce
+            model,
+            images[i : i + 1],
+            output,
+            position=cell,
+            reduce=reduce,
+            upsample=False,
         )
         for f in fractions:
-            sums[f] += erf_radius(erf, f)
+            sums[f] += erf_radius(erf, f, center=(float(py), float(px)))
     return {f: s / len(positions) for f, s in sums.items()}
