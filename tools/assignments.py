@@ -305,9 +305,31 @@ _LINK = re.compile(r"\]\((?!https?://|#|mailto:)([^)\s#]+?)\.(?:ipynb|md)(#[^)\s
 _MAKE = re.compile(r"`make (experiments|bench|claims|checkpoints|book|test)`")
 
 
-def render_book_roles(source: str, chapter_path: str, bib: Dict[str, str], base: str) -> str:
+_NUMREF = re.compile(r"\{numref\}`([^`<]+?)`")
+
+
+def figure_numbers(cells: List[nbformat.NotebookNode], chapter: str) -> Dict[str, str]:
+    """``{name: "Figure C.k"}`` for a chapter's named figures, numbered as the book numbers them
+    (book/_ext/html_fixes.py: the chapter's number from its file name, then the figure's order)."""
+    match = re.match(r"(\d+)_", chapter)
+    names = [c.metadata["mystnb"]["figure"]["name"] for c in cells
+             if c.cell_type == "code" and c.metadata.get("mystnb", {}).get("figure", {}).get("name")]
+    prefix = f"{int(match.group(1))}." if match else ""
+    return {name: f"Figure {prefix}{i}" for i, name in enumerate(names, 1)}
+
+
+def render_book_roles(source: str, chapter_path: str, bib: Dict[str, str], base: str,
+                      figures: Optional[Dict[str, str]] = None) -> str:
     """Markdown without the book's build-only syntax: ``{cite}`` roles as "(Author et al., year)", links
-    to other chapters as absolute URLs of the published book, ``make`` targets as the repository's."""
+    to other chapters as absolute URLs of the published book, ``make`` targets as the repository's,
+    ``{numref}`` roles as the figure's number in the book ("Figure 8.1", from ``figures``)."""
+    def numref(match: "re.Match[str]") -> str:
+        name = match.group(1).strip()
+        if name not in (figures or {}):
+            raise ValueError(f"assignments: {chapter_path}: {{numref}} to {name!r}, which is no figure "
+                             f"of this chapter (tools/figures.yml)")
+        return figures[name]
+
     def cite(match: "re.Match[str]") -> str:
         keys = [k.strip() for k in match.group(1).split(",")]
         missing = [k for k in keys if k not in bib]
@@ -327,6 +349,7 @@ def render_book_roles(source: str, chapter_path: str, bib: Dict[str, str], base:
         return f"]({base}{'/'.join(parts)}.html{match.group(2) or ''})"
 
     source = _CITE.sub(cite, source)
+    source = _NUMREF.sub(numref, source)
     source = _LINK.sub(link, source)
     return _MAKE.sub(lambda m: f"`make {m.group(1)}` (in a clone of the book's repository)", source)
 
@@ -431,6 +454,7 @@ def clean_student_build(nb: nbformat.NotebookNode, chapter: str, reveal: str = "
     path = next((p.relative_to(ROOT).as_posix() for p in numbered_chapters() if p.stem == chapter),
                 f"book/{chapter}.ipynb")
     cells = _split_exercise_headings(nb.cells)
+    figures = figure_numbers(cells, chapter)
     kept: List[nbformat.NotebookNode] = []
     predicts = 0
     for i, cell in enumerate(cells):
@@ -458,7 +482,7 @@ def clean_student_build(nb: nbformat.NotebookNode, chapter: str, reveal: str = "
             if not cell.source.strip():
                 continue
         elif cell.cell_type == "markdown":
-            cell.source = render_book_roles(cell.source, path, bib, base)
+            cell.source = render_book_roles(cell.source, path, bib, base, figures)
             if PREDICT_REVEAL in tags or "{dropdown}" in cell.source:
                 cell.source = _dropdown_to_details(cell.source)
         kept.append(cell)
