@@ -334,23 +334,6 @@ def test_book_roles_are_rendered_for_a_notebook_outside_the_book() -> None:
     assert book_base_url() == "https://seg-step-by-step.github.io/segmentation-architectures/"
 
 
-def test_figure_references_become_the_books_figure_numbers() -> None:
-    """{numref}`fig-…` reads "Figure C.k" in the student notebook, numbered as the book numbers it."""
-    from assignments import figure_numbers
-
-    cells = [nbformat.v4.new_code_cell("plot()"), nbformat.v4.new_code_cell("x = 1"),
-             nbformat.v4.new_code_cell("plot()")]
-    cells[0].metadata["mystnb"] = {"figure": {"name": "fig-first", "caption": "a"}}
-    cells[2].metadata["mystnb"] = {"figure": {"name": "fig-second", "caption": "b"}}
-    figures = figure_numbers(cells, "08_overlap_patch_embed")
-    assert figures == {"fig-first": "Figure 8.1", "fig-second": "Figure 8.2"}
-    out = render_book_roles("{numref}`fig-second` shows it; {numref}`fig-first` too.",
-                            "book/segformer/08_overlap_patch_embed.ipynb", {}, "https://x/", figures)
-    assert out == "Figure 8.2 shows it; Figure 8.1 too."
-    with pytest.raises(ValueError, match="fig-missing"):
-        render_book_roles("{numref}`fig-missing`", "book/x.ipynb", {}, "https://x/", figures)
-
-
 def test_remove_input_cells_are_dropped_unless_a_later_cell_needs_them() -> None:
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_markdown_cell(BANNER),

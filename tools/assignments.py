@@ -305,31 +305,13 @@ _LINK = re.compile(r"\]\((?!https?://|#|mailto:)([^)\s#]+?)\.(?:ipynb|md)(#[^)\s
 _MAKE = re.compile(r"`make (experiments|bench|claims|checkpoints|book|test)`")
 
 
-_NUMREF = re.compile(r"\{numref\}`([^`<]+?)`")
+_NUMREF = re.compile(r"\{numref\}`[^`]*`")
 
 
-def figure_numbers(cells: List[nbformat.NotebookNode], chapter: str) -> Dict[str, str]:
-    """``{name: "Figure C.k"}`` for a chapter's named figures, numbered as the book numbers them
-    (book/_ext/html_fixes.py: the chapter's number from its file name, then the figure's order)."""
-    match = re.match(r"(\d+)_", chapter)
-    names = [c.metadata["mystnb"]["figure"]["name"] for c in cells
-             if c.cell_type == "code" and c.metadata.get("mystnb", {}).get("figure", {}).get("name")]
-    prefix = f"{int(match.group(1))}." if match else ""
-    return {name: f"Figure {prefix}{i}" for i, name in enumerate(names, 1)}
-
-
-def render_book_roles(source: str, chapter_path: str, bib: Dict[str, str], base: str,
-                      figures: Optional[Dict[str, str]] = None) -> str:
-    """Markdown without the book's build-only syntax: ``{cite}`` roles as "(Author et al., year)", links
-    to other chapters as absolute URLs of the published book, ``make`` targets as the repository's,
-    ``{numref}`` roles as the figure's number in the book ("Figure 8.1", from ``figures``)."""
-    def numref(match: "re.Match[str]") -> str:
-        name = match.group(1).strip()
-        if name not in (figures or {}):
-            raise ValueError(f"assignments: {chapter_path}: {{numref}} to {name!r}, which is no figure "
-                             f"of this chapter (tools/figures.yml)")
-        return figures[name]
-
+def render_book_roles(source: str, chapter_path: str, bib: Dict[str, str], base: str) -> str:
+    """Markdown without the book's build-only syntax: ``{cite}`` roles as "(Author et al., year)",
+    ``{numref}`` figure references as "the figure", links
+    to other chapters as absolute URLs of the published book, ``make`` targets as the repository's."""
     def cite(match: "re.Match[str]") -> str:
         keys = [k.strip() for k in match.group(1).split(",")]
         missing = [k for k in keys if k not in bib]
@@ -348,8 +330,15 @@ def render_book_roles(source: str, chapter_path: str, bib: Dict[str, str], base:
                 parts.append(part)
         return f"]({base}{'/'.join(parts)}.html{match.group(2) or ''})"
 
-    source = _CITE.sub(cite, source)
+    def numref(match: "re.Match[str]") -> str:
+        # figure numbers exist only in the built book: "the figure" (capitalised at the
+        # start of a sentence) points at the figure the chapter just showed
+        before = source[: match.start()].rstrip(" *_(")
+        start = not before or before.endswith((".", "!", "?", ":", "\n"))
+        return "The figure" if start else "the figure"
+
     source = _NUMREF.sub(numref, source)
+    source = _CITE.sub(cite, source)
     source = _LINK.sub(link, source)
     return _MAKE.sub(lambda m: f"`make {m.group(1)}` (in a clone of the book's repository)", source)
 
@@ -454,7 +443,6 @@ def clean_student_build(nb: nbformat.NotebookNode, chapter: str, reveal: str = "
     path = next((p.relative_to(ROOT).as_posix() for p in numbered_chapters() if p.stem == chapter),
                 f"book/{chapter}.ipynb")
     cells = _split_exercise_headings(nb.cells)
-    figures = figure_numbers(cells, chapter)
     kept: List[nbformat.NotebookNode] = []
     predicts = 0
     for i, cell in enumerate(cells):
@@ -482,7 +470,7 @@ def clean_student_build(nb: nbformat.NotebookNode, chapter: str, reveal: str = "
             if not cell.source.strip():
                 continue
         elif cell.cell_type == "markdown":
-            cell.source = render_book_roles(cell.source, path, bib, base, figures)
+            cell.source = render_book_roles(cell.source, path, bib, base)
             if PREDICT_REVEAL in tags or "{dropdown}" in cell.source:
                 cell.source = _dropdown_to_details(cell.source)
         kept.append(cell)
