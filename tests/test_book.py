@@ -181,3 +181,94 @@ def test_every_figure_has_a_name_caption_and_alt_text(path):
 
 def test_figure_registry_matches_the_notebooks():
     assert figures.check() == 0
+
+
+# -- the page (issue 24): no bookkeeping on the page, no figure wider than the column ---------------
+import base64  # noqa: E402
+import re  # noqa: E402
+import struct  # noqa: E402
+
+#: Chapters whose pass (issue 24) has not landed yet. strict=True: a chapter that passes must leave
+#: the list. The coordinator empties these lists at the merge.
+GLUE_NOT_YET_HIDDEN = {
+    "01_semantic_segmentation", "02_atrous_convolution", "04_aspp", "05_deeplabv3plus", "07_setr",
+    "09_efficient_attention", "10_mix_ffn",
+}
+FIGURES_NOT_YET_NARROW = {"10_mix_ffn"}
+
+#: The book's text column is 7 inches; matplotlib's inline backend stores a figure with
+#: ``bbox_inches="tight"`` and 0.1 in of padding on each side, so a figure drawn 7 in wide
+#: (the diagrams' canvas, tutorial_lib/diagrams/_draw.py) is stored 7.2 in wide.
+COLUMN_IN, TIGHT_PAD_IN = 7.0, 0.1
+_GLUE_CALL = re.compile(r"\bglue\s*\(")
+
+
+def _xfail_unless_done(paths, pending: set, reason: str):
+    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=reason)) if p.stem in pending
+            else p for p in paths]
+
+
+@pytest.mark.parametrize("path", _xfail_unless_done(CHAPTERS, GLUE_NOT_YET_HIDDEN, "issue 24 pass pending"),
+                         ids=lambda p: p.stem)
+def test_glue_calls_sit_in_cells_the_page_hides(path):
+    """Gluing is bookkeeping: a code cell that calls ``glue(...)`` is tagged ``remove-input``
+    (or ``remove-cell``), so the page shows its numbers in the prose and never the call."""
+    nb = nbformat.read(path, as_version=4)
+    shown = [index for index, cell in enumerate(nb.cells)
+             if cell.cell_type == "code" and _GLUE_CALL.search(cell.source)
+             and not {"remove-input", "remove-cell"} & set(cell.metadata.get("tags", []))]
+    assert not shown, f"{path.name}: cells {shown} call glue(...) but are not tagged remove-input"
+
+
+def png_size_and_dpi(data: bytes):
+    """``(width_px, height_px, dpi)`` of a PNG from its IHDR and pHYs chunks (dpi None if absent)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    dpi, at = None, 8
+    while at < len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        if kind == b"pHYs":
+            per_unit, _, unit = struct.unpack(">IIB", data[at + 8:at + 17])
+            # unit 1: pixels per metre, which matplotlib rounds from its dpi
+            dpi = round(per_unit * 0.0254, 1) if unit == 1 else None
+        if kind in (b"IDAT", b"IEND"):
+            break
+        at += 12 + length
+    return width, height, dpi
+
+
+def test_png_size_and_dpi_reads_what_matplotlib_writes():
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(3.0, 2.0))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    width, height, dpi = png_size_and_dpi(buffer.getvalue())
+    assert (width, height) == (240, 160) and round(dpi) == 80
+
+
+@pytest.mark.parametrize("path", _xfail_unless_done(CHAPTERS, FIGURES_NOT_YET_NARROW, "issue 24 pass pending"),
+                         ids=lambda p: p.stem)
+def test_no_stored_figure_is_wider_than_the_column(path):
+    """Every stored PNG fits the 7-inch column at its own dpi (read from the PNG), so the page
+    does not shrink its text; the inline backend's tight padding is allowed for."""
+    nb = nbformat.read(path, as_version=4)
+    limit = COLUMN_IN + 2 * TIGHT_PAD_IN + 1e-6
+    wide = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            png = output.get("data", {}).get("image/png")
+            if png is None:
+                continue
+            width, _, dpi = png_size_and_dpi(base64.b64decode(png))
+            assert dpi, f"{path.name} cell {index}: the PNG carries no dpi (pHYs)"
+            shown = output.get("metadata", {}).get("image/png", {}).get("width", width)
+            if shown / dpi > limit:
+                wide.append(f"cell {index} ({cell.get('id')}): {shown / dpi:.2f} in")
+    assert not wide, f"{path.name}: figures wider than the {COLUMN_IN:g}-in column: {wide}"
