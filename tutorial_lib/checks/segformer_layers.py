@@ -268,7 +268,7 @@ _ESA_MISTAKES = [
     "efficient_self_attention",
     forbid=[
         "tutorial_lib.layers.efficient_attention.EfficientSelfAttention",
-        "tutorial_lib.layers.efficient_attention.SequenceReductionLiteral",
+        "tutorial_lib.layers.sequence_reduction.SequenceReductionLiteral",
     ],
     names=["EfficientSelfAttention"],
     description="EfficientSelfAttention(dim, num_heads=1, sr_ratio=1): (x, H, W) -> (B, N, C)",

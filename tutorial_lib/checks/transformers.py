@@ -280,7 +280,7 @@ def _randomise_bn(module: nn.Module, gen: torch.Generator) -> None:
 
 @register(
     "pup_head",
-    forbid=["tutorial_lib.models.setr.PUPHead"],
+    forbid=["tutorial_lib.models.setr_heads.PUPHead"],
     names=["PUPHead"],
     description="PUPHead(embed_dim, channels, num_classes): (B, N, D), grid -> (B, K, 16h, 16w)",
 )
@@ -380,7 +380,7 @@ def check_pup_head(cls: Any) -> None:
 
 @register(
     "mla_head",
-    forbid=["tutorial_lib.models.setr.MLAHead"],
+    forbid=["tutorial_lib.models.setr_mla.MLAHead"],
     names=["MLAHead"],
     description="MLAHead(mla_channels, head_channels, num_classes): 4 maps -> (B, K, 4h, 4w)",
 )
