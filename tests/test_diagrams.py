@@ -106,6 +106,22 @@ def test_setr_decoders():
     _layout_ok(d)
 
 
+def test_setr_mla_decoder():
+    """Four streams traced from the model; the MAC split the chapter quotes (the 3×3
+    classifier at 4× the token grid is most of MLA's decoder at 512)."""
+    d = diagrams.setr_mla_decoder()
+    _check(d, _meta(models.setr_mla, aux=False), 512)
+    assert d.labels["neck.proj.3"] == "256×32×32"
+    assert d.labels["decode_head.head5"] == "128×32×32"
+    assert d.labels["decode_head.cls"] == "150×128×128"
+    assert d.labels["auxiliary_heads.0"] == "150×32×32"  # traced in training mode
+    assert "$Z^{24}$" in d.texts() and "$Z^{6}$" in d.texts()
+    macs = {k: float(d.labels[f"macs:{k}"]) for k in ("neck", "head", "cls")}
+    assert macs["cls"] == pytest.approx(11.3, abs=0.05)
+    assert sum(macs.values()) == pytest.approx(16.6, abs=0.1)
+    _layout_ok(d)
+
+
 @pytest.mark.parametrize(
     "fn",
     [

@@ -1,5 +1,10 @@
-"""Training and evaluation loops, as the papers train: AdamW, poly schedule with
-linear warm-up.
+"""Training and evaluation loops: AdamW, a linear warm-up, then the "poly" decay
+``(1 - t)^power`` to zero, which with the default ``power=1`` is a linear decay.
+
+That is how SegFormer trains (AdamW, poly with power 1). DeepLab and SETR train with
+SGD and momentum 0.9 and a poly decay (power 0.9 in DeepLab); the book trains every
+model with AdamW at a higher learning rate, because its models are small and start
+from random weights.
 
 Models return logits ``(B, K, h, w)`` at any output stride; the loss is computed on
 logits upsampled bilinearly to the label size (as mmsegmentation does). A model may
@@ -440,8 +445,8 @@ def fit(
     amp: Union[bool, torch.dtype] = False,
     schedule_steps: Optional[int] = None,
 ) -> History:
-    """Train ``model`` with AdamW and a poly learning-rate schedule with linear
-    warm-up.
+    """Train ``model`` with AdamW, a linear warm-up and a poly learning-rate decay
+    ``(1 - t)^power`` (``power=1``, the default, is a linear decay to zero).
 
     Deterministic for a given ``seed`` (shuffling and initialisation-independent).
     Warm-up defaults to 10% of the steps. Validation (if ``val_data`` is given) runs

@@ -23,7 +23,7 @@ from .segformer import (
     overlap_patch_embed,
     segformer_overview,
 )
-from .transformers import setr_decoders, vit_pipeline
+from .transformers import setr_decoders, setr_mla_decoder, vit_pipeline
 
 #: Every diagram function, family by family (one module per part of the book).
 DIAGRAMS = (
@@ -51,6 +51,7 @@ __all__ = [
     "overlap_patch_embed",
     "vit_pipeline",
     "setr_decoders",
+    "setr_mla_decoder",
     "segformer_overview",
     "efficient_attention",
     "mix_ffn",

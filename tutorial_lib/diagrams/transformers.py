@@ -14,7 +14,7 @@ import torch
 
 from ._draw import Canvas, Diagram, fmt_shape, on_meta, row, trace
 
-__all__ = ["vit_pipeline", "setr_decoders"]
+__all__ = ["vit_pipeline", "setr_decoders", "setr_mla_decoder"]
 
 
 def vit_pipeline(
@@ -234,6 +234,94 @@ def setr_decoders(
             **{"pup:" + k: v for k, v in o_p.items()},
             **{"mla:" + k: v for k, v in o_m.items()},
         },
+    )
+
+
+def setr_mla_decoder(
+    size: str = "large", img_size: int = 512, num_classes: int = 150
+) -> Diagram:
+    """SETR-MLA (Zheng et al., 2021, Fig. 1c) as the official code computes it: four
+    streams, top-down sums, auxiliary taps, and where its MACs go.
+
+    Rows are the tapped blocks, deepest on top. Each stream: LN and a 1×1 conv, the
+    cumulative sum with every deeper stream, a 3×3 conv (the *neck*, ``MLANeck``); an
+    auxiliary 1×1 classifier on each neck output (training only); two 3×3 convs and ↑4
+    per stream (``MLAHead.head2..5``); concatenation, the 3×3 classifier and ↑4 to the
+    image. Shapes are traced from ``setr_mla`` on ``meta`` (the auxiliary heads in
+    training mode); the group labels give each part's MACs
+    (:func:`tutorial_lib.profiling.count_macs_meta`, test-time model). ``labels`` also
+    holds ``"macs:<part>"`` entries (GMACs as text).
+    """
+    from ..models import setr_mla as factory
+    from ..profiling import count_macs_meta
+
+    x = torch.zeros(1, 3, img_size, img_size, device="meta")
+    kw = dict(size=size, img_size=img_size, num_classes=num_classes)
+    m = on_meta(factory, aux=False, **kw)
+    taps = list(m.config.mla_indices)
+    names = [f"neck.proj.{i}" for i in range(4)]
+    names += [f"neck.smooth.{i}" for i in range(4)]
+    names += [f"decode_head.head{i + 2}" for i in range(4)]
+    names += ["decode_head.cls", ""]
+    out, inp = trace(m, [x], names)
+    with_aux = on_meta(factory, aux=True, **kw).train()
+    aux_out, _ = trace(with_aux, [x], [f"auxiliary_heads.{i}" for i in range(4)])
+    lab: Dict[str, str] = {n: fmt_shape(v) for n, v in {**out, **aux_out}.items()}
+    grid = out["neck.proj.0"][-1]
+    up = fmt_shape(out["decode_head.head2"][:2] + (4 * grid, 4 * grid))
+    macs = count_macs_meta(m, (1, 3, img_size, img_size)).by_module
+    parts = {
+        "neck": macs["neck"],
+        "head": sum(macs[f"decode_head.head{i + 2}"] for i in range(4)),
+        "cls": macs["decode_head.cls"],
+    }
+    for k, v in parts.items():
+        lab[f"macs:{k}"] = f"{v / 1e9:.1f}"
+    c = Canvas(7.0, 4.15)
+    ys = [3.4, 2.65, 1.9, 1.15]  # deepest stream on top
+    mid = sum(ys) / 4
+    c.group(0.92, 0.5, 3.05, 3.95, f"neck · {lab['macs:neck']} GMACs", "decoder")
+    c.group(3.2, 0.5, 5.0, 3.95, f"head · {lab['macs:head']} GMACs", "decoder")
+    c.group(
+        5.08, 0.5, 6.95, 3.95, f"classifier · {lab['macs:cls']} GMACs", "decoder"
+    )
+    for r, y in enumerate(ys):
+        s = 3 - r  # stream index, shallow (0) to deep (3)
+        c.box(
+            0.46, y, 0.78, 0.5, "tensor", f"$Z^{{{taps[s] + 1}}}$",
+            fmt_shape(inp[f"neck.proj.{s}"]),
+        )
+        c.box(1.33, y, 0.72, 0.5, "conv", "LN, 1×1", lab[f"neck.proj.{s}"])
+        c.arrow([(0.85, y), (0.97, y)])
+        if r == 0:
+            c.arrow([(1.69, y), (2.24, y)])
+        else:
+            c.merge(1.98, y)
+            c.arrow([(1.69, y), (1.87, y)])
+            c.arrow([(2.09, y), (2.24, y)])
+            c.arrow([(1.98, ys[r - 1]), (1.98, y + 0.11)])  # the deeper sum
+        c.box(2.6, y, 0.72, 0.5, "conv", "3×3", lab[f"neck.smooth.{s}"])
+        c.arrow([(2.96, y), (3.3, y)])
+        c.arrow([(2.6, y - 0.25), (2.6, y - 0.375), (2.7, y - 0.375)], color="#777777")
+        c.text(
+            2.74, y - 0.375, f"aux 1×1 → {lab[f'auxiliary_heads.{s}']} (training)",
+            ha="left", color="#555555",
+        )
+        c.box(3.66, y, 0.72, 0.5, "conv", "2 × 3×3", lab[f"decode_head.head{s + 2}"])
+        c.arrow([(4.02, y), (4.15, y)])
+        c.resample(4.57, y, 0.84, 0.5, True, "↑4", up)
+        c.arrow([(4.99, y), (5.3, y), (5.3, mid + (0.11 if y > mid else -0.11))])
+    c.text(1.62, 0.72, "top-down sums", 8, color="#444444")
+    c.merge(5.3, mid, "C")
+    c.box(6.25, mid, 0.95, 0.5, "conv", "3×3 → K", lab["decode_head.cls"])
+    c.arrow([(5.41, mid), (5.775, mid)])
+    c.resample(6.25, mid - 0.72, 0.95, 0.42, True, "bilinear ↑4", vertical=True)
+    c.arrow([(6.25, mid - 0.25), (6.25, mid - 0.51)])
+    c.box(6.25, mid - 1.45, 0.95, 0.5, "tensor", "logits", lab[""])
+    c.arrow([(6.25, mid - 0.93), (6.25, mid - 1.2)])
+    c.legend(0.22, note="batch omitted; test-time MACs")
+    return c.done(
+        lab, {**{k: v for k, v in out.items()}, **aux_out}
     )
 
 
