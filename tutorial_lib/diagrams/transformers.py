@@ -288,7 +288,12 @@ def setr_mla_decoder(
     for r, y in enumerate(ys):
         s = 3 - r  # stream index, shallow (0) to deep (3)
         c.box(
-            0.46, y, 0.78, 0.5, "tensor", f"$Z^{{{taps[s] + 1}}}$",
+            0.46,
+            y,
+            0.78,
+            0.5,
+            "tensor",
+            f"$Z^{{{taps[s] + 1}}}$",
             fmt_shape(inp[f"neck.proj.{s}"]),
         )
         c.box(1.33, y, 0.72, 0.5, "conv", "LN, 1×1", lab[f"neck.proj.{s}"])
@@ -302,12 +307,19 @@ def setr_mla_decoder(
             c.arrow([(1.98, ys[r - 1]), (1.98, y + 0.11)])  # the deeper sum
         c.box(2.6, y, 0.72, 0.5, "conv", "3×3", lab[f"neck.smooth.{s}"])
         c.arrow([(2.96, y), (3.3, y)])
-        c.arrow([(2.6, y - 0.25), (2.6, y - 0.375), (2.7, y - 0.375)], color="#777777")
-        c.text(
-            2.74, y - 0.375, f"aux 1×1 → {lab[f'auxiliary_heads.{s}']} (training)",
-            ha="left", color="#555555",
+        c.arrow(
+            [(2.6, y - 0.25), (2.6, y - 0.375), (2.7, y - 0.375)], color="#777777"
         )
-        c.box(3.66, y, 0.72, 0.5, "conv", "2 × 3×3", lab[f"decode_head.head{s + 2}"])
+        c.text(
+            2.74,
+            y - 0.375,
+            f"aux 1×1 → {lab[f'auxiliary_heads.{s}']} (training)",
+            ha="left",
+            color="#555555",
+        )
+        c.box(
+            3.66, y, 0.72, 0.5, "conv", "2 × 3×3", lab[f"decode_head.head{s + 2}"]
+        )
         c.arrow([(4.02, y), (4.15, y)])
         c.resample(4.57, y, 0.84, 0.5, True, "↑4", up)
         c.arrow([(4.99, y), (5.3, y), (5.3, mid + (0.11 if y > mid else -0.11))])
@@ -320,9 +332,7 @@ def setr_mla_decoder(
     c.box(6.25, mid - 1.45, 0.95, 0.5, "tensor", "logits", lab[""])
     c.arrow([(6.25, mid - 0.93), (6.25, mid - 1.2)])
     c.legend(0.22, note="batch omitted; test-time MACs")
-    return c.done(
-        lab, {**{k: v for k, v in out.items()}, **aux_out}
-    )
+    return c.done(lab, {**{k: v for k, v in out.items()}, **aux_out})
 
 
 # SegFormer's diagrams moved to .segformer; the old import path still works.
