@@ -15,14 +15,15 @@ from typing import Dict, Tuple
 RUBRICS: Dict[Tuple[str, int], str] = {
     ("01_semantic_segmentation", 2): r"""
 **Expected answer.** At 128 px the wires are half as many pixels wide, so at the same output stride a
-larger share of each wire's pixels falls into label cells that are mostly background: the wire ceiling
-goes **down** (the oracle that predicts each stride cell's majority label loses the thin structures
-first). The ceiling is a property of the label maps and the stride, not of any model.
+larger share of each wire's pixels falls into label cells that are mostly background: the majority
+vote's wire IoU goes **down** (the reference that predicts each stride cell's majority label loses the
+thin structures first). It is a reference, not a bound — a model at that stride can score above it,
+as the FCN does — and it is a property of the label maps and the stride, not of any model.
 
 **Rubric (4 points).**
 * 1 — renders the validation scenes at 128 px and calls `oracle_at_stride` at the same strides as the
   chapter (code runs, numbers reported for both resolutions).
-* 1 — states that the wire ceiling at a given stride is lower at 128 px than at 256 px.
+* 1 — states that the majority vote's wire IoU at a given stride is lower at 128 px than at 256 px.
 * 2 — explains it with the wire width *in pixels* relative to the stride cell (same width in scene
   units = half the pixels), e.g. "a stride-8 cell at 128 px covers as much scene as a stride-16 cell at
   256 px". Only 1 point for "lower resolution loses detail" without the stride-cell argument.
@@ -152,7 +153,7 @@ gain of the longer schedule (mean over seeds) beside the seed-to-seed spread of 
 whether the ranking changes. Expected tendencies (to be checked, not asserted): both models are still
 improving at 1,000 steps; a transformer encoder trained from scratch, with less built-in locality,
 usually gains more from a longer schedule than the convolutional DeepLabV3+; wire IoU, bounded by the
-output-stride ceiling of chapter 01, moves less than mIoU. A gain smaller than the spread between seeds
+output-stride reference of chapter 01, moves less than mIoU. A gain smaller than the spread between seeds
 is not evidence of a difference.
 
 **Rubric (4 points).**
@@ -162,7 +163,7 @@ is not evidence of a difference.
 * 1 — the gain set against the seed-to-seed spread (mean ± sd or the per-seed values), with a verdict
   that respects it.
 * 1 — a reasoned, hedged explanation of which model gains most (inductive bias, underfitting at 1,000
-  steps, the stride ceiling for wires); no credit for an explanation that contradicts the student's own
+  steps, the stride reference for wires); no credit for an explanation that contradicts the student's own
   numbers.
 """,
     ("13_receptive_fields", 3): r"""
