@@ -7,6 +7,9 @@ from typing import List
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# One timeout for page loads and waits: a shared CI machine under load (2 cores, load ~20) takes
+# 40 s and more for the first page of a cold chromium (MathJax, widgets); a real hang still fails.
+PAGE_TIMEOUT_MS = 90_000
 
 
 def toc_pages() -> List[str]:

@@ -15,7 +15,7 @@ import threading
 from typing import Iterator, List
 
 import pytest
-from book_pages import ROOT
+from book_pages import PAGE_TIMEOUT_MS, ROOT
 
 SCREENSHOTS = ROOT / "_screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -87,7 +87,7 @@ def browser() -> Iterator[object]:
 def page(browser) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
     try:
         yield page
     finally:

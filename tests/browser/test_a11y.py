@@ -18,7 +18,7 @@ from typing import Dict, Iterator
 import pytest
 
 from axe_check import AXE_JS, BLOCKING, MODES, SETTLED, violations
-from book_pages import ROOT, toc_pages
+from book_pages import PAGE_TIMEOUT_MS, ROOT, toc_pages
 
 PAGES = toc_pages()
 CHAPTERS = [p for p in PAGES if (ROOT / f"{p}.ipynb").exists() and re.match(r"\d+_", p.rsplit("/", 1)[-1])]
@@ -33,7 +33,7 @@ def mode_pages(browser) -> Iterator[Dict[str, object]]:
     for mode, options in MODES.items():
         context = browser.new_context(**options)
         page = context.new_page()
-        page.set_default_timeout(90_000)  # a loaded machine: axe on the API page takes its time
+        page.set_default_timeout(PAGE_TIMEOUT_MS)  # a loaded machine: axe on the API page takes its time
         contexts.append(context)
         pages[mode] = page
     try:
@@ -59,7 +59,7 @@ def test_no_serious_accessibility_violations(mode_pages, base_url: str, mode: st
 def _phone(browser):
     context = browser.new_context(**MODES["phone"])
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
     return context, page
 
 
@@ -81,11 +81,11 @@ def test_menus_open_on_a_phone(browser, base_url: str, which: str, dialog: str) 
     try:
         page.goto(f"{base_url}/{PHONE_PAGE}.html", wait_until="networkidle")
         _visible_toggle(page, f".{which}-toggle").tap()
-        page.wait_for_function(f"() => document.querySelector('{dialog}').open", timeout=5_000)
+        page.wait_for_function(f"() => document.querySelector('{dialog}').open", timeout=20_000)
         links = page.eval_on_selector_all(f"{dialog} a", "els => els.filter(e => e.offsetParent).length")
         assert links > 0, f"the {which} menu opened empty"
         page.keyboard.press("Escape")
-        page.wait_for_function(f"() => !document.querySelector('{dialog}').open", timeout=5_000)
+        page.wait_for_function(f"() => !document.querySelector('{dialog}').open", timeout=20_000)
     finally:
         context.close()
 
@@ -96,7 +96,7 @@ def test_hamburger_collapses_the_sidebar_on_a_desktop(page, base_url: str) -> No
     assert page.is_visible(sidebar)
     _visible_toggle(page, ".primary-toggle").click()
     page.wait_for_function(f"() => document.querySelector('{sidebar}').classList.contains('pst-sidebar-hidden')",
-                           timeout=5_000)
+                           timeout=20_000)
 
 
 FIGURES = """() => {

@@ -14,7 +14,7 @@ from typing import Dict, List
 import pytest
 import yaml
 
-from book_pages import ROOT, toc_pages
+from book_pages import PAGE_TIMEOUT_MS, ROOT, toc_pages
 
 PAGES = toc_pages()
 NOTEBOOK_PAGES = [p for p in PAGES if (ROOT / f"{p}.ipynb").exists()]
@@ -95,7 +95,7 @@ def test_page_renders(page, base_url: str, book_html: pathlib.Path, screenshots:
     math = page.evaluate(MATH_STATE)
     if math["total"]:
         try:
-            page.wait_for_function(f"({MATH_STATE})().typeset === {math['total']}", timeout=30_000)
+            page.wait_for_function(f"({MATH_STATE})().typeset === {math['total']}", timeout=PAGE_TIMEOUT_MS)
         except Exception:  # noqa: BLE001 - report the state below instead of a bare timeout
             pass
         math = page.evaluate(MATH_STATE)
@@ -106,7 +106,7 @@ def test_page_renders(page, base_url: str, book_html: pathlib.Path, screenshots:
     widgets = page.evaluate(WIDGET_STATE)
     if widgets["total"]:
         try:
-            page.wait_for_function(f"({WIDGET_STATE})().rendered === {widgets['total']}", timeout=30_000)
+            page.wait_for_function(f"({WIDGET_STATE})().rendered === {widgets['total']}", timeout=PAGE_TIMEOUT_MS)
         except Exception:  # noqa: BLE001
             pass
         widgets = page.evaluate(WIDGET_STATE)
@@ -149,7 +149,7 @@ def test_search_finds_chapter(page, base_url: str, book_html: pathlib.Path, docn
     word = search_word(book_html, docname)
     problems = load(page, f"{base_url}/search.html?q={urllib.parse.quote(word)}")
     page.wait_for_function("() => { const s = document.querySelector('.search-summary');"
-                           " return s && /finished|found|did not match/i.test(s.textContent); }", timeout=30_000)
+                           " return s && /finished|found|did not match/i.test(s.textContent); }", timeout=PAGE_TIMEOUT_MS)
     hits = page.eval_on_selector_all("#search-results ul.search li a", "els => els.map(e => e.getAttribute('href'))")
     pages_found = {h.split("#")[0].split("?")[0] for h in hits}
     assert f"{docname}.html" in pages_found, f"searching {word!r} did not find {docname}; found {sorted(pages_found)}"
@@ -184,7 +184,7 @@ def test_nothing_needs_horizontal_scrolling(page, base_url: str, book_html: path
     math = page.evaluate(MATH_STATE)
     if math["total"]:
         try:
-            page.wait_for_function(f"({MATH_STATE})().typeset === {math['total']}", timeout=30_000)
+            page.wait_for_function(f"({MATH_STATE})().typeset === {math['total']}", timeout=PAGE_TIMEOUT_MS)
         except Exception:  # noqa: BLE001 - test_page_renders reports typesetting failures
             pass
     wide = page.evaluate(OVERFLOWING)
