@@ -81,3 +81,29 @@ def test_block_attention_of_a_segformer():
         block_attention(model, torch.rand(1, 3, 64, 64), stage=4)
     with pytest.raises(ValueError, match="blocks"):
         block_attention(model, torch.rand(1, 3, 64, 64), stage=0, block=5)
+
+
+def test_own_key_covers_each_query() -> None:
+    from tutorial_lib.widgets.segformer import own_key
+
+    keys = own_key(8, 8, 4).reshape(8, 8)
+    assert keys[0, 0] == 0 and keys[0, 7] == 1 and keys[7, 0] == 2 and keys[7, 7] == 3
+    # a remainder row/column (dropped by the reduction) goes to the last key
+    assert own_key(9, 9, 4).reshape(9, 9)[8, 8] == 3
+    assert torch.equal(own_key(5, 3, 1), torch.arange(15))
+
+
+def test_attention_stats_of_a_segformer() -> None:
+    from tutorial_lib.compare import capstone_segformer
+    from tutorial_lib.widgets.segformer import attention_stats
+
+    torch.manual_seed(0)
+    model = capstone_segformer().eval()
+    images = torch.rand(5, 3, 64, 64)
+    stats = attention_stats(model, images, stage=0, batch=2)
+    assert stats.queries == (16, 16) and stats.keys == (4, 4) and stats.num_keys == 16
+    for share in (stats.hardly_selects, stats.own_region):
+        assert 0.0 <= share <= 1.0
+    assert 1.0 <= stats.peak <= 16.0
+    last = attention_stats(model, images, stage=3)
+    assert last.keys == last.queries == (2, 2)
