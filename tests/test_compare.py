@@ -149,3 +149,17 @@ def test_background_baseline_scores_the_all_background_prediction():
     assert result.miou == pytest.approx((0.75 + 0.0) / 2)  # class 2 is absent everywhere
     with pytest.raises(ValueError, match="background class"):
         background_baseline([(None, mask)], num_classes=3, background=3)
+
+
+def test_measure_latencies_interleaves_rounds_and_reports_quartiles():
+    from tutorial_lib.compare import Latency, measure_latencies
+
+    models = {"a": torch.nn.Conv2d(3, 4, 3), "b": torch.nn.Identity()}
+    out = measure_latencies(models, torch.rand(1, 3, 16, 16), rounds=3, repeats=2)
+    assert set(out) == {"a", "b"}
+    for lat in out.values():
+        assert isinstance(lat, Latency) and 0 < lat.low <= lat.median <= lat.high
+    with pytest.raises(ValueError, match="at least one model"):
+        measure_latencies({}, torch.rand(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="rounds"):
+        measure_latencies(models, torch.rand(1, 3, 8, 8), rounds=0)

@@ -157,3 +157,42 @@ def test_bad_inputs_raise_value_errors():
         erf_support(torch.ones(3))
     with pytest.raises(ValueError, match="positive total mass"):
         erf_radius(torch.zeros(3, 3))
+
+
+# ----------------------------------------------------------------------------------------
+# Per stage, at object pixels
+
+
+def test_object_centres_pick_the_deepest_object_pixel_away_from_the_border():
+    from tutorial_lib.erf import object_centres
+
+    mask = torch.zeros(2, 12, 12, dtype=torch.int64)
+    mask[0, 2:9, 3:10] = 1  # a 7×7 square: its centre is (5, 6)
+    mask[1, 0:5, 0:12] = 2  # a band along the top edge: the border counts as a boundary
+    mask[1, 8:11, 8:11] = 3
+    assert object_centres(mask) == [(5, 6), (2, 2)]
+    with pytest.raises(ValueError, match="no object pixel"):
+        object_centres(torch.zeros(1, 4, 4, dtype=torch.int64))
+    with pytest.raises(ValueError, match="integer label maps"):
+        object_centres(torch.zeros(4, 4))
+
+
+def test_stage_outputs_and_radii_at_positions():
+    from tutorial_lib.compare import capstone_segformer
+    from tutorial_lib.erf import erf_radii_at, stage_outputs
+    from tutorial_lib.experiments import build_config
+
+    torch.manual_seed(0)
+    segformer = capstone_segformer().eval()
+    outputs = stage_outputs(segformer)
+    assert list(outputs) == ["stage1", "stage2", "stage3", "stage4", "logits"]
+    x = torch.rand(2, 3, 32, 32)
+    assert outputs["stage2"](segformer, x).shape == (2, 32, 4, 4)
+    deeplab = build_config("deeplab_os8").eval()
+    assert list(stage_outputs(deeplab)) == ["low_level", "backbone", "aspp", "logits"]
+    radii = erf_radii_at(segformer, x, [(16, 16), (8, 20)], outputs["stage1"])
+    assert set(radii) == {0.5, 0.9} and 0 < radii[0.5] <= radii[0.9]
+    with pytest.raises(ValueError, match="one position per image"):
+        erf_radii_at(segformer, x, [(1, 1)], outputs["stage1"])
+    with pytest.raises(ValueError, match="SegFormer or DeepLabV3Plus"):
+        stage_outputs(torch.nn.Conv2d(3, 3, 1))

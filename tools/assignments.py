@@ -305,8 +305,12 @@ _LINK = re.compile(r"\]\((?!https?://|#|mailto:)([^)\s#]+?)\.(?:ipynb|md)(#[^)\s
 _MAKE = re.compile(r"`make (experiments|bench|claims|checkpoints|book|test)`")
 
 
+_NUMREF = re.compile(r"\{numref\}`[^`]*`")
+
+
 def render_book_roles(source: str, chapter_path: str, bib: Dict[str, str], base: str) -> str:
-    """Markdown without the book's build-only syntax: ``{cite}`` roles as "(Author et al., year)", links
+    """Markdown without the book's build-only syntax: ``{cite}`` roles as "(Author et al., year)",
+    ``{numref}`` figure references as "the figure", links
     to other chapters as absolute URLs of the published book, ``make`` targets as the repository's."""
     def cite(match: "re.Match[str]") -> str:
         keys = [k.strip() for k in match.group(1).split(",")]
@@ -326,6 +330,14 @@ def render_book_roles(source: str, chapter_path: str, bib: Dict[str, str], base:
                 parts.append(part)
         return f"]({base}{'/'.join(parts)}.html{match.group(2) or ''})"
 
+    def numref(match: "re.Match[str]") -> str:
+        # figure numbers exist only in the built book: "the figure" (capitalised at the
+        # start of a sentence) points at the figure the chapter just showed
+        before = source[: match.start()].rstrip(" *_(")
+        start = not before or before.endswith((".", "!", "?", ":", "\n"))
+        return "The figure" if start else "the figure"
+
+    source = _NUMREF.sub(numref, source)
     source = _CITE.sub(cite, source)
     source = _LINK.sub(link, source)
     return _MAKE.sub(lambda m: f"`make {m.group(1)}` (in a clone of the book's repository)", source)

@@ -54,6 +54,8 @@ __all__ = [
     "background_baseline",
     "measure_latency",
     "pareto_front",
+    "Latency",
+    "measure_latencies",
 ]
 
 #: The resolution the capstone models are trained at (``standard_splits()`` renders 64×64 scenes).
@@ -284,6 +286,50 @@ def measure_latency(
     finally:
         model.train(was_training)
     return statistics.median(times)
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Seconds per forward pass over interleaved rounds: the ``median`` of the rounds'
+    medians and their ``low`` and ``high`` quartiles."""
+
+    median: float
+    low: float
+    high: float
+
+
+@torch.no_grad()
+def measure_latencies(
+    models: Dict[str, nn.Module],
+    images: torch.Tensor,
+    rounds: int = 7,
+    repeats: int = 5,
+    warmup: int = 2,
+) -> Dict[str, Latency]:
+    """Latency of several models measured in interleaved rounds: every round times
+    each model ``repeats`` times (its median kept), the models in a rotated order, so a
+    busy spell of the machine slows every model alike instead of the one that happened
+    to be running; returns each model's median over the rounds and the quartiles that
+    show the spread."""
+    check_image_batch(images, "measure_latencies images")
+    check_positive(rounds, "measure_latencies rounds")
+    if not models:
+        raise ValueError("measure_latencies: expected at least one model, got none")
+    names = list(models)
+    per_round: Dict[str, List[float]] = {n: [] for n in names}
+    for name in names:
+        measure_latency(models[name], images, repeats=1, warmup=warmup)
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            per_round[name].append(
+                measure_latency(models[name], images, repeats=repeats, warmup=0)
+            )
+    out = {}
+    for name, times in per_round.items():
+        q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+        out[name] = Latency(statistics.median(times), q[0], q[2])
+    return out
 
 
 def pareto_front(costs: Sequence[float], scores: Sequence[float]) -> List[int]:

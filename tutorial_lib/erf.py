@@ -26,7 +26,7 @@ gradient mass.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +39,9 @@ __all__ = [
     "erf_mass_curve",
     "erf_radius",
     "erf_support",
+    "stage_outputs",
+    "object_centres",
+    "erf_radii_at",
 ]
 
 OutputFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
@@ -115,12 +118,13 @@ def effective_receptive_field(
                         f"effective_receptive_field: expected the output to be a (B, C, h, w) map, got {got}"
                     )
                 if upsample and y.shape[-2:] != (height, width):
+                    # (B, C, H, W)
                     y = F.interpolate(
                         y,
                         size=(height, width),
                         mode="bilinear",
                         align_corners=False,
-                    )  # (B, C, H, W)
+                    )
                 h, w = y.shape[-2:]
                 py, px = (h // 2, w // 2) if position is None else position
                 if not (0 <= py < h and 0 <= px < w):
@@ -132,9 +136,8 @@ def effective_receptive_field(
                 # each image's output depends only on that image, so one backward pass serves the batch
                 if reduce in ("sum", "predicted"):
                     if reduce == "predicted":
-                        centre = centre.gather(
-                            1, centre.detach().argmax(1, keepdim=True)
-                        )  # (B, 1)
+                        best = centre.detach().argmax(1, keepdim=True)
+                        centre = centre.gather(1, best)  # (B, 1)
                     (grad,) = torch.autograd.grad(centre.sum(), x)
                     total += grad.abs().sum(dim=1).sum(dim=0).double()  # (H, W)
                 else:
@@ -237,3 +240,92 @@ def erf_support(erf: torch.Tensor, threshold: float = 0.0) -> Tuple[int, int]:
     if rows.numel() == 0:
         return 0, 0
     return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+
+
+# ----------------------------------------------------------------------------------------
+# Per stage, at object pixels: SegFormer's Fig. 3 analysed, over seeds
+
+
+def stage_outputs(model: nn.Module) -> Dict[str, OutputFn]:
+    """Named output functions of a model's stages, for
+    :func:`effective_receptive_field`: SegFormer's four encoder stages and its logits
+    (``stage1``–``stage4``, ``logits``); DeepLabV3+'s low-level features (stride 4), its
+    backbone output (``backbone``), the ASPP output and its logits. SegFormer's Fig. 3
+    compares stage 4 (and the decoder head) with DeepLabV3+'s."""
+    from .models.deeplab import DeepLabV3Plus
+    from .models.segformer import SegFormer
+
+    if isinstance(model, SegFormer):
+        outputs: Dict[str, OutputFn] = {
+            f"stage{i + 1}": (lambda m, x, i=i: m.encoder(x)[i])
+            for i in range(len(model.encoder.stages))
+        }
+    elif isinstance(model, DeepLabV3Plus):
+        outputs = {
+            "low_level": lambda m, x: m.backbone(x)[1],
+            "backbone": lambda m, x: m.backbone(x)[0],
+            "aspp": lambda m, x: m.aspp(m.backbone(x)[0]),
+        }
+    else:
+        raise ValueError(
+            "stage_outputs: expected a SegFormer or DeepLabV3Plus, got "
+            f"{type(model).__name__}"
+        )
+    outputs["logits"] = _default_output
+    return outputs
+
+
+def object_centres(masks: torch.Tensor) -> List[Tuple[int, int]]:
+    """For each label map of ``masks`` ``(B, H, W)``, the object pixel (label > 0)
+    farthest from every label boundary and from the image's border (chessboard
+    distance; the first in raster order among ties): where an ERF "at an object pixel" is measured."""
+    from .metrics import boundary_band
+
+    if masks.ndim != 3 or masks.is_floating_point():
+        raise ValueError(
+            f"object_centres: expected integer label maps (B, H, W), got {masks.dtype} "
+            f"of shape {tuple(masks.shape)}"
+        )
+    centres = []
+    for mask in masks:
+        # the image's border counts as a boundary: a frame of its own label
+        framed = F.pad(mask[None, None].double(), (1, 1, 1, 1), value=-1.0)
+        framed = framed[0, 0].long()
+        inside = framed > 0
+        if not inside.any():
+            raise ValueError("object_centres: a label map has no object pixel")
+        width = 0
+        while True:
+            deeper = inside & ~boundary_band(framed, width)
+            if not deeper.any():
+                break
+            inside, width = deeper, width + 1
+        row, col = (int(v) - 1 for v in torch.nonzero(inside)[0])
+        centres.append((row, col))
+    return centres
+
+
+def erf_radii_at(
+    model: nn.Module,
+    images: torch.Tensor,
+    positions: List[Tuple[int, int]],
+    output: Optional[OutputFn] = None,
+    fractions: Tuple[float, ...] = (0.5, 0.9),
+    reduce: str = "sum",
+) -> Dict[float, float]:
+    """The mean over ``images`` of each image's ERF radius at its own ``positions``
+    entry (input pixels; maps are upsampled to the input first), for each of
+    ``fractions``: ``{0.5: r50, 0.9: r90}``."""
+    if len(positions) != images.shape[0]:
+        raise ValueError(
+            f"erf_radii_at: expected one position per image ({images.shape[0]}), got "
+            f"{len(positions)}"
+        )
+    sums = {f: 0.0 for f in fractions}
+    for i, position in enumerate(positions):
+        erf = effective_receptive_field(
+            model, images[i : i + 1], output, position=position, reduce=reduce
+        )
+        for f in fractions:
+            sums[f] += erf_radius(erf, f)
+    return {f: s / len(positions) for f, s in sums.items()}

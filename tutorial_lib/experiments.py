@@ -106,6 +106,19 @@ class Config:
     seeds: Tuple[int, ...] = SEEDS
 
 
+def _xception_wide() -> Any:
+    from .models.xception import XceptionConfig
+
+    # XCEPTION_SMALL (stem 16, entry 16/24/32, middle 32, exit 48/96) about 1.7× wider
+    return XceptionConfig(
+        stem=(24, 24),
+        entry=((24, 24, 24), (40, 40, 40), (56, 56, 56)),
+        middle=(56, 56, 56),
+        middle_units=1,
+        exit=((56, 80, 80), (112, 112, 160)),
+    )
+
+
 def _deeplab(**overrides: Any) -> Callable[[bool], nn.Module]:
     def build(aux: bool) -> nn.Module:
         from .models.deeplab import DeepLabConfig, DeepLabV3Plus
@@ -122,6 +135,8 @@ def _deeplab(**overrides: Any) -> Callable[[bool], nn.Module]:
             backbone=XCEPTION_SMALL,
         )
         settings.update(overrides)
+        if settings["backbone"] == "wide":
+            settings["backbone"] = _xception_wide()
         return DeepLabV3Plus(DeepLabConfig(**settings))
 
     return build
@@ -202,6 +217,18 @@ CONFIGS: Dict[str, Config] = {
         "their insides lie away from their outlines",
         _capstone("deeplabv3plus"),
         train_size=128,
+    ),
+    "deeplabv3plus_wide": Config(
+        "DeepLabV3+, wide",
+        "the capstone DeepLabV3+ with the Xception about 1.7× wider and ASPP and decoder "
+        "80 channels wide: about as many parameters as the FCN, SETR-PUP and the "
+        "quarter-width SegFormer, and about as many MACs as the FCN and SegFormer",
+        _deeplab(
+            aspp_channels=80,
+            decoder_channels=80,
+            low_level_channels=24,
+            backbone="wide",
+        ),
     ),
     "aspp_same_rate": Config(
         "ASPP, rates (1, 1, 1)",
@@ -292,10 +319,16 @@ EXPERIMENTS: Dict[str, Experiment] = {
         "Does Mix-FFN make position embeddings unnecessary, also on larger images?",
     ),
     "matched": Experiment(
-        "Three designs at about the same number of parameters",
+        "Each family's strongest design at about the same number of parameters",
         "12",
-        ("fcn", "setr_pup", "segformer_small"),
+        ("fcn", "deeplabv3plus_wide", "setr_pup", "segformer_small"),
         "At matched size (0.20–0.26 M parameters), which design learns most?",
+    ),
+    "matched_macs": Experiment(
+        "Each family's strongest design at about the same computation",
+        "12",
+        ("fcn", "deeplabv3plus_wide", "setr_pup", "segformer"),
+        "At matched work (24–38 M MACs per 64×64 image), which design learns most?",
     ),
     "capstone": Experiment(
         "The three families side by side",
@@ -477,10 +510,17 @@ def common_seeds(
 
 
 def _per_seed(
-    config: str, metric: str, seeds: Sequence[int], results: Optional[Dict[str, Any]]
+    config: str,
+    metric: str,
+    seeds: Sequence[int],
+    results: Optional[Dict[str, Any]],
 ) -> List[float]:
-    values = dict(zip([r["seed"] for r in runs(config, results)],
-                      metric_values(config, metric, results)))
+    values = dict(
+        zip(
+            [r["seed"] for r in runs(config, results)],
+            metric_values(config, metric, results),
+        )
+    )
     return [values[s] for s in seeds]
 
 
@@ -490,16 +530,20 @@ def paired(
     metric: str = "miou",
     results: Optional[Dict[str, Any]] = None,
     minus: Optional[str] = None,
+    metric_b: Optional[str] = None,
 ) -> Effect:
     """The paired effect (:func:`tutorial_lib.stats.paired_effect`) of configuration
     ``a`` over ``b`` on ``metric``, seed by seed over their common seeds. With
     ``minus``, a second metric: the effect on ``metric`` minus the effect on
-    ``minus`` (e.g. the decoder's gain in a boundary band minus its gain inside)."""
+    ``minus`` (e.g. the decoder's gain in a boundary band minus its gain inside).
+    ``metric_b`` reads another metric of ``b`` (e.g. the ERF of another model's
+    corresponding stage)."""
     seeds = common_seeds((a, b), results)
     diff = [
         x - y
         for x, y in zip(
-            _per_seed(a, metric, seeds, results), _per_seed(b, metric, seeds, results)
+            _per_seed(a, metric, seeds, results),
+            _per_seed(b, metric if metric_b is None else metric_b, seeds, results),
         )
     ]
     if minus is not None:
@@ -534,10 +578,12 @@ class Claim:
     chapter: str
     paper_test: str
     test: str
-    effect: Optional[Callable[[Optional[Dict[str, Any]]], Tuple[Effect, str]]] = field(
+    effect: Optional[Callable[[Optional[Dict[str, Any]]], Tuple[Effect, str]]] = (
+        field(default=None, repr=False)
+    )
+    exact: Optional[Callable[[], Tuple[bool, str]]] = field(
         default=None, repr=False
     )
-    exact: Optional[Callable[[], Tuple[bool, str]]] = field(default=None, repr=False)
     not_tested: str = ""
 
 
@@ -638,7 +684,10 @@ def decoder_shares(size: int = 512) -> Tuple[float, float]:
 
 def _decoder_params() -> Tuple[bool, str]:
     params, _ = decoder_shares()
-    return params < 0.2, f"All-MLP decoder: {params:.1%} of SegFormer-B0's parameters"
+    return (
+        params < 0.2,
+        f"All-MLP decoder: {params:.1%} of SegFormer-B0's parameters",
+    )
 
 
 def _decoder_macs() -> Tuple[bool, str]:
@@ -797,15 +846,27 @@ def claims_table(results: Optional[Dict[str, Any]] = None) -> List[Dict[str, str
             test=claim.test,
         )
         if claim.not_tested:
-            row.update(verdict="not tested here", effect="–", mde="–",
-                       evidence=claim.not_tested)
+            row.update(
+                verdict="not tested here",
+                effect="–",
+                mde="–",
+                evidence=claim.not_tested,
+            )
         elif claim.exact is not None:
             ok, evidence = claim.exact()
-            row.update(verdict="holds" if ok else "does not hold", effect="exact",
-                       mde="–", evidence=evidence)
+            row.update(
+                verdict="holds" if ok else "does not hold",
+                effect="exact",
+                mde="–",
+                evidence=evidence,
+            )
         else:
             e, evidence = claim.effect(results)
-            row.update(verdict=verdict_text(e), effect=format(e, "+.3f"),
-                       mde=f"{e.mde:.3f}", evidence=evidence)
+            row.update(
+                verdict=verdict_text(e),
+                effect=format(e, "+.3f"),
+                mde=f"{e.mde:.3f}",
+                evidence=evidence,
+            )
         rows.append(row)
     return rows
