@@ -1,4 +1,5 @@
 """Position probes of chapter 10: the border law, the control without convolution, the read-outs."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,7 +34,9 @@ def test_without_convolution_or_with_circular_padding_no_position() -> None:
 def test_probe_reads_position_from_a_linear_code() -> None:
     side = 10
     r, c = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
-    feats = torch.stack([r.flatten(), c.flatten(), torch.randn(side * side)], 1).float()
+    feats = torch.stack(
+        [r.flatten(), c.flatten(), torch.randn(side * side)], 1
+    ).float()
     assert probes.position_r2(feats, side) > 0.99
 
 

@@ -135,7 +135,9 @@ def position_r2(
             f"grid, got {tuple(features.shape)}"
         )
     features = features.double()
-    rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    rows, cols = torch.meshgrid(
+        torch.arange(side), torch.arange(side), indexing="ij"
+    )
     target = torch.stack([rows.flatten(), cols.flatten()], 1).double() / (side - 1)
     X = (features - features.mean(0)) / (features.std(0) + 1e-6)
     X = torch.cat([X, torch.ones(n, 1, dtype=X.dtype)], 1)

@@ -57,9 +57,8 @@ class MixFFN(nn.Module):
         self.dim = dim
         self.hidden_dim = hidden_dim
         self.fc1 = nn.Linear(dim, hidden_dim)
-        self.dwconv = nn.Conv2d(
-            hidden_dim, hidden_dim, 3, 1, 1, groups=hidden_dim, padding_mode=padding_mode
-        )
+        h = hidden_dim
+        self.dwconv = nn.Conv2d(h, h, 3, 1, 1, groups=h, padding_mode=padding_mode)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.drop = nn.Dropout(drop)

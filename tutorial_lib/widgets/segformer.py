@@ -147,10 +147,10 @@ def plot_colour_attention(
                 interpolation="nearest",
             )
             ax.plot(stride * c, stride * r, "o", ms=5, mfc="none", mec="cyan")
-            ax.set_title(f"{name}, {hr}×{wr} keys\nmax weight {peak:.3f}", fontsize=8)
-        fig.colorbar(
-            im, ax=axes[row, 1:], shrink=0.85, label="weight ÷ panel max"
-        )
+            ax.set_title(
+                f"{name}, {hr}×{wr} keys\nmax weight {peak:.3f}", fontsize=8
+            )
+        fig.colorbar(im, ax=axes[row, 1:], shrink=0.85, label="weight ÷ panel max")
     axes[0, 0].legend(fontsize=7, loc="lower right")
     for ax in axes.flat:
         ax.set_xticks([])
