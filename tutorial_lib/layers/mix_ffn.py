@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._validate import check_positive, check_token_grid
+from .._validate import check_choice, check_positive, check_token_grid
 
 __all__ = ["MixFFN"]
 
@@ -28,12 +28,20 @@ class MixFFN(nn.Module):
     ``fc2 = Linear(hidden_dim, dim)`` → dropout, as the official ``Mlp``. The
     official code wraps the convolution in a ``DWConv`` module (state-dict key
     ``dwconv.dwconv.weight``); here it is ``dwconv`` directly (``dwconv.weight``),
-    which weight converters account for.
+    which weight converters account for. ``padding_mode`` is the convolution's
+    (``"zeros"``, the paper's; ``"circular"`` etc. for chapter 10's exercise, where
+    the border no longer differs from the interior).
 
     Shapes: ``x: (B, N, C), H, W -> (B, N, C)`` with ``N = H · W``.
     """
 
-    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        hidden_dim: int,
+        drop: float = 0.0,
+        padding_mode: str = "zeros",
+    ) -> None:
         super().__init__()
         check_positive(dim, "MixFFN dim")
         check_positive(hidden_dim, "MixFFN hidden_dim")
@@ -41,10 +49,16 @@ class MixFFN(nn.Module):
             raise ValueError(
                 f"MixFFN drop: expected a probability in [0, 1), got {drop!r}"
             )
+        check_choice(
+            padding_mode,
+            "MixFFN padding_mode",
+            ["zeros", "circular", "reflect", "replicate"],
+        )
         self.dim = dim
         self.hidden_dim = hidden_dim
         self.fc1 = nn.Linear(dim, hidden_dim)
-        self.dwconv = nn.Conv2d(hidden_dim, hidden_dim, 3, 1, 1, groups=hidden_dim)
+        h = hidden_dim
+        self.dwconv = nn.Conv2d(h, h, 3, 1, 1, groups=h, padding_mode=padding_mode)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.drop = nn.Dropout(drop)

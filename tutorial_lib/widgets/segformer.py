@@ -14,6 +14,7 @@ reduction ratio chosen with sliders.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
@@ -26,6 +27,9 @@ __all__ = [
     "colour_attention_head",
     "plot_colour_attention",
     "attention_explorer",
+    "block_attention",
+    "AttentionStats",
+    "attention_stats",
 ]
 
 
@@ -93,7 +97,8 @@ def plot_colour_attention(
     sharpness: float = 3.0,
 ):
     """One row per ``sr`` ratio: the image with the queries, then each query's
-    attention weights.
+    attention weights, each panel on its own colour scale (divided by its largest
+    weight, which its title prints).
 
     ``queries`` maps a name to a ``(row, col)`` on the token grid (image size /
     ``stride``). Returns the figure.
@@ -122,7 +127,6 @@ def plot_colour_attention(
             maps = head.attention_map(tokens, h, w)[0, 0]  # (N, N_r)
         hr, wr = head.reduced_size(h, w)
         rows = {n: maps[r * w + c].reshape(hr, wr) for n, (r, c) in queries.items()}
-        vmax = max(m.max().item() for m in rows.values())  # one scale per row
         axes[row, 0].imshow(photo)
         for name, (r, c) in queries.items():
             axes[row, 0].plot(
@@ -130,19 +134,23 @@ def plot_colour_attention(
             )
         axes[row, 0].set_title(f"queries, sr = {sr}", fontsize=9)
         for ax, (name, (r, c)) in zip(axes[row, 1:], queries.items()):
+            # one colour scale per panel: each map relative to its own strongest key
+            peak = rows[name].max().item()
             ax.imshow(photo, alpha=0.45)
             im = ax.imshow(
-                rows[name].numpy(),
+                (rows[name] / peak).numpy(),
                 cmap="inferno",
                 alpha=0.7,
                 vmin=0,
-                vmax=vmax,
+                vmax=1,
                 extent=extent,
                 interpolation="nearest",
             )
             ax.plot(stride * c, stride * r, "o", ms=5, mfc="none", mec="cyan")
-            ax.set_title(f"{name} ({hr}×{wr} keys)", fontsize=9)
-        fig.colorbar(im, ax=axes[row, 1:], shrink=0.85, label="weight")
+            ax.set_title(
+                f"{name}, {hr}×{wr} keys\nmax weight {peak:.3f}", fontsize=8
+            )
+        fig.colorbar(im, ax=axes[row, 1:], shrink=0.85, label="weight ÷ panel max")
     axes[0, 0].legend(fontsize=7, loc="lower right")
     for ax in axes.flat:
         ax.set_xticks([])
@@ -230,3 +238,70 @@ def block_attention(
         model.train(was_training)
     x, H, W = seen["args"]
     return attn.attention_map(x, H, W), (H, W), attn.reduced_size(H, W)
+
+
+#: A query "hardly selects" when every key's weight lies within this factor of the
+#: uniform weight 1/N_r.
+FLAT_FACTOR = 1.5
+
+
+@dataclass(frozen=True)
+class AttentionStats:
+    """How one block's attention behaves over many images and every query and head:
+    the ``queries`` and ``keys`` grids, the share of (image, head, query) triples
+    whose weights all lie within :data:`FLAT_FACTOR` of uniform (``hardly_selects``),
+    the share whose strongest key is the key that covers the query's own region
+    (``own_region``; ``1 / N_r`` by chance), and the mean of the strongest weight in
+    units of the uniform weight (``peak``; 1 for uniform attention, ``N_r`` for a
+    one-key lookup)."""
+
+    stage: int
+    queries: Tuple[int, int]
+    keys: Tuple[int, int]
+    hardly_selects: float
+    own_region: float
+    peak: float
+
+    @property
+    def num_keys(self) -> int:
+        return self.keys[0] * self.keys[1]
+
+
+def own_key(h: int, w: int, sr: int) -> torch.Tensor:
+    """For each query of an ``h × w`` grid (row-major), the index of the key whose
+    ``sr × sr`` window covers it ``(N,)``; rows and columns past the last full window,
+    which the reduction drops, go to the nearest key."""
+    hr, wr = max(h // sr, 1), max(w // sr, 1)
+    r, c = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    kr, kc = (r // sr).clamp(max=hr - 1), (c // sr).clamp(max=wr - 1)
+    return (kr * wr + kc).flatten()
+
+
+@torch.no_grad()
+def attention_stats(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    stage: int = 0,
+    block: int = -1,
+    batch: int = 32,
+) -> AttentionStats:
+    """:class:`AttentionStats` of block ``block`` of ``stage`` of a (trained) SegFormer
+    over ``images (B, 3, H, W)``, every query and head counted."""
+    flat = own = peak = count = 0.0
+    for start in range(0, len(images), batch):
+        weights, (h, w), (hr, wr) = block_attention(
+            model, images[start : start + batch], stage, block
+        )
+        n_r = hr * wr
+        top, arg = weights.max(-1)  # (B, heads, N)
+        low = weights.min(-1).values
+        flat += float(
+            ((top < FLAT_FACTOR / n_r) & (low > 1 / (FLAT_FACTOR * n_r))).sum()
+        )
+        sr = getattr(model.encoder.stages[stage].blocks[block].attn, "sr_ratio", 1)
+        own += float((arg == own_key(h, w, sr)).sum())
+        peak += float((top * n_r).sum())
+        count += top.numel()
+    return AttentionStats(
+        stage, (h, w), (hr, wr), flat / count, own / count, peak / count
+    )
