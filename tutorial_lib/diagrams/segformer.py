@@ -143,7 +143,8 @@ def efficient_attention(
     lab = {n: fmt_shape(out[n]) for n in names}
     n, cdim = ins[p][1:]
     nr = out[p + ".kv"][1]
-    lab["weights"] = f"{n}×{nr}"
+    lab["weights"] = f"{n}×{nr}"  # the score matrix, named in the note line
+    lab["attended"] = f"{n}×{cdim}"  # what the attention box puts out
     c = Canvas(7.0, 3.0)
     row(
         c,
@@ -155,7 +156,7 @@ def efficient_attention(
             (
                 "attention",
                 "softmax$(QK^T/\\sqrt{d})\\,V$",
-                lab["weights"],
+                lab["attended"],
                 1.6,
             ),
             ("linear", "out proj", lab[p + ".proj"]),
