@@ -83,7 +83,7 @@ def capstone_segformer(**overrides) -> nn.Module:
     """The capstone's SegFormer: MiT-B0 with every width halved (stages 16/32/80/128
     wide, decoder 128, heads keeping 16 channels) and its sequence reduction scaled to
     the 64-pixel input (:data:`CAPSTONE_SR_RATIOS`), 6 classes; ``overrides`` change
-    :class:`~tutorial_lib.models.segformer.SegFormerConfig` fields (the ablations of
+    :class:`~tutorial_lib.models.segformer_config.SegFormerConfig` fields (the ablations of
     :mod:`tutorial_lib.experiments`)."""
     settings = dict(
         embed_dims=(16, 32, 80, 128),

@@ -353,7 +353,7 @@ def segformer_from_hf_state_dict(
     ``segformer.encoder.block.N.N.attention.self.query`` …,
     ``decode_head.linear_c.N.proj`` …) or with transformers 5.x in-memory names.
     ``variant`` is ``"b0"``…``"b5"`` or a
-    :class:`~tutorial_lib.models.segformer.SegFormerConfig`; ``num_classes``
+    :class:`~tutorial_lib.models.segformer_config.SegFormerConfig`; ``num_classes``
     defaults to the classifier's size. HF's separate ``key``/``value`` Linears
     become our fused ``kv``.
 

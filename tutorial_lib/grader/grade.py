@@ -1,6 +1,6 @@
 """Grade one submission: its code runs in a sandbox, the checks run here, against the real library.
 
-1. :func:`~.submission.load_submission` reads the code (never imported here).
+1. ``submission.load_submission`` reads the code (never imported here).
 2. The exercises come from an assignment (checks, points, a fixed total, time limits, a budget,
    limits, a private seed), from ``only``, or from the names the submission defines.
 3. A :class:`Grader` builds the student edition of ``tutorial_lib`` once (the assignment's graded

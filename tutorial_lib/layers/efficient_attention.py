@@ -3,7 +3,7 @@
 Queries come from all ``N = H·W`` tokens; keys and values from a sequence shortened
 ``R``-fold, so the attention matrix is ``N × N/R`` instead of ``N × N``. The paper
 writes the reduction as a reshape plus a linear layer (eq. 2,
-:class:`SequenceReductionLiteral`); the official code uses a convolution with kernel
+:class:`~tutorial_lib.layers.sequence_reduction.SequenceReductionLiteral`); the official code uses a convolution with kernel
 = stride = ``sr_ratio`` followed by LayerNorm, which is the same operator when the
 reshape groups ``sr × sr`` neighbourhoods and ``R = sr²`` (the literal form and the
 weight maps are in :mod:`tutorial_lib.layers.sequence_reduction`).

@@ -8,9 +8,9 @@ stage-end LayerNorms use eps 1e-6 as the official code; Hugging Face's
 implementation uses 1e-5 everywhere, so its converted weights get a config with
 ``layer_norm_eps=1e-5`` (:func:`tutorial_lib.hub.segformer_from_hf_state_dict`).
 
-The configuration (:class:`SegFormerConfig`, ``MIT_VARIANTS``) is in
+The configuration (:class:`~tutorial_lib.models.segformer_config.SegFormerConfig`, ``MIT_VARIANTS``) is in
 :mod:`tutorial_lib.models.segformer_config`, the analytic MAC count
-(:func:`segformer_macs`) in :mod:`tutorial_lib.models.segformer_macs`; both are
+(:func:`~tutorial_lib.models.segformer_macs.segformer_macs`) in :mod:`tutorial_lib.models.segformer_macs`; both are
 re-exported here.
 """
 
