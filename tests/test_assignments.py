@@ -257,7 +257,7 @@ import importlib.util  # noqa: E402
 import re  # noqa: E402
 
 from assignments import (ANSWER_CELL, BANNER, PREDICT_NOTE, STUDENT_NB_NOTE, book_base_url,  # noqa: E402
-                         clean_student_build, figure_numbers, render_book_roles)
+                         clean_student_build, render_book_roles)
 
 sys.path.insert(0, str(ROOT / "tools" / "exercise_cells"))
 from insert import definitions, insert  # noqa: E402
@@ -332,19 +332,6 @@ def test_book_roles_are_rendered_for_a_notebook_outside_the_book() -> None:
     assert f"]({base}book/segformer/04_aspp.html)" in out
     assert "clone of the book's repository" in out
     assert book_base_url() == "https://seg-step-by-step.github.io/segmentation-architectures/"
-
-
-def test_figure_references_are_rendered_as_the_books_figure_numbers() -> None:
-    chapter = "book/deeplab/02_atrous_convolution.ipynb"
-    numbers = figure_numbers(chapter)
-    # the book numbers figures per chapter in cell order (book/_ext/html_fixes.py)
-    assert numbers["fig-dilated-kernel"] == "Figure 2.1"
-    assert sorted(numbers.values()) == [f"Figure 2.{i}" for i in range(1, len(numbers) + 1)]
-    out = render_book_roles("as {numref}`fig-gridding` and {numref}`panel %s <fig-dilated-kernel>`",
-                            chapter, {}, "https://example.github.io/repo/")
-    assert out == f"as {numbers['fig-gridding']} and panel 2.1"
-    with pytest.raises(ValueError, match="no figure named"):
-        render_book_roles("{numref}`fig-nowhere`", chapter, {}, "")
 
 
 def test_remove_input_cells_are_dropped_unless_a_later_cell_needs_them() -> None:

@@ -526,7 +526,17 @@ def test_every_run_is_complete_and_in_range(record):
             assert set(val["resolution"]) == {str(s) for s in EVAL_SIZES}, name
             assert val["resolution"][str(RECIPE["train_size"])] == val["miou"], name
         for key, value in _leaves(val):
-            assert 0.0 <= value <= 1.0, f"{name}: {key} = {value}"
+            if key.startswith("erf."):  # radii in pixels, within the 64-px image
+                assert 0.0 < value < RECIPE["train_size"], f"{name}: {key} = {value}"
+            else:
+                assert 0.0 <= value <= 1.0, f"{name}: {key} = {value}"
+        if run["config"] in ("segformer", "deeplabv3plus"):
+            assert "erf" in val, f"{name}: no per-stage ERF (make experiments --erf)"
+        # the metrics a claim reads (runs kept from the earlier record lack the others)
+        if run["config"] in EXPERIMENTS["decoder"].configs:
+            assert "boundary" in val, f"{name}: no boundary record"
+        if run["config"] in EXPERIMENTS["position"].configs:
+            assert "same_scale" in val, f"{name}: no same-scale record"
         if run["config"] not in params:
             params[run["config"]] = count_params(experiments.build_config(run["config"]))
         assert run["params"] == params[run["config"]], f"{name}: recorded with another model"

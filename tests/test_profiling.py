@@ -125,3 +125,64 @@ def test_count_macs_meta_counts_attention_like_count_macs(name):
     assert counted.by_operator == traced.by_operator
     assert counted.by_module["encoder"] == traced.by_module["encoder"]
     assert counted.by_operator["scaled_dot_product_attention"] > 0
+
+
+# --- time_modules: interleaved rounds, minimum and spread --------------------------
+
+
+def test_time_modules_warms_up_interleaves_and_restores_threads():
+    from tutorial_lib.profiling import Timing, time_modules
+
+    calls = []
+
+    def make(name):
+        def call(x):
+            calls.append(name)
+            return x
+
+        return call
+
+    threads = torch.get_num_threads()
+    out = time_modules({"a": make("a"), "b": make("b")}, 1, rounds=4, warmup=2)
+    assert torch.get_num_threads() == threads
+    # warm-up calls first (per module), then rounds that alternate a, b, a, b, ...
+    assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 4
+    assert set(out) == {"a", "b"}
+    for timing in out.values():
+        assert isinstance(timing, Timing) and timing.rounds == 4
+        assert 0 <= timing.cpu and 0 < timing.wall <= timing.median
+        assert timing.spread >= 1
+
+
+def test_time_modules_takes_the_minimum_and_separates_cpu_from_wall(monkeypatch):
+    from tutorial_lib import profiling
+
+    clock = {"wall": 0.0, "cpu": 0.0}
+    # (wall, cpu) per call: the thread computes for 10 ms; in round 2 a busy machine
+    # deschedules it (wall 0.5 s, cpu unchanged), in round 4 it also slows it
+    calls = iter([(0.02, 0.010), (0.5, 0.010), (0.02, 0.011), (0.03, 0.012), (0.02, 0.010)])
+    monkeypatch.setattr(profiling.time, "perf_counter", lambda: clock["wall"])
+    monkeypatch.setattr(profiling.time, "thread_time", lambda: clock["cpu"])
+
+    def module(x):
+        w, c = next(calls)
+        clock["wall"] += w
+        clock["cpu"] += c
+
+    t = profiling.time_modules({"m": module}, 0, rounds=5, warmup=0, threads=None)["m"]
+    assert t.cpu == pytest.approx(0.010) and t.wall == pytest.approx(0.02)
+    assert t.median == pytest.approx(0.02)
+    assert t.busy == pytest.approx(2.0) and t.spread == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(rounds=0), "rounds"),
+    (dict(warmup=-1), "warmup"),
+])
+def test_time_modules_refuses_bad_arguments(kw, match):
+    from tutorial_lib.profiling import time_modules
+
+    with pytest.raises(ValueError, match=match):
+        time_modules({"m": lambda x: x}, 0, **kw)
+    with pytest.raises(ValueError, match="at least one"):
+        time_modules({}, 0)

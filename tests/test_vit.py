@@ -108,3 +108,33 @@ def test_vit_huge_patch14_matches_the_paper_632m():
     with torch.device("meta"):
         model = VisionTransformer(ViTConfig(patch_size=14, embed_dim=1280, depth=32, num_heads=16))
     assert count_params(model) == 632_045_800
+
+
+# --- global average pooling instead of the class token (ViT Appendix D.3) -----------
+
+
+def test_global_pool_avg_has_no_class_token_and_averages_the_patch_tokens():
+    torch.manual_seed(0)
+    cfg = dict(img_size=32, patch_size=8, embed_dim=16, depth=2, num_heads=2, num_classes=5)
+    token = VisionTransformer(ViTConfig(**cfg))
+    gap = VisionTransformer(ViTConfig(**cfg, global_pool="avg"))
+    assert gap.cls_token is None and gap.num_prefix_tokens == 0
+    assert tuple(gap.pos_embed.shape) == (1, 16, 16)  # one row per patch, none for a class token
+    # the class token and its position row are the only parameters that go
+    assert count_params(token) - count_params(gap) == 2 * 16
+    x = torch.randn(2, 3, 32, 32)
+    z = gap.forward_features(x)
+    assert tuple(z.shape) == (2, 16, 16)  # patch tokens only
+    torch.testing.assert_close(gap(x), gap.head(z.mean(dim=1)))
+
+
+def test_global_pool_avg_interpolates_without_a_prefix():
+    gap = VisionTransformer(ViTConfig(img_size=32, patch_size=8, embed_dim=16, depth=1, num_heads=2,
+                                      num_classes=0, global_pool="avg", dynamic_img_size=True))
+    assert tuple(gap.forward_features(torch.randn(1, 3, 48, 64)).shape) == (1, 6 * 8, 16)
+
+
+def test_global_pool_refuses_other_values():
+    with pytest.raises(ValueError, match="global_pool"):
+        VisionTransformer(ViTConfig(img_size=32, patch_size=8, embed_dim=16, depth=1, num_heads=2,
+                                    global_pool="max"))

@@ -303,25 +303,15 @@ def _bibliography() -> Dict[str, str]:
 _CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
 _LINK = re.compile(r"\]\((?!https?://|#|mailto:)([^)\s#]+?)\.(?:ipynb|md)(#[^)\s]*)?\)")
 _MAKE = re.compile(r"`make (experiments|bench|claims|checkpoints|book|test)`")
-_NUMREF = re.compile(r"\{numref\}`([^`<]*?)\s*(?:<([^>`]+)>)?`")
 
 
-def figure_numbers(chapter_path: str) -> Dict[str, str]:
-    """``fig-name -> "Figure 10.2"`` for a chapter: the book numbers figures per chapter in the order
-    of their cells (``book/_ext/html_fixes.py``), the chapter's number from its file name."""
-    number = re.match(r"(\d+)_", pathlib.PurePosixPath(chapter_path).name)
-    path = ROOT / chapter_path
-    if not number or not path.exists():
-        return {}
-    names = [((c.metadata.get("mystnb") or {}).get("figure") or {}).get("name")
-             for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-    return {name: f"Figure {int(number.group(1))}.{i}"
-            for i, name in enumerate((n for n in names if n), start=1)}
+_NUMREF = re.compile(r"\{numref\}`[^`]*`")
 
 
 def render_book_roles(source: str, chapter_path: str, bib: Dict[str, str], base: str) -> str:
     """Markdown without the book's build-only syntax: ``{cite}`` roles as "(Author et al., year)",
-    ``{numref}`` roles as the figure's number ("Figure 4.2"), links to other chapters as absolute URLs of the published book, ``make`` targets as the repository's."""
+    ``{numref}`` figure references as "the figure", links
+    to other chapters as absolute URLs of the published book, ``make`` targets as the repository's."""
     def cite(match: "re.Match[str]") -> str:
         keys = [k.strip() for k in match.group(1).split(",")]
         missing = [k for k in keys if k not in bib]
@@ -341,15 +331,14 @@ def render_book_roles(source: str, chapter_path: str, bib: Dict[str, str], base:
         return f"]({base}{'/'.join(parts)}.html{match.group(2) or ''})"
 
     def numref(match: "re.Match[str]") -> str:
-        text, name = (match.group(1), match.group(2)) if match.group(2) else ("", match.group(1))
-        numbers = figure_numbers(chapter_path)
-        if name.strip() not in numbers:
-            raise ValueError(f"assignments: {chapter_path}: no figure named {name.strip()!r}")
-        label = numbers[name.strip()]
-        return text.replace("%s", label.split()[-1]) if "%s" in text else label
+        # figure numbers exist only in the built book: "the figure" (capitalised at the
+        # start of a sentence) points at the figure the chapter just showed
+        before = source[: match.start()].rstrip(" *_(")
+        start = not before or before.endswith((".", "!", "?", ":", "\n"))
+        return "The figure" if start else "the figure"
 
+    source = _NUMREF.sub(numref, source)
     source = _CITE.sub(cite, source)
-    source = _NUMREF.sub(numref, source) if "{numref}" in source else source
     source = _LINK.sub(link, source)
     return _MAKE.sub(lambda m: f"`make {m.group(1)}` (in a clone of the book's repository)", source)
 

@@ -179,9 +179,8 @@ def make_scene(
     ]
     labels += [CLASS_NAMES.index("wire")] * int(rng.integers(1, 3))
     names = list(SCALES)
-    placed: List[Tuple[float, float, float]] = (
-        []
-    )  # (cx, cy, radius) of solid objects
+    # (cx, cy, radius) of the solid objects placed so far
+    placed: List[Tuple[float, float, float]] = []
     objects: List[SceneObject] = []
     for label in labels:
         kind = CLASS_NAMES[label]

@@ -118,12 +118,13 @@ def effective_receptive_field(
                         f"effective_receptive_field: expected the output to be a (B, C, h, w) map, got {got}"
                     )
                 if upsample and y.shape[-2:] != (height, width):
+                    # (B, C, H, W)
                     y = F.interpolate(
                         y,
                         size=(height, width),
                         mode="bilinear",
                         align_corners=False,
-                    )  # (B, C, H, W)
+                    )
                 h, w = y.shape[-2:]
                 py, px = (h // 2, w // 2) if position is None else position
                 if not (0 <= py < h and 0 <= px < w):
@@ -135,9 +136,8 @@ def effective_receptive_field(
                 # each image's output depends only on that image, so one backward pass serves the batch
                 if reduce in ("sum", "predicted"):
                     if reduce == "predicted":
-                        centre = centre.gather(
-                            1, centre.detach().argmax(1, keepdim=True)
-                        )  # (B, 1)
+                        best = centre.detach().argmax(1, keepdim=True)
+                        centre = centre.gather(1, best)  # (B, 1)
                     (grad,) = torch.autograd.grad(centre.sum(), x)
                     total += grad.abs().sum(dim=1).sum(dim=0).double()  # (H, W)
                 else:

@@ -510,10 +510,17 @@ def common_seeds(
 
 
 def _per_seed(
-    config: str, metric: str, seeds: Sequence[int], results: Optional[Dict[str, Any]]
+    config: str,
+    metric: str,
+    seeds: Sequence[int],
+    results: Optional[Dict[str, Any]],
 ) -> List[float]:
-    values = dict(zip([r["seed"] for r in runs(config, results)],
-                      metric_values(config, metric, results)))
+    values = dict(
+        zip(
+            [r["seed"] for r in runs(config, results)],
+            metric_values(config, metric, results),
+        )
+    )
     return [values[s] for s in seeds]
 
 
@@ -571,10 +578,12 @@ class Claim:
     chapter: str
     paper_test: str
     test: str
-    effect: Optional[Callable[[Optional[Dict[str, Any]]], Tuple[Effect, str]]] = field(
+    effect: Optional[Callable[[Optional[Dict[str, Any]]], Tuple[Effect, str]]] = (
+        field(default=None, repr=False)
+    )
+    exact: Optional[Callable[[], Tuple[bool, str]]] = field(
         default=None, repr=False
     )
-    exact: Optional[Callable[[], Tuple[bool, str]]] = field(default=None, repr=False)
     not_tested: str = ""
 
 
@@ -675,7 +684,10 @@ def decoder_shares(size: int = 512) -> Tuple[float, float]:
 
 def _decoder_params() -> Tuple[bool, str]:
     params, _ = decoder_shares()
-    return params < 0.2, f"All-MLP decoder: {params:.1%} of SegFormer-B0's parameters"
+    return (
+        params < 0.2,
+        f"All-MLP decoder: {params:.1%} of SegFormer-B0's parameters",
+    )
 
 
 def _decoder_macs() -> Tuple[bool, str]:
@@ -834,15 +846,27 @@ def claims_table(results: Optional[Dict[str, Any]] = None) -> List[Dict[str, str
             test=claim.test,
         )
         if claim.not_tested:
-            row.update(verdict="not tested here", effect="–", mde="–",
-                       evidence=claim.not_tested)
+            row.update(
+                verdict="not tested here",
+                effect="–",
+                mde="–",
+                evidence=claim.not_tested,
+            )
         elif claim.exact is not None:
             ok, evidence = claim.exact()
-            row.update(verdict="holds" if ok else "does not hold", effect="exact",
-                       mde="–", evidence=evidence)
+            row.update(
+                verdict="holds" if ok else "does not hold",
+                effect="exact",
+                mde="–",
+                evidence=evidence,
+            )
         else:
             e, evidence = claim.effect(results)
-            row.update(verdict=verdict_text(e), effect=format(e, "+.3f"),
-                       mde=f"{e.mde:.3f}", evidence=evidence)
+            row.update(
+                verdict=verdict_text(e),
+                effect=format(e, "+.3f"),
+                mde=f"{e.mde:.3f}",
+                evidence=evidence,
+            )
         rows.append(row)
     return rows

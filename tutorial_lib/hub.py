@@ -14,7 +14,10 @@
   ``segformer_hf_config`` and ``save_hf_pretrained`` export ours to the Hugging
   Face layout.
 * :mod:`tutorial_lib.hub_pretrained` — ``load_pretrained_segformer`` downloads a
-  pretrained SegFormer pinned in ``PRETRAINED_SEGFORMER`` (Colab only).
+  pretrained SegFormer pinned in ``PRETRAINED_SEGFORMER`` (Colab only);
+  ``load_pretrained_vit_pos_embed`` reads the position embeddings of a released
+  ViT pinned in ``PRETRAINED_VIT`` (Colab only); ``hub_io.load_tensor`` reads one
+  tensor of a checkpoint.
 
 The layers import downwards only: ``hub_pretrained`` → ``hub_segformer``,
 ``hub_io``; this module imports them all and defines nothing.
@@ -26,12 +29,15 @@ from .hub_io import (
     default_cache_dir,
     download_cached,
     load_state_dict,
+    load_tensor,
     save_state_dict,
 )
 from .hub_pretrained import (
     PRETRAINED_SEGFORMER,
+    PRETRAINED_VIT,
     PinnedCheckpoint,
     load_pretrained_segformer,
+    load_pretrained_vit_pos_embed,
 )
 from .hub_segformer import (
     HF_SEGFORMER_RULES,
@@ -64,4 +70,7 @@ __all__ = [
     "PinnedCheckpoint",
     "PRETRAINED_SEGFORMER",
     "load_pretrained_segformer",
+    "load_tensor",
+    "PRETRAINED_VIT",
+    "load_pretrained_vit_pos_embed",
 ]

@@ -12,6 +12,10 @@ match the pins, loads it without pickle and converts it with
 :mod:`tutorial_lib.hub_segformer`). Meant for Colab: the book never downloads while
 it is built, and the tests use ``file://`` URLs. :mod:`tutorial_lib.hub` re-exports
 every public name and is where they are documented.
+
+``PRETRAINED_VIT`` pins a released ViT the same way, and
+:func:`~tutorial_lib.hub.load_pretrained_vit_pos_embed` reads only its learned
+position embeddings (chapter 06 draws their similarity, the ViT paper's Fig. 7).
 """
 
 from __future__ import annotations
@@ -23,11 +27,19 @@ import types
 from dataclasses import dataclass
 from typing import Dict, Mapping, Optional, Tuple, Union
 
-from .hub_io import download_cached, load_state_dict
+import torch
+
+from .hub_io import download_cached, load_state_dict, load_tensor
 from .hub_segformer import segformer_from_hf_state_dict
 from .models.segformer import SegFormer
 
-__all__ = ["PinnedCheckpoint", "PRETRAINED_SEGFORMER", "load_pretrained_segformer"]
+__all__ = [
+    "PinnedCheckpoint",
+    "PRETRAINED_SEGFORMER",
+    "load_pretrained_segformer",
+    "PRETRAINED_VIT",
+    "load_pretrained_vit_pos_embed",
+]
 
 
 _HEX40, _HEX64 = re.compile(r"[0-9a-f]{40}"), re.compile(r"[0-9a-f]{64}")
@@ -190,3 +202,65 @@ def load_pretrained_segformer(
             f"0…{model.config.num_classes - 1}, got {len(id2label)} entries"
         )
     return model, dict(sorted(id2label.items()))
+
+
+#: Released ViTs whose position embeddings :func:`load_pretrained_vit_pos_embed`
+#: reads: ``"b16-224"`` is ``google/vit-base-patch16-224`` (ImageNet-21k, fine-tuned
+#: on ImageNet-1k at 224, a 14×14 grid), Hugging Face layout. ``variant`` names the
+#: tensor that holds ``E_pos``.
+PRETRAINED_VIT: Dict[str, PinnedCheckpoint] = {
+    "b16-224": PinnedCheckpoint(
+        repo="google/vit-base-patch16-224",
+        revision="3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3",
+        variant="vit.embeddings.position_embeddings",
+        files={
+            "model.safetensors": "1cea07110a4a47edc51420b2dda6f3b8b58e7256e8f44b4ea6aa9696162ccb5d",  # 346,293,852 B
+        },
+    ),
+}
+
+
+def load_pretrained_vit_pos_embed(
+    name: str = "b16-224",
+    *,
+    cache_dir: Optional[Union[str, os.PathLike]] = None,
+    base_url: Optional[str] = None,
+) -> torch.Tensor:
+    """The learned position embeddings ``E_pos`` of the released ViT ``name`` of
+    ``PRETRAINED_VIT``: ``(1, 1 + h·w, D)``, the class token's row first.
+
+    The pinned ``model.safetensors`` is downloaded once with
+    :func:`~tutorial_lib.hub.download_cached`, which checks its SHA-256 before it
+    enters the cache (a changed or tampered file raises ``ValueError``), and only
+    the ``E_pos`` tensor is read from it with :func:`~tutorial_lib.hub.load_tensor`
+    (safetensors: no pickled code runs). ``base_url`` replaces the Hub URL (a
+    ``file://`` folder in the tests); the pin still applies. Meant for Colab: the
+    book never downloads while it is built.
+    """
+    if name not in PRETRAINED_VIT:
+        raise ValueError(
+            "load_pretrained_vit_pos_embed name: expected one of "
+            f"{sorted(PRETRAINED_VIT)}, got {name!r}"
+        )
+    pin = PRETRAINED_VIT[name]
+    if base_url is not None and not isinstance(base_url, str):
+        raise ValueError(
+            "load_pretrained_vit_pos_embed base_url: expected a URL string, got "
+            f"{type(base_url).__name__}"
+        )
+    root = pin.base_url if base_url is None else base_url.rstrip("/") + "/"
+    path = download_cached(
+        root + "model.safetensors",
+        cache_dir=cache_dir,
+        filename=pin.cache_name("model.safetensors"),
+        sha256=pin.files["model.safetensors"],
+    )
+    pos = load_tensor(path, pin.variant)
+    if pos.ndim == 2:
+        pos = pos[None]
+    if pos.ndim != 3 or pos.shape[0] != 1:
+        raise ValueError(
+            "load_pretrained_vit_pos_embed: expected E_pos of shape (1, 1 + h*w, D), "
+            f"got {tuple(pos.shape)}"
+        )
+    return pos.float()

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
+import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +39,8 @@ __all__ = [
     "shape_trace",
     "ShapeTrace",
     "sdpa_mac_handle",
+    "Timing",
+    "time_modules",
 ]
 
 # Operators that cost no MACs by this project's policy (elementwise, activation,
@@ -552,3 +556,84 @@ def shape_trace(
         if name in selected_set or children[name] not in fired:
             rows.append(row)
     return ShapeTrace(rows)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call of one module from :func:`time_modules`, each the minimum
+    over the rounds (other work can only add time): ``cpu`` is the CPU time of the
+    calling thread (``time.thread_time``), ``wall`` the wall-clock time; ``median``
+    is the median wall time. ``busy = wall / cpu`` says how much of the wall time
+    the thread waited (near 1 on a quiet machine); ``spread = median / wall`` how
+    much the rounds varied.
+    """
+
+    cpu: float
+    wall: float
+    median: float
+    rounds: int
+
+    @property
+    def busy(self) -> float:
+        return self.wall / self.cpu
+
+    @property
+    def spread(self) -> float:
+        return self.median / self.wall
+
+
+def time_modules(
+    modules: Mapping[str, Callable[..., Any]],
+    *inputs: Any,
+    rounds: int = 7,
+    warmup: int = 2,
+    threads: Optional[int] = 1,
+) -> Dict[str, Timing]:
+    """Time each callable of ``modules`` on ``inputs`` robustly against a busy
+    machine.
+
+    Every call is warmed up ``warmup`` times (allocations, kernel selection); then
+    ``rounds`` interleaved rounds each time every module once, so a busy spell slows
+    all of them alike instead of one. Each module's times are its minimum over the
+    rounds. On one thread (the default) the thread's CPU time is the robust
+    measure: a machine busy with other work deschedules the thread, which stretches
+    the wall clock (by 50× on a shared CI machine) but not the CPU time; only cache
+    and memory contention still slow it. With several threads the CPU time of the
+    calling thread misses the others' work: read ``wall`` then. Runs under
+    ``torch.no_grad()`` on ``threads`` threads (``None`` keeps the current number)
+    and restores the thread count afterwards.
+    """
+    if not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(
+            f"time_modules rounds: expected an int >= 1, got {rounds!r}"
+        )
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(
+            f"time_modules warmup: expected an int >= 0, got {warmup!r}"
+        )
+    if not modules:
+        raise ValueError("time_modules: expected at least one module, got none")
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    cpu: Dict[str, List[float]] = {name: [] for name in modules}
+    wall: Dict[str, List[float]] = {name: [] for name in modules}
+    try:
+        with torch.no_grad():
+            for module in modules.values():
+                for _ in range(warmup):
+                    module(*inputs)
+            for _ in range(rounds):
+                for name, module in modules.items():
+                    start, start_cpu = time.perf_counter(), time.thread_time()
+                    module(*inputs)
+                    cpu[name].append(time.thread_time() - start_cpu)
+                    wall[name].append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+    return {
+        name: Timing(
+            min(cpu[name]), min(wall[name]), statistics.median(wall[name]), rounds
+        )
+        for name in modules
+    }

@@ -24,7 +24,14 @@ import statistics
 from dataclasses import dataclass
 from typing import Sequence, Tuple
 
-__all__ = ["t_quantile", "Effect", "paired_effect", "verdict", "CONFIDENCE", "POWER"]
+__all__ = [
+    "t_quantile",
+    "Effect",
+    "paired_effect",
+    "verdict",
+    "CONFIDENCE",
+    "POWER",
+]
 
 #: Two-sided confidence of the interval.
 CONFIDENCE = 0.95
@@ -117,7 +124,9 @@ class Effect:
 
 
 def paired_effect(
-    differences: Sequence[float], confidence: float = CONFIDENCE, power: float = POWER
+    differences: Sequence[float],
+    confidence: float = CONFIDENCE,
+    power: float = POWER,
 ) -> Effect:
     """Mean, ``confidence`` t-interval and minimum detectable effect of paired
     differences (one per seed; at least two)."""

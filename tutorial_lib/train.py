@@ -91,9 +91,8 @@ def default_device(allow_mps: bool = False) -> torch.device:
     requested = os.environ.get(DEVICE_ENV, "").strip()
     if requested:
         device = None
-        with contextlib.suppress(
-            RuntimeError
-        ):  # torch's own message for junk lists every backend
+        # torch's own message for junk lists every backend
+        with contextlib.suppress(RuntimeError):
             device = torch.device(requested)
         if device is None or not (
             device.type == "cpu"
@@ -472,9 +471,8 @@ def fit(
     from tqdm.auto import tqdm
 
     seed_everything(seed)
-    generator = torch.Generator().manual_seed(
-        seed
-    )  # a CPU generator: the same batches on every device
+    # a CPU generator: the same batches on every device
+    generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(
         train_data,
         batch_size=batch_size,
@@ -489,8 +487,10 @@ def fit(
         else min(max_steps, epochs * len(loader))
     )
     if schedule_steps is not None:
-        if isinstance(schedule_steps, bool) or not isinstance(schedule_steps, int) or (
-            schedule_steps < total
+        if (
+            isinstance(schedule_steps, bool)
+            or not isinstance(schedule_steps, int)
+            or (schedule_steps < total)
         ):
             raise ValueError(
                 f"fit: expected schedule_steps an int >= the {total} steps trained, "
@@ -517,12 +517,14 @@ def fit(
                 break
             # lr set as LambdaLR would (lr * factor); a scheduler would warn at steps the scaler skips
             for group in optimizer.param_groups:
-                group["lr"] = lr * poly_lr_factor(step, total_schedule, warmup, power)
-            async_copy = (
-                device.type == "cuda"
-            )  # host-to-GPU copies from pinned memory may overlap
-            images, masks = images.to(device, non_blocking=async_copy), masks.to(
-                device, non_blocking=async_copy
+                group["lr"] = lr * poly_lr_factor(
+                    step, total_schedule, warmup, power
+                )
+            # host-to-GPU copies from pinned memory may overlap
+            async_copy = device.type == "cuda"
+            images, masks = (
+                images.to(device, non_blocking=async_copy),
+                masks.to(device, non_blocking=async_copy),
             )
             with _autocast(device, dtype):
                 out = model(images)

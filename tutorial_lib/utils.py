@@ -109,7 +109,10 @@ class SourceListing:
     LIGHT_STYLES = ("a11y-high-contrast-light", "default")
     DARK_STYLES = ("a11y-high-contrast-dark", "monokai")
     #: The dark colours apply under JupyterLab's and VS Code's dark themes.
-    DARK_SCOPES = ('[data-jp-theme-light="false"] .tl-source', "body.vscode-dark .tl-source")
+    DARK_SCOPES = (
+        '[data-jp-theme-light="false"] .tl-source',
+        "body.vscode-dark .tl-source",
+    )
 
     def __init__(self, source: str, name: str) -> None:
         self.source = source
@@ -124,7 +127,9 @@ class SourceListing:
         from pygments.lexers import PythonLexer
         from pygments.util import ClassNotFound
 
-        code = highlight(self.source, PythonLexer(), HtmlFormatter(cssclass="highlight"))
+        code = highlight(
+            self.source, PythonLexer(), HtmlFormatter(cssclass="highlight")
+        )
         used = set(re.findall(r'<span class="([\w-]+)"', code))
 
         def style_defs(names: tuple, scopes: list) -> str:
@@ -134,7 +139,9 @@ class SourceListing:
                     formatter = HtmlFormatter(style=name)
                 except ClassNotFound:
                     continue
-                rules = formatter.get_style_defs([f"{scope} .highlight" for scope in scopes])
+                rules = formatter.get_style_defs(
+                    [f"{scope} .highlight" for scope in scopes]
+                )
                 kept = []
                 for rule in rules.splitlines():
                     selector = rule.split("{", 1)[0].strip()
@@ -146,8 +153,10 @@ class SourceListing:
                 return "\n".join(kept)
             return ""  # pragma: no cover - Pygments always has its defaults
 
-        css = style_defs(self.LIGHT_STYLES, [".tl-source"]) + "\n" + style_defs(
-            self.DARK_STYLES, list(self.DARK_SCOPES)
+        css = (
+            style_defs(self.LIGHT_STYLES, [".tl-source"])
+            + "\n"
+            + style_defs(self.DARK_STYLES, list(self.DARK_SCOPES))
         )
         return f'<div class="tl-source"><style>{css}</style>{code}</div>'
 
@@ -165,7 +174,9 @@ def _is_validation(node: ast.stmt) -> bool:
         name = (
             func.id
             if isinstance(func, ast.Name)
-            else func.attr if isinstance(func, ast.Attribute) else ""
+            else func.attr
+            if isinstance(func, ast.Attribute)
+            else ""
         )
         return name.lstrip("_").startswith("check_")
     if isinstance(node, ast.Raise):

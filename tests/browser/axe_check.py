@@ -99,9 +99,9 @@ def main(html: str) -> None:
                 per_page[docname] = c
                 total.update(c)
             report[mode] = {"total": dict(sorted(total.items())), "pages": per_page}
-            print(f"== {mode}: {sum(total.values())} violating elements")
+            print(f"== {mode}: {sum(total.values())} violating elements", flush=True)
             for rule, n in sorted(total.items(), key=lambda kv: -kv[1]):
-                print(f"  {n:5d}  {rule}")
+                print(f"  {n:5d}  {rule}", flush=True)
             context.close()
         browser.close()
     server.shutdown()

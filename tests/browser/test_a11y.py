@@ -33,7 +33,7 @@ def mode_pages(browser) -> Iterator[Dict[str, object]]:
     for mode, options in MODES.items():
         context = browser.new_context(**options)
         page = context.new_page()
-        page.set_default_timeout(30_000)
+        page.set_default_timeout(90_000)  # a loaded machine: axe on the API page takes its time
         contexts.append(context)
         pages[mode] = page
     try:

@@ -46,7 +46,10 @@ class ViTConfig:
     ``num_classes=0`` builds no head; ``final_norm=False`` drops the last LayerNorm
     (SETR). ``dynamic_img_size=True`` interpolates the position embeddings to each
     input's grid with ``pos_interp_mode`` (otherwise an input of another size raises
-    a ``ValueError``).
+    a ``ValueError``). ``global_pool="avg"`` builds no class token and classifies
+    the average of the patch tokens (the paper's Appendix D.3 found it as good as
+    the class token, with its own learning rate); the default ``"token"`` is the
+    paper's main model.
     """
 
     img_size: Size = 224
@@ -63,6 +66,7 @@ class ViTConfig:
     drop_rate: float = 0.0
     dynamic_img_size: bool = False
     pos_interp_mode: str = "bicubic"
+    global_pool: str = "token"
 
 
 class Mlp(nn.Module):
@@ -187,7 +191,7 @@ class VisionTransformer(nn.Module):
     blocks.
 
     ``x: (B, 3, H, W) -> (B, num_classes)`` (or the normalised class token
-    ``(B, D)`` without a head). :meth:`forward_layers` returns every block's tokens
+    ``(B, D)`` without a head; the average patch token with ``global_pool="avg"``). :meth:`forward_layers` returns every block's tokens
     ``(B, 1 + N, D)``, which is what SETR's heads read.
     """
 
@@ -200,6 +204,7 @@ class VisionTransformer(nn.Module):
             "ViTConfig pos_interp_mode",
             ("bilinear", "bicubic"),
         )
+        check_choice(config.global_pool, "ViTConfig global_pool", ("token", "avg"))
         if not config.mlp_ratio > 0:
             raise ValueError(
                 "ViTConfig mlp_ratio: expected a positive number, got "
@@ -215,10 +220,11 @@ class VisionTransformer(nn.Module):
         self.patch_embed = PatchEmbed(
             config.img_size, config.patch_size, config.in_chans, d
         )
-        self.num_prefix_tokens = 1
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
+        token = config.global_pool == "token"
+        self.num_prefix_tokens = 1 if token else 0
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d)) if token else None
         self.pos_embed = nn.Parameter(
-            torch.zeros(1, 1 + self.patch_embed.num_patches, d)
+            torch.zeros(1, self.num_prefix_tokens + self.patch_embed.num_patches, d)
         )
         self.pos_drop = nn.Dropout(config.drop_rate)
         self.blocks = nn.Sequential(
@@ -248,7 +254,8 @@ class VisionTransformer(nn.Module):
 
     def _init_weights(self) -> None:
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        nn.init.normal_(self.cls_token, std=1e-6)
+        if self.cls_token is not None:
+            nn.init.normal_(self.cls_token, std=1e-6)
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
@@ -287,8 +294,10 @@ class VisionTransformer(nn.Module):
                 self.num_prefix_tokens,
                 self.config.pos_interp_mode,
             )
-        cls = self.cls_token.expand(tokens.shape[0], -1, -1)  # (B, 1, D)
-        return self.pos_drop(torch.cat([cls, tokens], dim=1) + pos)  # (B, 1 + N, D)
+        if self.cls_token is not None:
+            cls = self.cls_token.expand(tokens.shape[0], -1, -1)  # (B, 1, D)
+            tokens = torch.cat([cls, tokens], dim=1)  # (B, 1 + N, D)
+        return self.pos_drop(tokens + pos)  # (B, T + N, D), T = 0 or 1
 
     def forward_layers(
         self,
@@ -320,8 +329,12 @@ class VisionTransformer(nn.Module):
         return self.norm(self.forward_layers(x, indices=[len(self.blocks) - 1])[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        cls_token = self.forward_features(x)[:, 0]  # (B, D)
-        return self.head(cls_token)  # (B, num_classes)
+        z = self.forward_features(x)  # (B, T + N, D)
+        if self.cls_token is None:
+            pooled = z.mean(dim=1)  # (B, D): global average pooling
+        else:
+            pooled = z[:, 0]  # (B, D): the class token
+        return self.head(pooled)  # (B, num_classes)
 
 
 def vit_base_patch16_224(num_classes: int = 1000, **kwargs) -> VisionTransformer:
