@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from tutorial_lib.layers import atrous
 from tutorial_lib.layers.atrous import (AtrousConv2d, atrous_conv2d, conv_output_size, effective_kernel_size,
                                         receptive_field, same_padding, sampled_offsets)
 
@@ -80,3 +81,29 @@ def test_footprint_shows_gridding():
     stacked = atrous_footprint(3, 2, layers=2)  # two rate-2 layers read only every other pixel
     assert stacked.shape == (9, 9) and (stacked[1::2, :] == 0).all() and stacked.sum() == 81
     assert (atrous_footprint(3, 1, layers=3) > 0).all()
+
+
+def test_stack_offsets_show_which_rate_mixes_fill_the_field():
+    # k = 3: offsets {-r, 0, r} per layer; the stack reads their sums
+    assert atrous.stack_offsets(3, [2]) == [-2, 0, 2]
+    full = atrous.stack_offsets(3, [1, 2, 5])
+    assert full == list(range(-8, 9))  # 17 of 17: no hole
+    holes = atrous.stack_offsets(3, [2, 3])  # gcd 1, yet offsets ±4 are never read
+    assert -4 not in holes and 4 not in holes and len(holes) == 9
+    assert holes[0] == -5 and holes[-1] == 5
+    sparse = atrous.stack_offsets(3, [1, 7])  # gcd 1: 9 of the 17 offsets only
+    assert len(sparse) == 9 and sparse[0] == -8 and sparse[-1] == 8
+    # the span is the receptive field; the order of the rates does not matter
+    for rates in ([1, 2, 5], [2, 3], [1, 7], [2, 2, 2], [4, 1]):
+        offsets = atrous.stack_offsets(3, rates)
+        assert offsets[-1] - offsets[0] + 1 == atrous.receptive_field(
+            [(3, 1, r) for r in rates]
+        )
+        assert offsets == atrous.stack_offsets(3, rates[::-1])
+    # the same rate repeated reads the gridding lattice of atrous_footprint
+    line = atrous.atrous_footprint(3, 2, layers=3)[6]  # the middle row
+    assert [i - 6 for i in range(13) if line[i]] == atrous.stack_offsets(3, [2, 2, 2])
+    with pytest.raises(ValueError, match="at least one rate"):
+        atrous.stack_offsets(3, [])
+    with pytest.raises(ValueError):
+        atrous.stack_offsets(3, [0])

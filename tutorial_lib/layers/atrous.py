@@ -31,6 +31,7 @@ __all__ = [
     "sampled_offsets",
     "receptive_field",
     "atrous_footprint",
+    "stack_offsets",
     "atrous_conv2d",
     "AtrousConv2d",
 ]
@@ -129,6 +130,23 @@ def atrous_footprint(kernel_size: int, rate: int, layers: int = 1) -> np.ndarray
     for _ in range(layers):
         line = np.convolve(line, taps)
     return np.outer(line, line)
+
+
+def stack_offsets(kernel_size: int, rates: Sequence[int]) -> List[int]:
+    """The offsets (pixels, one axis, relative to the output pixel) that a stack of
+    stride-1 ``kernel_size`` layers at ``rates`` reads, in increasing order.
+
+    Each layer adds one of its own offsets (:func:`sampled_offsets`) to every
+    offset read so far, so the set is the sum of the layers' offset sets; its span
+    is the receptive field. An offset of the span that is missing is never read (in
+    2-D the read set is this set in both axes).
+    """
+    if len(rates) < 1:
+        raise ValueError("stack_offsets: expected at least one rate, got none")
+    read = {0}
+    for rate in rates:
+        read = {a + b for a in read for b in sampled_offsets(kernel_size, rate)}
+    return sorted(read)
 
 
 def atrous_conv2d(
