@@ -381,7 +381,9 @@ def plot_seed_bars(ax, labels: Sequence[str], stats: Sequence, baseline=None):
             linewidth=0.5,
             zorder=3,
         )
-    if baseline is not None:
+    # a baseline of 0 (an object class's IoU when everything is background) sits on
+    # the axis: no line, no legend entry
+    if baseline is not None and baseline > 0:
         ax.axhline(baseline, color="grey", ls="--", lw=1, label="all background")
         ax.legend(loc="lower right", fontsize=8, frameon=False)
     ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
