@@ -25,6 +25,7 @@ from .atrous import (
     receptive_field,
     atrous_footprint,
     atrous_conv2d,
+    stack_offsets,
     AtrousConv2d,
 )
 from .attention import (
@@ -79,6 +80,7 @@ __all__ = [
     "receptive_field",
     "atrous_footprint",
     "atrous_conv2d",
+    "stack_offsets",
     "AtrousConv2d",
     "attention_explicit",
     "Attention",
