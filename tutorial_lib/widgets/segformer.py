@@ -249,7 +249,7 @@ FLAT_FACTOR = 1.5
 class AttentionStats:
     """How one block's attention behaves over many images and every query and head:
     the ``queries`` and ``keys`` grids, the share of (image, head, query) triples
-    whose weights all lie within :data:`FLAT_FACTOR` of uniform (``hardly_selects``),
+    whose weights all lie within ``FLAT_FACTOR`` of uniform (``hardly_selects``),
     the share whose strongest key is the key that covers the query's own region
     (``own_region``; ``1 / N_r`` by chance), and the mean of the strongest weight in
     units of the uniform weight (``peak``; 1 for uniform attention, ``N_r`` for a
