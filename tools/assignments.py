@@ -83,7 +83,8 @@ REDACTIONS: List[Tuple[str, str, str]] = [
     ("13_receptive_fields",
      "profile = np.array([1.0])\n"
      "for _ in range(n):\n"
-     "    profile = np.convolve(profile, [1.0, 1.0, 1.0])  # coefficients of (1 + z + z^2)^n\n"
+     "    # coefficients of (1 + z + z^2)^n\n"
+     "    profile = np.convolve(profile, [1.0, 1.0, 1.0])\n"
      "by_hand = torch.from_numpy(np.outer(profile, profile))\n",
      "# (This map in closed form is Exercise 2, uniform_erf: write it and compare it here.)\n"),
     ("13_receptive_fields",

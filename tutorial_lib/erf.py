@@ -135,7 +135,7 @@ def effective_receptive_field(
                         f"got {(py, px)}"
                     )
                 centre = y[:, :, py, px]  # (B, C)
-                # each image's output depends only on that image, so one backward pass serves the batch
+                # one pass serves the batch: each output sees only its image
                 if reduce == "norm":
                     # the length of the feature vector: no cancellation between
                     # channels (a LayerNorm's outputs sum to a constant)

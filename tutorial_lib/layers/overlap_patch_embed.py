@@ -42,7 +42,8 @@ class OverlapPatchEmbed(nn.Module):
     ``K // 2`` (with bias), then ``LayerNorm(embed_dim)`` (eps 1e-5, as the official
     code) on the tokens:
 
-    .. math:: z = \mathrm{LN}\big(\mathrm{Flatten}(\mathrm{Conv}_{K,S,\lfloor K/2\rfloor}(x))\big)
+    .. math::
+        z = \mathrm{LN}(\mathrm{Flatten}(\mathrm{Conv}_{K,S,\lfloor K/2\rfloor}(x)))
 
     Shapes: ``x: (B, C_in, H, W) -> (tokens (B, N, C), H_out, W_out)`` with
     ``N = H_out · W_out`` and ``H_out = overlap_output_size(H, K, S)``.
