@@ -100,3 +100,21 @@ def test_experiment_plots_from_the_record():
     assert viz.plot_experiment is experiment_plots.plot_experiment
     with pytest.raises(ValueError, match="expected one of"):
         experiment_plots.plot_experiment("no such experiment", [("mIoU", "miou")])
+
+
+def test_label_colours_follow_the_paint() -> None:
+    # a class painted in one colour is labelled in that colour (nearest paint row);
+    # discs and rings share their paint, so their labels take its two rows apart
+    from tutorial_lib.data import _CLASS_COLOURS, _PALETTE, CLASS_NAMES
+    import numpy as np
+
+    from tutorial_lib.viz import PALETTE
+
+    nearest = {
+        name: int(np.argmin(np.linalg.norm(_PALETTE - PALETTE[k] / 255.0, axis=1)))
+        for k, name in enumerate(CLASS_NAMES)
+        if k
+    }
+    for name, rows in _CLASS_COLOURS.items():
+        assert nearest[name] in rows, (name, nearest[name], rows)
+    assert nearest["disc"] != nearest["ring"]

@@ -31,16 +31,19 @@ __all__ = [
     "tokenisation_schemes",
 ]
 
-#: One RGB colour per class id (background black; 255 = ignore is shown white).
+#: One RGB colour per class id (background black; 255 = ignore is shown white). The
+#: label colours follow the paint of :mod:`tutorial_lib.data`: boxes blue, triangles
+#: green, wires purple; discs and rings share red and orange paint, so their labels
+#: split them: discs red, rings orange.
 PALETTE = np.array(
     [
         [0, 0, 0],
         [230, 25, 75],
-        [60, 180, 75],
-        [255, 225, 25],
         [0, 130, 200],
+        [60, 180, 75],
         [245, 130, 48],
         [145, 30, 180],
+        [255, 225, 25],
         [70, 240, 240],
         [240, 50, 230],
         [210, 245, 60],
