@@ -186,3 +186,24 @@ def test_time_modules_refuses_bad_arguments(kw, match):
         time_modules({"m": lambda x: x}, 0, **kw)
     with pytest.raises(ValueError, match="at least one"):
         time_modules({}, 0)
+
+
+def test_shape_trace_counts_equal_shapes_in_a_list() -> None:
+    # a module returning four maps of one shape prints the shape once, counted
+    import torch.nn as nn
+
+    from tutorial_lib.profiling import shape_trace
+
+    class Four(nn.Module):
+        def forward(self, x):
+            return [x, x, x, x]
+
+    class Two(nn.Module):
+        def forward(self, x):
+            return (x, x[:, :1])
+
+    model = nn.Sequential(Four())
+    rows = shape_trace(model, torch.zeros(1, 2, 3), depth=1)
+    assert "4 × (1, 2, 3)" in str(rows)
+    rows = shape_trace(nn.Sequential(Two()), torch.zeros(1, 2, 3), depth=1)
+    assert "[(1, 2, 3), (1, 1, 3)]" in str(rows)

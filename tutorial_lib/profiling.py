@@ -480,7 +480,10 @@ def _describe(out: Any) -> str:
     if isinstance(out, torch.Tensor):
         return "(" + ", ".join(str(d) for d in out.shape) + ")"
     if isinstance(out, (list, tuple)):
-        return "[" + ", ".join(_describe(o) for o in out) + "]"
+        parts = [_describe(o) for o in out]
+        if len(parts) > 1 and len(set(parts)) == 1:
+            return f"{len(parts)} × {parts[0]}"  # four equal maps: one shape, counted
+        return "[" + ", ".join(parts) + "]"
     if isinstance(out, dict):
         return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in out.items()) + "}"
     return type(out).__name__
