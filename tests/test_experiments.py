@@ -700,3 +700,21 @@ def test_fcn_rerun_reproduces_the_first_losses(record):
     # without SIMD (ATEN_CPU_CAPABILITY=default) to 1.5e-3. A different batch, learning
     # rate or initialisation moves them by percents.
     assert history.train_loss == pytest.approx(recorded, rel=5e-3)
+
+
+def test_every_training_size_has_its_own_all_background_baseline() -> None:
+    # a 128-px experiment is judged against the all-background score of 128-px scenes
+    from tutorial_lib import experiments as ex
+
+    sizes = {c.train_size for c in ex.CONFIGS.values()}
+    for size in sizes:
+        assert 0.0 < ex.baseline("boundary.1.band_accuracy", size=size) < 1.0
+    assert ex.baseline("boundary.1.band_accuracy", size=128) != ex.baseline(
+        "boundary.1.band_accuracy"
+    )
+    table = ex.summary_table("output_stride", (("band", "boundary.1.band_accuracy"),))
+    assert table.splitlines()[-1].split()[-1] == format(
+        ex.baseline("boundary.1.band_accuracy", size=128), ".3f"
+    )
+    with pytest.raises(ValueError, match="at 96 px"):
+        ex.baseline("miou", size=96)

@@ -310,7 +310,12 @@ def baselines(
 
     from tutorial_lib.compare import scenes_at
     from tutorial_lib.data import CLASS_NAMES, SCALE_NAMES
-    from tutorial_lib.experiments import EVAL_SIZES, SAME_SCALE_TILES, TRIMAP_WIDTHS
+    from tutorial_lib.experiments import (
+        CONFIGS,
+        EVAL_SIZES,
+        SAME_SCALE_TILES,
+        TRIMAP_WIDTHS,
+    )
     from tutorial_lib.metrics import (
         confusion_matrix,
         iou_per_class,
@@ -322,8 +327,6 @@ def baselines(
     k = len(CLASS_NAMES)
     train, val = _data(recipe, recipe["train_size"])
     mask = torch.stack([val[i][1] for i in range(len(val))])
-    zeros = torch.zeros_like(mask)
-    confusion = confusion_matrix(zeros, mask, k)
     counts = torch.zeros(k, dtype=torch.float64)
     for i in range(len(train) if known_prior is None else 0):
         counts += torch.bincount(train[i][1].flatten(), minlength=k).double()
@@ -345,9 +348,11 @@ def baselines(
         if known_prior is None
         else known_prior
     )
-    return {
-        **prior_record,
-        "all_background": {
+    def all_background(mask: Any) -> Dict[str, Any]:
+        # every metric a run records at its own size, for the all-background prediction
+        zeros = torch.zeros_like(mask)
+        confusion = confusion_matrix(zeros, mask, k)
+        return {
             "miou": round(mean_iou(confusion), 6),
             "pixel_accuracy": round(pixel_accuracy(confusion), 6),
             "iou": {
@@ -362,6 +367,23 @@ def baselines(
             },
             "scale_accuracy": {name: 0.0 for name in SCALE_NAMES},
             "boundary": boundary_record(zeros, mask),
+        }
+
+    # configurations trained at another size are scored on scenes of that size
+    other_sizes = sorted(
+        {c.train_size for c in CONFIGS.values()} - {recipe["train_size"]}
+    )
+    by_size = {}
+    for size in other_sizes:
+        _, val_at = _data(recipe, size)
+        by_size[str(size)] = all_background(
+            torch.stack([val_at[i][1] for i in range(len(val_at))])
+        )
+    return {
+        **prior_record,
+        "all_background_by_size": by_size,
+        "all_background": {
+            **all_background(mask),
             "resolution": resolution,
             "same_scale": {
                 str(tiles): {
@@ -559,10 +581,20 @@ def main() -> None:
         action="store_true",
         help="only add the per-stage ERFs of ERF_CONFIGS to --out, from --keep-weights",
     )
+    parser.add_argument(
+        "--baselines",
+        action="store_true",
+        help="only score the all-background baselines again into --out (no training)",
+    )
     args = parser.parse_args()
-    if args.erf:
+    if args.erf or args.baselines:
         record = json.loads(args.out.read_text())
-        record_erfs(record, record["recipe"], args.keep_weights)
+        if args.erf:
+            record_erfs(record, record["recipe"], args.keep_weights)
+        else:
+            old = record["baselines"]
+            known = {k: old[k] for k in ("class_prior_loss", "class_frequencies")}
+            record["baselines"] = baselines(record["recipe"], known)
         tmp = args.out.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=1) + "\n")
         tmp.chmod(0o644)

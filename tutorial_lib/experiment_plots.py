@@ -18,9 +18,13 @@ from . import viz
 __all__ = ["plot_experiment", "plot_metric_curves"]
 
 
-def _baseline(metric: str, results) -> Optional[float]:
+def _baseline(metric: str, results, configs: Sequence[str]) -> Optional[float]:
+    # scored on the scenes the configurations were scored on (one size, or none)
+    sizes = {ex.CONFIGS[name].train_size for name in configs}
+    if len(sizes) != 1:
+        return None
     try:
-        return ex.baseline(metric, results)
+        return ex.baseline(metric, results, sizes.pop())
     except ValueError:  # no all-background value recorded for this metric
         return None
 
@@ -52,7 +56,7 @@ def plot_experiment(
     fig, axes = plt.subplots(1, len(metrics), figsize=(width, 2.9), squeeze=False)
     for ax, (title, metric) in zip(axes[0], metrics):
         stats = [ex.summary(name, metric, results) for name in names]
-        viz.plot_seed_bars(ax, labels, stats, _baseline(metric, results))
+        viz.plot_seed_bars(ax, labels, stats, _baseline(metric, results, names))
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -83,6 +87,6 @@ def plot_metric_curves(
         )
         for name in configs
     ]
-    baseline = [_baseline(f"{prefix}.{k}", results) for k in keys]
+    baseline = [_baseline(f"{prefix}.{k}", results, configs) for k in keys]
     baseline = None if None in baseline else baseline
     return viz.plot_mean_curves(ax, keys, curves, xlabel, ylabel, baseline, mark)
