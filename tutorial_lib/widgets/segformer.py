@@ -151,7 +151,14 @@ def plot_colour_attention(
                 f"{name}, {hr}×{wr} keys\nmax weight {peak:.3f}", fontsize=8
             )
         fig.colorbar(im, ax=axes[row, 1:], shrink=0.85, label="weight ÷ panel max")
-    axes[0, 0].legend(fontsize=7, loc="lower right")
+    # below the panels, where it covers no part of the photo
+    fig.legend(
+        *axes[0, 0].get_legend_handles_labels(),
+        loc="outside lower center",
+        ncol=len(queries),
+        fontsize=8,
+        frameon=False,
+    )
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
