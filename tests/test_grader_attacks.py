@@ -24,6 +24,7 @@ a14_memory               8 GiB in one call                                      
 a15_endless (.ipynb)     an endless last cell                                        0
 a16_slow                 slow top level, looping functions: the budget               0, ≤ 20 s
 a17_forkbomb             2000 forks at import                                        3, none left
+a19_source               the library's source executed, a reloaded module unwrapped  0
 zed, zed_again           the same STUDENT twice, both correct                        3, noted
 =======================  ==========================================================  =========
 """
@@ -122,7 +123,7 @@ def test_the_honest_student_keeps_full_marks_and_the_duplicate_is_reported(gamed
 
 
 @pytest.mark.parametrize("file", ["a01_subclass.py", "a03_closure.py", "a04_snapshot.py", "a07_pipe.py",
-                                  "a08_bomb.py", "a15_endless.ipynb", "a16_slow.py"])
+                                  "a08_bomb.py", "a15_endless.ipynb", "a16_slow.py", "a19_source.py"])
 def test_library_use_and_protocol_attacks_score_zero(gamed: dict, file: str) -> None:
     assert _total(gamed, file) == "0", gamed["rows"][file]
 

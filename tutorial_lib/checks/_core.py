@@ -66,7 +66,8 @@ def register(
     ``names`` are the top-level functions or classes of a submission the check grades (the first
     one defined is passed to the check); ``points`` is what the autograder awards when it passes.
     ``forbid`` lists the dotted paths of ``tutorial_lib``'s own implementation of the component
-    (``"tutorial_lib.erf.erf_radius"``): a submission whose graded object uses one scores 0.
+    (``"tutorial_lib.erf.erf_radius"``): the grader's sandbox has a student edition of the library
+    without them.
     """
     if isinstance(forbid, str) or not all(
         isinstance(f, str) and f.startswith("tutorial_lib.") for f in forbid
@@ -140,10 +141,6 @@ def manual_seed(seed: int) -> None:
 
 #: when a list, every Checker appends itself on entry (the grader reads the counts for partial credit)
 LOG: Optional[List["Checker"]] = None
-
-
-class GraderInterrupt(BaseException):
-    """The submission's process timed out or died during a check: not a failure the check reports."""
 
 
 @dataclass
@@ -225,14 +222,23 @@ class Checker:
         units = self.credited + len(self.failures)
         return 0.0 if self.not_implemented or not units else self.credited / units
 
+    def stub(self, err: BaseException, name: str) -> bool:
+        """Record an untouched stub (a bare ``raise NotImplementedError``), which earns nothing;
+        ``True`` tells the check to stop, ``False`` that ``err`` is another error."""
+        if not is_stub(err):
+            return False
+        self.not_implemented = True
+        self.failures.append(
+            f"{name} is not implemented yet (it raised NotImplementedError)"
+        )
+        return True
+
     def _record(self, ok: bool, message: str, credit: bool = True) -> bool:
         if ok:
             self.passed += 1
             self.credited += int(credit)
         else:
             self.failures.append(message)
-            if "not implemented yet" in message:
-                self.not_implemented = True
         return ok
 
     def true(
@@ -285,11 +291,9 @@ class Checker:
             expected.shape
         ):
             return self.shape(got, expected.shape, what + " (shape)", hint)
-        got = got.detach().to(expected.dtype)
-        ok = torch.allclose(got, expected, atol=atol, rtol=rtol)
-        if ok:
+        if same_tensor(got, expected, atol, rtol):
             return self._record(True, "")
-        err = (got - expected).abs().max().item()
+        err = (got.detach().to(expected.dtype) - expected).abs().max().item()
         msg = f"{what}: values differ from the reference (max abs difference {err:.3g}, tolerance {atol:g})"
         return self._record(False, msg + (f". Hint: {hint}" if hint else ""))
 
@@ -334,20 +338,35 @@ def diagnose(
 
 def run_check(name: str, obj: Any, verbose: bool = True) -> Optional[str]:
     """Run the registered check ``name`` on ``obj``; return ``None`` if it passed, else the report."""
-    check = REGISTRY[name]
+    import contextlib
+    import io
+
+    quiet = (
+        contextlib.nullcontext()
+        if verbose
+        else contextlib.redirect_stdout(io.StringIO())
+    )
     try:
-        check.func(obj) if verbose else _quiet(check.func, obj)
+        with quiet:
+            REGISTRY[name].func(obj)
     except AssertionError as err:
         return str(err)
     return None
 
 
-def _quiet(func: Callable[[Any], None], obj: Any) -> None:
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        func(obj)
+def same_tensor(
+    got: Any, value: torch.Tensor, atol: float = 1e-4, rtol: float = 1e-4
+) -> bool:
+    """``got`` is a tensor of ``value``'s shape, equal within tolerance (in ``value``'s dtype)."""
+    return (
+        isinstance(got, torch.Tensor)
+        and tuple(got.shape) == tuple(value.shape)
+        and bool(
+            torch.allclose(
+                got.detach().to(value.dtype), value, atol=atol, rtol=rtol
+            )
+        )
+    )
 
 
 # -- shared by the hardened checks and the predict-then-measure exercises -------------------------

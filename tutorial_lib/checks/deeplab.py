@@ -10,7 +10,6 @@ the idea — never the code of the answer.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, List, Optional, Tuple
 
 import torch
@@ -26,7 +25,7 @@ from ..layers.separable import (
 )
 from ..models.deeplab import Decoder
 from . import _core
-from ._core import Checker, diagnose, register
+from ._core import Checker, diagnose, register, same_tensor
 
 __all__ = [
     "check_atrous_conv2d",
@@ -48,27 +47,6 @@ __all__ = [
 
 def _gen(seed: int = 0) -> torch.Generator:
     return _core.generator(seed)
-
-
-def _same_tensor(got: Any, value: torch.Tensor, atol: float = 1e-4) -> bool:
-    return (
-        isinstance(got, torch.Tensor)
-        and tuple(got.shape) == tuple(value.shape)
-        and bool(
-            torch.allclose(
-                got.detach().to(value.dtype), value, atol=atol, rtol=1e-4
-            )
-        )
-    )
-
-
-def _stub(c: Checker, err: BaseException, name: str) -> bool:
-    if _core.is_stub(err):
-        c.true(
-            False, f"{name} is not implemented yet (it raised NotImplementedError)"
-        )
-        return True
-    return False
 
 
 # -- Chapter 02 ---------------------------------------------------------------------------------
@@ -148,12 +126,12 @@ def check_atrous_conv2d(fn: Callable[..., torch.Tensor]) -> None:
             try:
                 got = fn(x.clone(), w.clone(), rate=rate, padding=padding)
             except Exception as err:  # noqa: BLE001 - reported per case
-                if _stub(c, err, "atrous_conv2d"):
+                if c.stub(err, "atrous_conv2d"):
                     return
                 got = err
             answers.append((case, got))
         ok = [
-            _same_tensor(
+            same_tensor(
                 got, F.conv2d(case[0], case[1], padding=case[4], dilation=case[3])
             )
             for case, got in answers
@@ -162,7 +140,7 @@ def check_atrous_conv2d(fn: Callable[..., torch.Tensor]) -> None:
             diagnose(
                 [a for a in answers if isinstance(a[1], torch.Tensor)],
                 _ATROUS_MISTAKES,
-                _same_tensor,
+                same_tensor,
             )
             if not all(ok)
             else None
@@ -268,7 +246,7 @@ def check_receptive_field(fn: Callable[[List[tuple]], int]) -> None:
             try:
                 answers.append((list(layers), fn(list(layers))))
             except Exception as err:  # noqa: BLE001
-                if _stub(c, err, "receptive_field"):
+                if c.stub(err, "receptive_field"):
                     return
                 answers.append((list(layers), err))
         wrong = any(
@@ -449,7 +427,7 @@ def check_separable_macs(fn: Callable[[int, int, int, int], Any]) -> None:
             try:
                 answers.append((case, fn(*case)))
             except Exception as err:  # noqa: BLE001
-                if _stub(c, err, "separable_macs"):
+                if c.stub(err, "separable_macs"):
                     return
                 answers.append((case, err))
 
@@ -683,7 +661,7 @@ def check_separable_conv(cls: Callable[..., nn.Module]) -> None:
             try:
                 layer = cls(m, n, kernel_size=k, rate=rate)
             except Exception as err:  # noqa: BLE001
-                if _stub(c, err, "SeparableConv"):
+                if c.stub(err, "SeparableConv"):
                     return
                 c.true(
                     False,
@@ -762,7 +740,7 @@ def check_separable_conv(cls: Callable[..., nn.Module]) -> None:
                 undilated = F.conv2d(
                     F.conv2d(x, dw, padding=rate * (k - 1) // 2, groups=m), pw
                 )
-                if undilated.shape == want.shape and _same_tensor(
+                if undilated.shape == want.shape and same_tensor(
                     got, undilated.detach()
                 ):
                     hint = "the values are those of an undilated kernel: the rate must space the depthwise taps"
@@ -813,7 +791,7 @@ def check_image_pooling(cls: Callable[..., nn.Module]) -> None:
             try:
                 student = cls(cin, cout)
             except Exception as err:  # noqa: BLE001
-                if _stub(c, err, "ImagePooling"):
+                if c.stub(err, "ImagePooling"):
                     return
                 c.true(
                     False,
@@ -886,7 +864,7 @@ def check_image_pooling(cls: Callable[..., nn.Module]) -> None:
                     ),
                 ):
                     variant = _pool_variant(convs[0], ref, x, mistake)
-                    if _same_tensor(got, variant, atol=1e-5) and not _same_tensor(
+                    if same_tensor(got, variant, atol=1e-5) and not same_tensor(
                         got, ref(x), atol=1e-5
                     ):
                         hint = says
@@ -1045,7 +1023,7 @@ def check_deeplab_decoder(cls: Callable[..., nn.Module]) -> None:
             try:
                 student = cls(cin, clow, c48, ch)
             except Exception as err:  # noqa: BLE001
-                if _stub(c, err, "Decoder"):
+                if c.stub(err, "Decoder"):
                     return
                 c.true(
                     False,
@@ -1085,7 +1063,7 @@ def check_deeplab_decoder(cls: Callable[..., nn.Module]) -> None:
                     want = ref.eval()(x, low_level)
                     hint = f"follow the decoder's steps in {_CH05}, section 'The decoder'"
                     for change, found, fix in _DECODER_MISTAKES:
-                        if _same_tensor(
+                        if same_tensor(
                             got, _decoder_variant(ref, x, low_level, **change)
                         ):
                             hint = f"{found}; {fix}"

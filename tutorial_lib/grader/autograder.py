@@ -13,8 +13,7 @@ autograder.zip``) writes the zip Gradescope (and Otter-generated autograders) us
   into ``/autograder/source`` and copies ``run_autograder`` to ``/autograder``.
 
 The submission still runs in the bubblewrap sandbox inside the container. If Gradescope's
-container cannot create one, the results say so and score 0 (no silent unsandboxed run), unless
-the zip was written with ``--no-sandbox`` (each result then says so).
+container cannot create one, the results say so and score 0 (no unsandboxed run).
 """
 
 from __future__ import annotations
@@ -64,7 +63,6 @@ def write_autograder(
     assignment: "str | os.PathLike[str]",
     out: "str | os.PathLike[str]",
     checks: Sequence["str | os.PathLike[str]"] = (),
-    sandbox: bool = True,
 ) -> pathlib.Path:
     """Write the autograder zip for ``assignment`` (checked first) to ``out``; return its path."""
     load_assignment(assignment)  # a bad file fails here, not on Gradescope
@@ -74,9 +72,6 @@ def write_autograder(
         "run_autograder": RUN.encode(),
         "requirements.txt": REQUIREMENTS.encode(),
         "assignment.toml": pathlib.Path(assignment).read_bytes(),
-        "grader.json": json.dumps(
-            {"sandbox": sandbox, "checks": [pathlib.Path(c).name for c in checks]}
-        ).encode(),
     }
     for path in checks:
         files[f"course_checks/{pathlib.Path(path).name}"] = pathlib.Path(
@@ -130,9 +125,8 @@ def run(root: "str | os.PathLike[str]" = "/autograder") -> Dict[str, Any]:
 
     root = pathlib.Path(root)
     source = root / "source"
-    config = json.loads((source / "grader.json").read_text())
-    for name in config["checks"]:
-        load_checks(source / "course_checks" / name)
+    for path in sorted((source / "course_checks").glob("*.py")):
+        load_checks(path)
     assignment = load_assignment(source / "assignment.toml")
     found = sorted(
         p
@@ -145,9 +139,7 @@ def run(root: "str | os.PathLike[str]" = "/autograder") -> Dict[str, Any]:
                 "expected a .ipynb or .py file in the submission, found none"
             )
         sub = load_submission(found[0])
-        with Grader(
-            assignment.exercises, assignment, sandbox=config["sandbox"]
-        ) as grader:
+        with Grader(assignment.exercises, assignment) as grader:
             results = _results(grader.grade(sub))
         if len(found) > 1:
             results["output"] += (

@@ -96,7 +96,6 @@ class Grader:
         timeout: float = 120.0,
         run_timeout: Optional[float] = None,
         sandbox: bool = True,
-        exercises_only: bool = False,
         max_reply: Optional[int] = None,
     ) -> None:
         a = assignment
@@ -113,7 +112,6 @@ class Grader:
         for key in ("memory_mb", "processes"):
             if a is not None and getattr(a, key):
                 self.limits[key] = int(getattr(a, key))
-        self.exercises_only = exercises_only
         self.max_reply = int(
             max_reply or os.environ.get("TUTORIAL_LIB_MAX_REPLY", 64 << 20)
         )
@@ -377,7 +375,6 @@ def grade_submission(
         timeout,
         run_timeout,
         sandbox,
-        exercises_only,
     ) as grader:
         report = grader.grade(sub)
     report["fixed_total"] = assignment is not None or only is not None

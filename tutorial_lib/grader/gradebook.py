@@ -230,7 +230,6 @@ def grade_folder(
             timeout,
             run_timeout,
             sandbox,
-            exercises_only,
         ) as grader:
             for student, path, sub, notes in prepared:
                 if isinstance(sub, Submission):
