@@ -336,7 +336,8 @@ def test_instructor_example_check_grades_with_checks_option(course_checks: pathl
         scores[name] = (test["name"], report["score"], report["max_score"])
         if name == "wrong":
             assert "30% of pixels ignored" in test["output"] and "non-ignored pixels only" in test["output"]
-    assert scores == {"good": ("pixel_accuracy", 2.0, 2.0), "wrong": ("pixel_accuracy", 1.0, 2.0)}
+    # the wrong answer passes only the case without ignored pixels: one pass earns nothing
+    assert scores == {"good": ("pixel_accuracy", 2.0, 2.0), "wrong": ("pixel_accuracy", 0.0, 2.0)}
 
 
 def test_broken_checks_file_is_a_grader_error(tmp_path: pathlib.Path) -> None:

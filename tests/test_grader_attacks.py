@@ -9,7 +9,7 @@ process of any submission is left on the machine and the grader's library is unc
 file                     attack                                                      total
 =======================  ==========================================================  =========
 a01_subclass             library called from a tensor subclass's hooks               0
-a02_fork                 library called inside ``os.fork()``                         ≤ const.
+a02_fork                 library called inside ``os.fork()``, else a constant         0
 a03_closure              gc, closures and frames searched; grader objects "disarmed"  0
 a04_snapshot             the package copied under a new name; the disk searched      0
 a05_pasted (generated)   the library's code pasted with renamed variables            3, flagged
@@ -128,9 +128,9 @@ def test_library_use_and_protocol_attacks_score_zero(gamed: dict, file: str) -> 
     assert _total(gamed, file) == "0", gamed["rows"][file]
 
 
-def test_the_library_in_a_fork_scores_no_more_than_a_constant(gamed: dict) -> None:
+def test_the_library_in_a_fork_scores_what_a_constant_scores_nothing(gamed: dict) -> None:
     row = gamed["rows"]["a02_fork.py"]
-    assert row["mean_iou"] == "0" and float(row["erf_radius"]) <= 0.34  # 0.0 passes the one-pixel case
+    assert (row["mean_iou"], row["erf_radius"]) == ("0", "0")  # 0.0 passes the one-pixel case only
 
 
 def test_pasted_library_code_keeps_its_score_and_is_flagged_with_its_similarity(gamed: dict) -> None:

@@ -142,6 +142,20 @@ def manual_seed(seed: int) -> None:
 #: when a list, every Checker appends itself on entry (the grader reads the counts for partial credit)
 LOG: Optional[List["Checker"]] = None
 
+#: the fewest passed expectations that earn partial credit: a check's cases are built so that no
+#: constant answer passes more than one (tests/test_checks_constants.py), so one alone earns nothing
+MIN_CREDITED = 2
+
+
+def score(checkers: Sequence["Checker"]) -> float:
+    """The share of a check's points its expectations earn: passed / (passed + failed), counting
+    neither preconditions nor a single pass (what a constant can get), and 0 for a stub."""
+    credited = sum(c.credited for c in checkers)
+    units = credited + sum(len(c.failures) for c in checkers)
+    if any(c.not_implemented for c in checkers) or credited < MIN_CREDITED:
+        return 0.0
+    return credited / units
+
 
 @dataclass
 class Checker:
@@ -218,9 +232,8 @@ class Checker:
     # -- expectations -------------------------------------------------------------------
     @property
     def credit(self) -> float:
-        """The share of this check's expectations met, for partial credit (0 for a stub)."""
-        units = self.credited + len(self.failures)
-        return 0.0 if self.not_implemented or not units else self.credited / units
+        """The share of this check's expectations met, for partial credit (``score``)."""
+        return score([self])
 
     def stub(self, err: BaseException, name: str) -> bool:
         """Record an untouched stub (a bare ``raise NotImplementedError``), which earns nothing;

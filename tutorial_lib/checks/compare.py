@@ -280,6 +280,63 @@ def _gaussian(size: int, sigma: float, centre: Tuple[float, float]) -> torch.Ten
     )
 
 
+def _erf_cases(gen: torch.Generator) -> List[Tuple[str, torch.Tensor, float]]:
+    """Six maps whose radii differ (so no constant answer passes two), each drawn from ``gen``:
+    where the mass sits, the sizes and widths follow the seed; what each case tests stays."""
+
+    def pick(low: int, high: int) -> int:
+        return int(torch.randint(low, high + 1, (), generator=gen))
+
+    def uniform(low: float, high: float) -> float:
+        return low + (high - low) * float(torch.rand((), generator=gen))
+
+    for _ in range(100):  # a draw with two equal radii is drawn again
+        point = torch.zeros(pick(7, 12), pick(7, 12), dtype=torch.float64)
+        point[pick(0, point.shape[0] - 1), pick(0, point.shape[1] - 1)] = 1.0
+        d = pick(2, 5)
+        ring = torch.zeros(
+            2 * d + pick(1, 4), 2 * d + pick(1, 4), dtype=torch.float64
+        )
+        r, c = pick(d, ring.shape[0] - 1 - d), pick(d, ring.shape[1] - 1 - d)
+        ring[r, c] = ring[r - d, c] = ring[r + d, c] = ring[r, c - d] = ring[
+            r, c + d
+        ] = 1
+        line = torch.zeros(pick(6, 10), pick(6, 10), dtype=torch.float64)
+        r, c = pick(1, line.shape[0] - 2), pick(1, line.shape[1] - 2)
+        if pick(0, 1):
+            line[r, c - 1 : c + 2] = 1.0
+        else:
+            line[r - 1 : r + 2, c] = 1.0
+        cases = [
+            ("all mass on one pixel", point, 0.9),
+            (f"a pixel and four at distance {d}", ring, 0.9),
+            ("three pixels in a row at fraction 0.5", line, 0.5),
+            (
+                "a Gaussian centred in a 33x33 map",
+                _gaussian(33, uniform(2.5, 3.5), (16.0, 16.0)),
+                0.9,
+            ),
+            (
+                "a Gaussian off the array centre",
+                _gaussian(33, uniform(2.0, 3.0), (uniform(8, 12), uniform(19, 23))),
+                0.9,
+            ),
+            (
+                "random gradient magnitudes",
+                torch.rand(
+                    pick(16, 24), pick(16, 24), generator=gen, dtype=torch.float64
+                ),
+                0.5,
+            ),
+        ]
+        radii = sorted(erf.erf_radius(m, f) for _, m, f in cases)
+        if min(b - a for a, b in zip(radii, radii[1:])) > 1e-3:
+            return cases
+    raise RuntimeError(
+        "erf_radius check: no draw with distinct radii"
+    )  # pragma: no cover
+
+
 @register(
     "erf_radius",
     forbid=["tutorial_lib.erf.erf_radius", "tutorial_lib.erf.erf_mass_curve"],
@@ -287,30 +344,12 @@ def _gaussian(size: int, sigma: float, centre: Tuple[float, float]) -> torch.Ten
     description="erf_radius(erf, fraction=0.9) -> float (radius around the centre of mass)",
 )
 def check_erf_radius(fn: Callable[..., Any]) -> None:
-    """Check ``erf_radius(erf, fraction) -> float`` against :func:`tutorial_lib.erf.erf_radius` (to 1e-6)."""
-    gen = _core.generator(5)
-    point = torch.zeros(9, 9, dtype=torch.float64)
-    point[4, 4] = 1.0
-    ring = point.clone()
-    ring[4, 0] = ring[4, 8] = ring[0, 4] = ring[8, 4] = 1.0
-    line = point.clone()
-    line[4, 3] = line[4, 5] = 1.0
-    cases = [
-        ("all mass on one pixel", point, 0.9),
-        ("a centre pixel and four at distance 4", ring, 0.9),
-        ("three pixels in a row at fraction 0.5", line, 0.5),
-        (
-            "a Gaussian (sigma 3) centred in a 33x33 map",
-            _gaussian(33, 3.0, (16.0, 16.0)),
-            0.9,
-        ),
-        ("a Gaussian off the array centre", _gaussian(33, 2.5, (10.0, 21.0)), 0.9),
-        (
-            "random gradient magnitudes",
-            torch.rand(20, 24, generator=gen, dtype=torch.float64),
-            0.5,
-        ),
-    ]
+    """Check ``erf_radius(erf, fraction) -> float`` against :func:`tutorial_lib.erf.erf_radius` (to 1e-6).
+
+    Six seeded maps: one pixel, a ring, a line, two Gaussians and random magnitudes, placed and
+    sized by the seed and with six different radii (a constant answer passes one case at most).
+    """
+    cases = _erf_cases(_core.generator(5))
     with Checker("ERF radius") as c:
         answers = []
         for what, erf_map, fraction in cases:

@@ -10,7 +10,8 @@
    errors"; a script stops at its first error), then each exercise's check runs *here* on a
    stand-in (:mod:`.remote`): the check draws its cases (from the private seed), computes the
    reference with the real library, sends the inputs, compares the answers. An exercise scores its
-   points when every expectation holds, a share when some fail, nothing for a stub, a time-out or
+   points when every expectation holds, a share when some fail (``checks._core.score``:
+   nothing for a single pass, which a constant answer can get), nothing for a stub, a time-out or
    a crash. Code similar to a graded component's source is flagged (:mod:`.similarity`).
    The student has one time budget for everything; when it runs out the sandbox is killed and the
    exercises not graded yet score 0 ("timeout").
@@ -316,14 +317,7 @@ class Grader:
         text = (feedback.getvalue() + ("\n" + note if note else "")).strip()
         if outcome == "pass":
             return done("pass", text, exercise.points)
-        credited = sum(c.credited for c in checkers)
-        units = credited + sum(len(c.failures) for c in checkers)
-        stub = any(c.not_implemented for c in checkers)
-        share = (
-            0.0
-            if stub or outcome in {"timeout", "crash"} or not units
-            else credited / units
-        )
+        share = 0.0 if outcome in {"timeout", "crash"} else _core.score(checkers)
         return done(outcome, text, exercise.points * share)
 
 
