@@ -351,6 +351,27 @@ def test_broken_checks_file_is_a_grader_error(tmp_path: pathlib.Path) -> None:
         load_checks(tmp_path / "absent.py")
 
 
+def test_a_graded_component_the_library_no_longer_defines_stops_the_grader(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
+    """A changed library file (a graded function renamed or moved) stops the grader with an
+    error naming it (exit code 2), before any submission runs."""
+    from tutorial_lib.grader import grade
+    from tutorial_lib.grader.__main__ import main
+
+    checks = tmp_path / "renamed_checks.py"
+    checks.write_text("from tutorial_lib.checks import register\n"
+                      "@register('renamed', names=['renamed'], description='d',\n"
+                      "          forbid=['tutorial_lib.erf.erf_radius_renamed'])\n"
+                      "def check_renamed(fn):\n    fn()\n")
+    try:
+        code = main(["grade", str(SUBMISSIONS / "correct.py"), "--check", "renamed", "--checks", str(checks)])
+    finally:
+        REGISTRY.pop("renamed", None)
+        grade._LOADED.pop(str(checks.resolve()), None)
+    assert code == 2
+    assert "tutorial_lib.erf.erf_radius_renamed to be defined in erf.py" in capsys.readouterr().err
+
+
 # -- Gradescope: the autograder zip, run in a simulated /autograder -------------------------------
 GAMING = '''import tutorial_lib.checks
 from tutorial_lib import metrics

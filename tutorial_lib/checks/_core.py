@@ -307,8 +307,21 @@ class Checker:
         if same_tensor(got, expected, atol, rtol):
             return self._record(True, "")
         err = (got.detach().to(expected.dtype) - expected).abs().max().item()
-        msg = f"{what}: values differ from the reference (max abs difference {err:.3g}, tolerance {atol:g})"
+        msg = (
+            f"{what}: values differ from the reference (max abs difference "
+            f"{beyond(err, atol)}, tolerance {atol:g})"
+        )
         return self._record(False, msg + (f". Hint: {hint}" if hint else ""))
+
+
+def beyond(value: float, limit: float) -> str:
+    """``value`` (above ``limit``) with the digits that show it is above: a failed comparison
+    never prints a number that reads as within its tolerance (``1.00002e-05``, not ``1e-05``)."""
+    for digits in range(3, 18):
+        text = f"{value:.{digits}g}"
+        if float(text) > limit or not value > limit:
+            return text
+    return repr(value)
 
 
 def student_raised(exc: BaseException) -> str:

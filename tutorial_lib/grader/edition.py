@@ -23,6 +23,8 @@ import pathlib
 import shutil
 from typing import Any, Dict, Iterable, List
 
+from .assignment import GraderError
+
 __all__ = ["build_edition", "resolve", "MISSING"]
 
 MISSING = object()
@@ -70,7 +72,7 @@ def _module_file(root: pathlib.Path, path: str) -> "tuple[pathlib.Path, List[str
         for candidate in (base.with_suffix(".py"), base / "__init__.py"):
             if candidate.is_file() and parts[cut:]:
                 return candidate, parts[cut:]
-    raise ValueError(
+    raise GraderError(
         f"edition: expected {path} to name an object in a tutorial_lib module, got no such module"
     )
 
@@ -121,7 +123,7 @@ def _remove(file: pathlib.Path, names: List[str], path: str) -> None:
             )
         ]
         if not matches:
-            raise ValueError(
+            raise GraderError(
                 f"edition: expected {path} to be defined in {file.name}, found no definition of {name!r}"
             )
         node = matches[-1]
