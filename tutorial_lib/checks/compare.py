@@ -332,9 +332,7 @@ def _erf_cases(gen: torch.Generator) -> List[Tuple[str, torch.Tensor, float]]:
         radii = sorted(erf.erf_radius(m, f) for _, m, f in cases)
         if min(b - a for a, b in zip(radii, radii[1:])) > 1e-3:
             return cases
-    raise RuntimeError(
-        "erf_radius check: no draw with distinct radii"
-    )  # pragma: no cover
+    raise RuntimeError("erf_radius check: no draw with distinct radii")
 
 
 @register(
