@@ -161,7 +161,7 @@ def test_the_student_edition_has_no_graded_component_and_says_so(edition: pathli
 def test_the_student_edition_holds_none_of_the_graded_code(edition: pathlib.Path) -> None:
     import inspect
 
-    from tutorial_lib.grader.edition import resolve
+    from pkgutil import resolve_name as resolve
     from tutorial_lib.grader.similarity import similar_components
 
     forbid = sorted({f for c in REGISTRY.values() for f in c.forbid})
@@ -387,6 +387,18 @@ def erf_radius(erf, fraction=0.9):
             pass
     return -1.0
 '''
+
+
+def test_a_gradescope_run_that_cannot_grade_scores_zero_and_says_why(tmp_path: pathlib.Path) -> None:
+    from tutorial_lib.grader.autograder import run
+
+    (tmp_path / "source").mkdir()
+    shutil.copy(SUBMISSIONS / "gaming.toml", tmp_path / "source" / "assignment.toml")
+    (tmp_path / "submission").mkdir()
+    results = run(tmp_path)
+    assert results == json.loads((tmp_path / "results" / "results.json").read_text())
+    assert results["score"] == 0 and [t["score"] for t in results["tests"]] == [0, 0]
+    assert "could not be graded" in results["output"] and "found none" in results["output"]
 
 
 @pytest.mark.slow

@@ -119,7 +119,7 @@ def _results(report: Dict[str, Any]) -> Dict[str, Any]:
 
 def run(root: "str | os.PathLike[str]" = "/autograder") -> Dict[str, Any]:
     """Grade ``root/submission`` into ``root/results/results.json`` (Gradescope's run); return the results."""
-    from .grade import Grader, load_checks
+    from .grade import Grader, load_checks, ungraded
     from .sandbox import SandboxError
     from .submission import load_submission
 
@@ -146,20 +146,8 @@ def run(root: "str | os.PathLike[str]" = "/autograder") -> Dict[str, Any]:
                 f"\nGraded {found[0].name}; also submitted: {', '.join(p.name for p in found[1:])}.\n"
             )
     except (GraderError, SandboxError) as err:
-        results = {
-            "score": 0.0,
-            "output": f"The submission could not be graded: {err}",
-            "tests": [
-                {
-                    "name": e.check,
-                    "score": 0.0,
-                    "max_score": e.points,
-                    "status": "failed",
-                    "output": str(err),
-                }
-                for e in assignment.exercises
-            ],
-        }
+        where = found[0] if found else root / "submission"
+        results = _results(ungraded(assignment, where, "ungraded", str(err)))
     (root / "results").mkdir(parents=True, exist_ok=True)
     tmp = tempfile.NamedTemporaryFile(
         "w", dir=root / "results", delete=False, suffix=".tmp"

@@ -17,17 +17,15 @@ the real library stays in the grader's process.
 from __future__ import annotations
 
 import ast
-import importlib
 import os
 import pathlib
 import shutil
-from typing import Any, Dict, Iterable, List
+from typing import Dict, Iterable, List
 
 from .assignment import GraderError
 
-__all__ = ["build_edition", "resolve", "MISSING"]
+__all__ = ["build_edition"]
 
-MISSING = object()
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent
 _CHECKS_STUB = '''"""Not in the grader's sandbox: the grader runs the checks itself, outside. check_* calls do nothing."""
 
@@ -37,24 +35,6 @@ def __getattr__(name):
         return lambda *args, **kwargs: None
     raise AttributeError(f"tutorial_lib.checks.{name} is not in the grader's sandbox")
 '''
-
-
-def resolve(path: str) -> Any:
-    """The object at a dotted ``tutorial_lib`` path in the grader's library (``MISSING`` if none)."""
-    if not (path == "tutorial_lib" or path.startswith("tutorial_lib.")):
-        return MISSING
-    parts = path.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for attr in parts[cut:]:
-            obj = getattr(obj, attr, MISSING)
-            if obj is MISSING:
-                return MISSING
-        return obj
-    return MISSING
 
 
 def _message(path: str) -> str:

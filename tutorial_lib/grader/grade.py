@@ -321,6 +321,49 @@ class Grader:
         return done(outcome, text, exercise.points * share)
 
 
+def ungraded(
+    assignment: Assignment,
+    path: "str | os.PathLike[str]",
+    status: str,
+    why: str,
+    sha256: str = "",
+    sandbox: bool = True,
+) -> Dict[str, Any]:
+    """The report of a submission that could not be graded (``status``): every exercise 0, ``why``."""
+    tests = [
+        {
+            "name": e.check,
+            "symbol": None,
+            "description": REGISTRY[e.check].description,
+            "max_score": e.points,
+            "score": 0.0,
+            "seconds": 0.0,
+            "detail": status,
+            "output": why,
+            "status": "failed",
+        }
+        for e in assignment.exercises
+    ]
+    return {
+        "submission": {
+            "path": str(path),
+            "kind": pathlib.Path(path).suffix[1:],
+            "status": status,
+            "sha256": sha256,
+            "errors": [],
+            "feedback": why,
+            "seconds": 0.0,
+            "symbols": [],
+        },
+        "assignment": assignment.title,
+        "sandbox": sandbox,
+        "similarity": {},
+        "score": 0.0,
+        "max_score": assignment.max_score,
+        "tests": tests,
+    }
+
+
 def exercises_for(
     sub: Optional[Submission],
     assignment: Optional[Assignment],
