@@ -195,6 +195,14 @@ class Grader:
         return f"{what} exceeded the time limit of {limit:g} s (an endless loop?)"
 
     def _run(self, box: Sandbox, sub: Submission) -> Dict[str, Any]:
+        def failed(status: str, feedback: str) -> Dict[str, Any]:
+            return {
+                "status": status,
+                "errors": [],
+                "defined": [],
+                "feedback": feedback,
+            }
+
         try:
             box.start()
             value = box.request(
@@ -205,29 +213,16 @@ class Grader:
                 symbols=sub.symbols,
             )
         except SubmissionTimeout:
-            return {
-                "status": "timeout",
-                "errors": [],
-                "defined": [],
-                "feedback": self._out_of_time(
-                    box, self.run_timeout, "the submission itself"
-                ),
-            }
+            what = "the submission itself"
+            return failed("timeout", self._out_of_time(box, self.run_timeout, what))
         except SubmissionCrashed as err:
-            return {
-                "status": "crash",
-                "errors": [],
-                "defined": [],
-                "feedback": f"the submission's process died while running it: {err}",
-            }
-        except Exception as err:  # a reply of the wrong shape, or the student's exception from "run"
+            why = f"the submission's process died while running it: {err}"
+            return failed("crash", why)
+        # a reply of the wrong shape, or the student's exception from "run"
+        except Exception as err:
             box.close()
-            return {
-                "status": "crash",
-                "errors": [],
-                "defined": [],
-                "feedback": f"the submission's process answered wrongly: {type(err).__name__}",
-            }
+            why = f"the submission's process answered wrongly: {type(err).__name__}"
+            return failed("crash", why)
         value = value if isinstance(value, dict) else {}
         errors = [
             {
