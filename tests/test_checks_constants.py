@@ -180,3 +180,28 @@ def test_one_pass_earns_nothing_and_two_earn_their_share() -> None:
         checker.true(False, "a failure")
     stub.stub(NotImplementedError(), "f")
     assert (one.credit, two.credit, stub.credit) == (0.0, 2 / 3, 0.0)
+
+
+#: checks whose answers a table prepared at home gives: no seed can change them
+MEMOISABLE = {"uniform_erf": "its one input is a small integer n"}
+FUNCTIONS = sorted(n for n in REGISTRY if not isinstance(_solution(n), type))
+
+
+@pytest.mark.parametrize("name", [n for n in FUNCTIONS if n not in MEMOISABLE])
+def test_the_public_answers_replayed_earn_nothing_on_a_private_seed(
+    name: str,
+) -> None:
+    """The seed changes every case but one, so answers memoised from the public
+    cases (replayed in the order they were asked) pass one case at most: 0."""
+    public, calls = _recorded(name), []
+
+    def replay(*args, **kwargs):
+        calls.append(None)
+        return copy.deepcopy(public[(len(calls) - 1) % len(public)])
+
+    _core.set_private_seed(20261129)
+    try:
+        share, credited = _grade(name, replay)
+    finally:
+        _core.set_private_seed(None)
+    assert (share, credited <= 1) == (0.0, True), (share, credited)

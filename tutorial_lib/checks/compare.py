@@ -27,6 +27,52 @@ from ._core import Checker, diagnose, register, same_tensor
 __all__ = ["check_pareto_front", "check_uniform_erf", "check_erf_radius"]
 
 
+#: what each small case tests; the seed shuffles it, rescales both axes and adds models that
+#: every other one dominates, so its answer changes with the seed and its structure stays
+_PARETO_CASES = [
+    (
+        "a model dominated by a cheaper, better one",
+        [1.0, 2.0, 3.0],
+        [0.5, 0.4, 0.7],
+    ),
+    (
+        "models given in random cost order",
+        [5.0, 1.0, 3.0, 2.0],
+        [0.9, 0.2, 0.8, 0.3],
+    ),
+    ("two models with the same cost", [1.0, 1.0, 2.0], [0.3, 0.5, 0.6]),
+    ("two identical models", [1.0, 1.0, 2.0], [0.5, 0.5, 0.4]),
+]
+
+
+def _pareto_cases(gen: torch.Generator) -> List[Tuple[str, list, list]]:
+    def uniform(low: float, high: float) -> float:
+        return low + (high - low) * float(torch.rand((), generator=gen))
+
+    cases = []
+    for what, costs, scores in _PARETO_CASES:
+        extra = int(torch.randint(1, 4, (), generator=gen))
+        costs = costs + [max(costs) + 1.0 + i for i in range(extra)]
+        scores = scores + [min(scores) - 0.1 * (i + 1) for i in range(extra)]
+        a, b, c, d = (
+            uniform(0.5, 4),
+            uniform(0, 10),
+            uniform(0.5, 1),
+            uniform(0, 0.2),
+        )
+        order = torch.randperm(len(costs), generator=gen).tolist()
+        cases.append(
+            (
+                what,
+                [a * costs[i] + b for i in order],
+                [c * scores[i] + d for i in order],
+            )
+        )
+    costs = torch.rand(12, generator=gen).tolist()
+    scores = torch.rand(12, generator=gen).tolist()
+    return cases + [("twelve random models", costs, scores)]
+
+
 @register(
     "pareto_front",
     forbid=["tutorial_lib.compare.pareto_front"],
@@ -35,24 +81,7 @@ __all__ = ["check_pareto_front", "check_uniform_erf", "check_erf_radius"]
 )
 def check_pareto_front(fn: Callable[..., Any]) -> None:
     """Check ``pareto_front(costs, scores) -> list[int]`` against :func:`tutorial_lib.compare.pareto_front`."""
-    gen = _core.generator(3)
-    cases: List[Tuple[str, list, list]] = [
-        (
-            "three models where the middle one is dominated",
-            [1.0, 2.0, 3.0],
-            [0.5, 0.4, 0.7],
-        ),
-        (
-            "models given in random cost order",
-            [5.0, 1.0, 3.0, 2.0],
-            [0.9, 0.2, 0.8, 0.3],
-        ),
-        ("two models with the same cost", [1.0, 1.0, 2.0], [0.3, 0.5, 0.6]),
-        ("two identical models", [1.0, 1.0, 2.0], [0.5, 0.5, 0.4]),
-    ]
-    costs = torch.rand(12, generator=gen).tolist()
-    scores = torch.rand(12, generator=gen).tolist()
-    cases.append(("twelve random models", costs, scores))
+    cases = _pareto_cases(_core.generator(3))
     with Checker("Pareto front") as c:
         answers = []
         for what, cost, score in cases:
@@ -281,8 +310,9 @@ def _gaussian(size: int, sigma: float, centre: Tuple[float, float]) -> torch.Ten
 
 
 def _erf_cases(gen: torch.Generator) -> List[Tuple[str, torch.Tensor, float]]:
-    """Six maps whose radii differ (so no constant answer passes two), each drawn from ``gen``:
-    where the mass sits, the sizes and widths follow the seed; what each case tests stays."""
+    """Six maps with six different radii (no constant answer passes two), drawn from
+    ``gen``: where the mass sits, sizes, widths and weights follow the seed, and so do
+    all radii but the one-pixel map's 0; what each case tests stays."""
 
     def pick(low: int, high: int) -> int:
         return int(torch.randint(low, high + 1, (), generator=gen))
@@ -290,44 +320,37 @@ def _erf_cases(gen: torch.Generator) -> List[Tuple[str, torch.Tensor, float]]:
     def uniform(low: float, high: float) -> float:
         return low + (high - low) * float(torch.rand((), generator=gen))
 
+    def blank(low: int, high: int) -> torch.Tensor:
+        return torch.zeros(pick(low, high), pick(low, high), dtype=torch.float64)
+
     for _ in range(100):  # a draw with two equal radii is drawn again
-        point = torch.zeros(pick(7, 12), pick(7, 12), dtype=torch.float64)
+        point = blank(7, 12)
         point[pick(0, point.shape[0] - 1), pick(0, point.shape[1] - 1)] = 1.0
+        # off-grid centres of mass (unequal weights, a Gaussian's centre): radii vary
         d = pick(2, 5)
-        ring = torch.zeros(
-            2 * d + pick(1, 4), 2 * d + pick(1, 4), dtype=torch.float64
-        )
+        ring = blank(2 * d + 1, 2 * d + 4)
         r, c = pick(d, ring.shape[0] - 1 - d), pick(d, ring.shape[1] - 1 - d)
-        ring[r, c] = ring[r - d, c] = ring[r + d, c] = ring[r, c - d] = ring[
-            r, c + d
-        ] = 1
-        line = torch.zeros(pick(6, 10), pick(6, 10), dtype=torch.float64)
+        ring[r, c] = 1.0
+        for i, j in ((r - d, c), (r + d, c), (r, c - d), (r, c + d)):
+            ring[i, j] = uniform(0.7, 1.3)
+        line = blank(6, 10)
         r, c = pick(1, line.shape[0] - 2), pick(1, line.shape[1] - 2)
+        pixels = torch.tensor([uniform(0.6, 1.4), 1.0, uniform(0.6, 1.4)])
         if pick(0, 1):
-            line[r, c - 1 : c + 2] = 1.0
+            line[r, c - 1 : c + 2] = pixels
         else:
-            line[r - 1 : r + 2, c] = 1.0
+            line[r - 1 : r + 2, c] = pixels
+        centre = (16 + uniform(-0.5, 0.5), 16 + uniform(-0.5, 0.5))
+        centred = _gaussian(33, uniform(2.5, 3.5), centre)
+        off = _gaussian(33, uniform(2.0, 3.0), (uniform(8, 12), uniform(19, 23)))
+        noise = torch.rand(pick(16, 24), pick(16, 24), generator=gen)
         cases = [
             ("all mass on one pixel", point, 0.9),
-            (f"a pixel and four at distance {d}", ring, 0.9),
-            ("three pixels in a row at fraction 0.5", line, 0.5),
-            (
-                "a Gaussian centred in a 33x33 map",
-                _gaussian(33, uniform(2.5, 3.5), (16.0, 16.0)),
-                0.9,
-            ),
-            (
-                "a Gaussian off the array centre",
-                _gaussian(33, uniform(2.0, 3.0), (uniform(8, 12), uniform(19, 23))),
-                0.9,
-            ),
-            (
-                "random gradient magnitudes",
-                torch.rand(
-                    pick(16, 24), pick(16, 24), generator=gen, dtype=torch.float64
-                ),
-                0.5,
-            ),
+            (f"a pixel and four unequal ones at distance {d}", ring, 0.9),
+            ("three unequal pixels in a row at fraction 0.5", line, 0.5),
+            ("a Gaussian near the centre of a 33x33 map", centred, 0.9),
+            ("a Gaussian off the array centre", off, 0.9),
+            ("random gradient magnitudes", noise.double(), 0.5),
         ]
         radii = sorted(erf.erf_radius(m, f) for _, m, f in cases)
         if min(b - a for a, b in zip(radii, radii[1:])) > 1e-3:

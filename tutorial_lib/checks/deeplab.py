@@ -219,6 +219,44 @@ _RF_MISTAKES = [
 ]
 
 
+#: what each stack tests (strides, rates, both, a 1×1 layer); the seed draws its kernels,
+#: strides and rates, a 1 staying a 1
+_RF_TEMPLATES = [
+    [(3, 1, 1)],
+    [(3, 1, 1)] * 3,
+    [(3, 1, 2)] * 3,
+    [(3, 2, 1), (3, 1, 1), (3, 1, 1)],
+    [(7, 2, 1), (3, 2, 1), (3, 1, 2)],
+    [(3, 2, 1), (3, 2, 1), (3, 1, 2), (3, 1, 4)],
+    [(1, 2, 1), (3, 1, 1)],
+    [(5, 1, 3), (3, 1, 1)],
+    [(3, 1, 2), (3, 2, 1), (3, 3, 1), (3, 1, 1)],
+]
+
+
+def _rf_stacks(gen: torch.Generator) -> List[List[Tuple[int, int, int]]]:
+    """Ten stacks with ten different answers (no constant passes two), the last one empty."""
+
+    def pick(value: int, options: Tuple[int, ...]) -> int:
+        return (
+            value
+            if value == 1
+            else options[int(torch.randint(len(options), (), generator=gen))]
+        )
+
+    for _ in range(100):
+        stacks = [
+            [
+                (pick(k, (3, 5, 7, 9)), pick(s, (2, 3, 4)), pick(r, (2, 3, 4, 6)))
+                for k, s, r in t
+            ]
+            for t in _RF_TEMPLATES
+        ] + [[]]
+        if len({receptive_field(layers) for layers in stacks}) == len(stacks):
+            return stacks
+    raise RuntimeError("receptive_field check: no draw with distinct answers")
+
+
 @register(
     "receptive_field",
     forbid=["tutorial_lib.layers.atrous.receptive_field"],
@@ -227,19 +265,7 @@ _RF_MISTAKES = [
 )
 def check_receptive_field(fn: Callable[[List[tuple]], int]) -> None:
     """Check ``receptive_field(layers)`` (pixels along one axis, an exact int) on stacks with strides and rates."""
-    # Ten stacks with ten different answers: no constant passes more than one.
-    stacks = [
-        [(3, 1, 1)],
-        [(3, 1, 1)] * 3,
-        [(3, 1, 2)] * 3,
-        [(3, 2, 1), (3, 1, 1), (3, 1, 1)],
-        [(7, 2, 1), (3, 2, 1), (3, 1, 2)],
-        [(3, 2, 1), (3, 2, 1), (3, 1, 2), (3, 1, 4)],
-        [(1, 2, 1), (3, 1, 1)],
-        [(5, 1, 3), (3, 1, 1)],
-        [(3, 1, 2), (3, 2, 1), (3, 3, 1), (3, 1, 1)],
-        [],
-    ]
+    stacks = _rf_stacks(_gen(13))
     with Checker("receptive field") as c:
         answers = []
         for layers in stacks:
@@ -349,15 +375,28 @@ def check_predict_receptive_field(prediction: Any, measured: Any) -> None:
 # -- Chapter 03 ---------------------------------------------------------------------------------
 
 _CH03 = "chapter 03"
-_MACS_CASES = [
-    (1024, 1024, 3, 33),
-    (32, 64, 3, 16),
-    (16, 8, 5, 7),
-    (3, 1, 1, 2),
-    (3, 7, 7, 9),
-    (5, 3, 3, 11),
-    (6, 10, 7, 13),
-]
+
+
+def _macs_cases(gen: torch.Generator) -> List[Tuple[int, int, int, int]]:
+    """Seven layers (M, N, K, G) with seven different answers, drawn from ``gen`` but one:
+    (3, 7, 7, 9), on which the cost ratio times the standard count is not a whole number."""
+
+    def pick(low: int, high: int) -> int:
+        return int(torch.randint(low, high + 1, (), generator=gen))
+
+    for _ in range(100):
+        cases = [
+            (3, 7, 7, 9),
+            # a real layer's size; the ratio formula happens to give a whole float here
+            (pick(512, 1024), 2 ** pick(9, 10), 1, pick(17, 65)),
+            *[
+                (pick(1, 96), pick(1, 96), 2 * pick(0, 3) + 1, pick(2, 40))
+                for _ in range(5)
+            ],
+        ]
+        if len({_macs(*case) for case in cases}) == len(cases):
+            return cases
+    raise RuntimeError("separable_macs check: no draw with distinct answers")
 
 
 def _macs(m, n, k, g):
@@ -417,13 +456,14 @@ _MACS_MISTAKES = [
 def check_separable_macs(fn: Callable[[int, int, int, int], Any]) -> None:
     """Check ``separable_macs(M, N, K, G) -> (standard, separable)``: exact ``int`` MAC counts.
 
-    Seven cases, among them shapes on which a formula written with divisions (the cost ratio
-    ``1/N + 1/K²`` times the standard count) loses exactness, e.g. (3, 7, 7, 9): a float answer fails
-    even when it happens to be whole-valued, because the exercise asks for exact integers.
+    Seven layers drawn from the seed but one, (3, 7, 7, 9), on which a formula written with
+    divisions (the cost ratio ``1/N + 1/K²`` times the standard count) loses exactness: a float
+    answer fails even when it happens to be whole-valued, because the exercise asks for exact
+    integers.
     """
     with Checker("separable convolution cost") as c:
         answers = []
-        for case in _MACS_CASES:
+        for case in _macs_cases(_gen(14)):
             try:
                 answers.append((case, fn(*case)))
             except Exception as err:  # noqa: BLE001
