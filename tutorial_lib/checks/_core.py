@@ -422,10 +422,6 @@ def exact_int(value: Any) -> bool:
     return kind in ("i", "u")
 
 
-#: what a prediction cell holds before the student writes in it
-NOT_PREDICTED = Ellipsis
-
-
 def unanswered(value: Any) -> bool:
     """The student left ``...`` (or ``None``) in a prediction variable."""
     return value is Ellipsis or value is None
