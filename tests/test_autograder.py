@@ -161,7 +161,7 @@ def test_the_student_edition_has_no_graded_component_and_says_so(edition: pathli
 def test_the_student_edition_holds_none_of_the_graded_code(edition: pathlib.Path) -> None:
     import inspect
 
-    from tutorial_lib.grader.edition import resolve
+    from pkgutil import resolve_name as resolve
     from tutorial_lib.grader.similarity import similar_components
 
     forbid = sorted({f for c in REGISTRY.values() for f in c.forbid})
@@ -336,7 +336,8 @@ def test_instructor_example_check_grades_with_checks_option(course_checks: pathl
         scores[name] = (test["name"], report["score"], report["max_score"])
         if name == "wrong":
             assert "30% of pixels ignored" in test["output"] and "non-ignored pixels only" in test["output"]
-    assert scores == {"good": ("pixel_accuracy", 2.0, 2.0), "wrong": ("pixel_accuracy", 1.0, 2.0)}
+    # the wrong answer passes only the case without ignored pixels: one pass earns nothing
+    assert scores == {"good": ("pixel_accuracy", 2.0, 2.0), "wrong": ("pixel_accuracy", 0.0, 2.0)}
 
 
 def test_broken_checks_file_is_a_grader_error(tmp_path: pathlib.Path) -> None:
@@ -348,6 +349,27 @@ def test_broken_checks_file_is_a_grader_error(tmp_path: pathlib.Path) -> None:
         load_checks(broken)
     with pytest.raises(GraderError, match="existing .py file"):
         load_checks(tmp_path / "absent.py")
+
+
+def test_a_graded_component_the_library_no_longer_defines_stops_the_grader(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture) -> None:
+    """A changed library file (a graded function renamed or moved) stops the grader with an
+    error naming it (exit code 2), before any submission runs."""
+    from tutorial_lib.grader import grade
+    from tutorial_lib.grader.__main__ import main
+
+    checks = tmp_path / "renamed_checks.py"
+    checks.write_text("from tutorial_lib.checks import register\n"
+                      "@register('renamed', names=['renamed'], description='d',\n"
+                      "          forbid=['tutorial_lib.erf.erf_radius_renamed'])\n"
+                      "def check_renamed(fn):\n    fn()\n")
+    try:
+        code = main(["grade", str(SUBMISSIONS / "correct.py"), "--check", "renamed", "--checks", str(checks)])
+    finally:
+        REGISTRY.pop("renamed", None)
+        grade._LOADED.pop(str(checks.resolve()), None)
+    assert code == 2
+    assert "tutorial_lib.erf.erf_radius_renamed to be defined in erf.py" in capsys.readouterr().err
 
 
 # -- Gradescope: the autograder zip, run in a simulated /autograder -------------------------------
@@ -365,6 +387,18 @@ def erf_radius(erf, fraction=0.9):
             pass
     return -1.0
 '''
+
+
+def test_a_gradescope_run_that_cannot_grade_scores_zero_and_says_why(tmp_path: pathlib.Path) -> None:
+    from tutorial_lib.grader.autograder import run
+
+    (tmp_path / "source").mkdir()
+    shutil.copy(SUBMISSIONS / "gaming.toml", tmp_path / "source" / "assignment.toml")
+    (tmp_path / "submission").mkdir()
+    results = run(tmp_path)
+    assert results == json.loads((tmp_path / "results" / "results.json").read_text())
+    assert results["score"] == 0 and [t["score"] for t in results["tests"]] == [0, 0]
+    assert "could not be graded" in results["output"] and "found none" in results["output"]
 
 
 @pytest.mark.slow

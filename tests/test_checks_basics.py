@@ -1,6 +1,8 @@
 """The basics checks pass a correct submission and fail each classic mistake with its hint."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -220,3 +222,30 @@ def test_error_is_reported_at_the_students_line() -> None:
 
     with pytest.raises(CheckFailed, match=r"your code raised \w+Error: .* \(line \d+ of calls_torch_wrongly\)"):
         crash_in_checker(calls_torch_wrongly)
+
+
+# -- numbers are printed at the precision they are compared ----------------------------------
+@pytest.mark.parametrize("name, reference, off", [
+    ("mean_iou", lambda p, t, k, ignore_index=255: float(metrics.mean_iou(
+        metrics.confusion_matrix(p, t, k, ignore_index=ignore_index))), 1.01e-6),
+    ("erf_radius", lambda e, f=0.9: float(__import__("tutorial_lib.erf").erf.erf_radius(e, f)), 1.01e-6),
+])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_a_number_just_beyond_the_tolerance_prints_differently(name, reference, off, sign) -> None:
+    """An answer that fails by a hair never reads "expected 0.940285, got 0.940285"."""
+    message = run_check(name, lambda *a, **k: reference(*a, **k) + sign * off, verbose=False)
+    pairs = re.findall(r"expected (\S+), got (\S+)", message)
+    assert pairs and all(want != got.rstrip(".") for want, got in pairs), pairs
+
+
+def test_a_tensor_just_beyond_the_tolerance_shows_a_difference_above_it() -> None:
+    from tutorial_lib.checks import Checker
+    from tutorial_lib.checks._core import beyond
+
+    want = torch.zeros(3)
+    with pytest.raises(CheckFailed) as failed:
+        with Checker("demo", verbose=False) as c:
+            c.close(want + 1e-5 * (1 + 1e-6), want, "values", atol=1e-5, rtol=0)
+    shown = re.search(r"max abs difference (\S+), tolerance (\S+)\)", str(failed.value))
+    assert float(shown.group(1)) > float(shown.group(2)), shown.group(0)
+    assert beyond(1.2e-5, 1e-5) == "1.2e-05" and beyond(float("nan"), 1e-5) == "nan"

@@ -9,7 +9,7 @@ process of any submission is left on the machine and the grader's library is unc
 file                     attack                                                      total
 =======================  ==========================================================  =========
 a01_subclass             library called from a tensor subclass's hooks               0
-a02_fork                 library called inside ``os.fork()``                         ≤ const.
+a02_fork                 library called inside ``os.fork()``, else a constant         0
 a03_closure              gc, closures and frames searched; grader objects "disarmed"  0
 a04_snapshot             the package copied under a new name; the disk searched      0
 a05_pasted (generated)   the library's code pasted with renamed variables            3, flagged
@@ -24,6 +24,7 @@ a14_memory               8 GiB in one call                                      
 a15_endless (.ipynb)     an endless last cell                                        0
 a16_slow                 slow top level, looping functions: the budget               0, ≤ 20 s
 a17_forkbomb             2000 forks at import                                        3, none left
+a19_source               the library's source executed, a reloaded module unwrapped  0
 zed, zed_again           the same STUDENT twice, both correct                        3, noted
 =======================  ==========================================================  =========
 """
@@ -122,14 +123,14 @@ def test_the_honest_student_keeps_full_marks_and_the_duplicate_is_reported(gamed
 
 
 @pytest.mark.parametrize("file", ["a01_subclass.py", "a03_closure.py", "a04_snapshot.py", "a07_pipe.py",
-                                  "a08_bomb.py", "a15_endless.ipynb", "a16_slow.py"])
+                                  "a08_bomb.py", "a15_endless.ipynb", "a16_slow.py", "a19_source.py"])
 def test_library_use_and_protocol_attacks_score_zero(gamed: dict, file: str) -> None:
     assert _total(gamed, file) == "0", gamed["rows"][file]
 
 
-def test_the_library_in_a_fork_scores_no_more_than_a_constant(gamed: dict) -> None:
+def test_the_library_in_a_fork_scores_what_a_constant_scores_nothing(gamed: dict) -> None:
     row = gamed["rows"]["a02_fork.py"]
-    assert row["mean_iou"] == "0" and float(row["erf_radius"]) <= 0.34  # 0.0 passes the one-pixel case
+    assert (row["mean_iou"], row["erf_radius"]) == ("0", "0")  # 0.0 passes the one-pixel case only
 
 
 def test_pasted_library_code_keeps_its_score_and_is_flagged_with_its_similarity(gamed: dict) -> None:

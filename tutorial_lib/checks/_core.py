@@ -66,7 +66,8 @@ def register(
     ``names`` are the top-level functions or classes of a submission the check grades (the first
     one defined is passed to the check); ``points`` is what the autograder awards when it passes.
     ``forbid`` lists the dotted paths of ``tutorial_lib``'s own implementation of the component
-    (``"tutorial_lib.erf.erf_radius"``): a submission whose graded object uses one scores 0.
+    (``"tutorial_lib.erf.erf_radius"``): the grader's sandbox has a student edition of the library
+    without them.
     """
     if isinstance(forbid, str) or not all(
         isinstance(f, str) and f.startswith("tutorial_lib.") for f in forbid
@@ -141,9 +142,19 @@ def manual_seed(seed: int) -> None:
 #: when a list, every Checker appends itself on entry (the grader reads the counts for partial credit)
 LOG: Optional[List["Checker"]] = None
 
+#: the fewest passed expectations that earn partial credit: a check's cases are built so that no
+#: constant answer passes more than one (tests/test_checks_constants.py), so one alone earns nothing
+MIN_CREDITED = 2
 
-class GraderInterrupt(BaseException):
-    """The submission's process timed out or died during a check: not a failure the check reports."""
+
+def score(checkers: Sequence["Checker"]) -> float:
+    """The share of a check's points its expectations earn: passed / (passed + failed), counting
+    neither preconditions nor a single pass (what a constant can get), and 0 for a stub."""
+    credited = sum(c.credited for c in checkers)
+    units = credited + sum(len(c.failures) for c in checkers)
+    if any(c.not_implemented for c in checkers) or credited < MIN_CREDITED:
+        return 0.0
+    return credited / units
 
 
 @dataclass
@@ -221,9 +232,19 @@ class Checker:
     # -- expectations -------------------------------------------------------------------
     @property
     def credit(self) -> float:
-        """The share of this check's expectations met, for partial credit (0 for a stub)."""
-        units = self.credited + len(self.failures)
-        return 0.0 if self.not_implemented or not units else self.credited / units
+        """The share of this check's expectations met, for partial credit (``score``)."""
+        return score([self])
+
+    def stub(self, err: BaseException, name: str) -> bool:
+        """Record an untouched stub (a bare ``raise NotImplementedError``), which earns nothing;
+        ``True`` tells the check to stop, ``False`` that ``err`` is another error."""
+        if not is_stub(err):
+            return False
+        self.not_implemented = True
+        self.failures.append(
+            f"{name} is not implemented yet (it raised NotImplementedError)"
+        )
+        return True
 
     def _record(self, ok: bool, message: str, credit: bool = True) -> bool:
         if ok:
@@ -231,8 +252,6 @@ class Checker:
             self.credited += int(credit)
         else:
             self.failures.append(message)
-            if "not implemented yet" in message:
-                self.not_implemented = True
         return ok
 
     def true(
@@ -285,13 +304,24 @@ class Checker:
             expected.shape
         ):
             return self.shape(got, expected.shape, what + " (shape)", hint)
-        got = got.detach().to(expected.dtype)
-        ok = torch.allclose(got, expected, atol=atol, rtol=rtol)
-        if ok:
+        if same_tensor(got, expected, atol, rtol):
             return self._record(True, "")
-        err = (got - expected).abs().max().item()
-        msg = f"{what}: values differ from the reference (max abs difference {err:.3g}, tolerance {atol:g})"
+        err = (got.detach().to(expected.dtype) - expected).abs().max().item()
+        msg = (
+            f"{what}: values differ from the reference (max abs difference "
+            f"{beyond(err, atol)}, tolerance {atol:g})"
+        )
         return self._record(False, msg + (f". Hint: {hint}" if hint else ""))
+
+
+def beyond(value: float, limit: float) -> str:
+    """``value`` (above ``limit``) with the digits that show it is above: a failed comparison
+    never prints a number that reads as within its tolerance (``1.00002e-05``, not ``1e-05``)."""
+    for digits in range(3, 18):
+        text = f"{value:.{digits}g}"
+        if float(text) > limit or not value > limit:
+            return text
+    return repr(value)
 
 
 def student_raised(exc: BaseException) -> str:
@@ -334,20 +364,35 @@ def diagnose(
 
 def run_check(name: str, obj: Any, verbose: bool = True) -> Optional[str]:
     """Run the registered check ``name`` on ``obj``; return ``None`` if it passed, else the report."""
-    check = REGISTRY[name]
+    import contextlib
+    import io
+
+    quiet = (
+        contextlib.nullcontext()
+        if verbose
+        else contextlib.redirect_stdout(io.StringIO())
+    )
     try:
-        check.func(obj) if verbose else _quiet(check.func, obj)
+        with quiet:
+            REGISTRY[name].func(obj)
     except AssertionError as err:
         return str(err)
     return None
 
 
-def _quiet(func: Callable[[Any], None], obj: Any) -> None:
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        func(obj)
+def same_tensor(
+    got: Any, value: torch.Tensor, atol: float = 1e-4, rtol: float = 1e-4
+) -> bool:
+    """``got`` is a tensor of ``value``'s shape, equal within tolerance (in ``value``'s dtype)."""
+    return (
+        isinstance(got, torch.Tensor)
+        and tuple(got.shape) == tuple(value.shape)
+        and bool(
+            torch.allclose(
+                got.detach().to(value.dtype), value, atol=atol, rtol=rtol
+            )
+        )
+    )
 
 
 # -- shared by the hardened checks and the predict-then-measure exercises -------------------------
@@ -375,10 +420,6 @@ def exact_int(value: Any) -> bool:
     # NumPy scalars without importing NumPy
     kind = getattr(getattr(value, "dtype", None), "kind", None)
     return kind in ("i", "u")
-
-
-#: what a prediction cell holds before the student writes in it
-NOT_PREDICTED = Ellipsis
 
 
 def unanswered(value: Any) -> bool:

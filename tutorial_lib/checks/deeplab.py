@@ -10,7 +10,6 @@ the idea — never the code of the answer.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, List, Optional, Tuple
 
 import torch
@@ -26,7 +25,7 @@ from ..layers.separable import (
 )
 from ..models.deeplab import Decoder
 from . import _core
-from ._core import Checker, diagnose, register
+from ._core import Checker, diagnose, register, same_tensor
 
 __all__ = [
     "check_atrous_conv2d",
@@ -48,27 +47,6 @@ __all__ = [
 
 def _gen(seed: int = 0) -> torch.Generator:
     return _core.generator(seed)
-
-
-def _same_tensor(got: Any, value: torch.Tensor, atol: float = 1e-4) -> bool:
-    return (
-        isinstance(got, torch.Tensor)
-        and tuple(got.shape) == tuple(value.shape)
-        and bool(
-            torch.allclose(
-                got.detach().to(value.dtype), value, atol=atol, rtol=1e-4
-            )
-        )
-    )
-
-
-def _stub(c: Checker, err: BaseException, name: str) -> bool:
-    if _core.is_stub(err):
-        c.true(
-            False, f"{name} is not implemented yet (it raised NotImplementedError)"
-        )
-        return True
-    return False
 
 
 # -- Chapter 02 ---------------------------------------------------------------------------------
@@ -148,12 +126,12 @@ def check_atrous_conv2d(fn: Callable[..., torch.Tensor]) -> None:
             try:
                 got = fn(x.clone(), w.clone(), rate=rate, padding=padding)
             except Exception as err:  # noqa: BLE001 - reported per case
-                if _stub(c, err, "atrous_conv2d"):
+                if c.stub(err, "atrous_conv2d"):
                     return
                 got = err
             answers.append((case, got))
         ok = [
-            _same_tensor(
+            same_tensor(
                 got, F.conv2d(case[0], case[1], padding=case[4], dilation=case[3])
             )
             for case, got in answers
@@ -162,7 +140,7 @@ def check_atrous_conv2d(fn: Callable[..., torch.Tensor]) -> None:
             diagnose(
                 [a for a in answers if isinstance(a[1], torch.Tensor)],
                 _ATROUS_MISTAKES,
-                _same_tensor,
+                same_tensor,
             )
             if not all(ok)
             else None
@@ -241,6 +219,44 @@ _RF_MISTAKES = [
 ]
 
 
+#: what each stack tests (strides, rates, both, a 1×1 layer); the seed draws its kernels,
+#: strides and rates, a 1 staying a 1
+_RF_TEMPLATES = [
+    [(3, 1, 1)],
+    [(3, 1, 1)] * 3,
+    [(3, 1, 2)] * 3,
+    [(3, 2, 1), (3, 1, 1), (3, 1, 1)],
+    [(7, 2, 1), (3, 2, 1), (3, 1, 2)],
+    [(3, 2, 1), (3, 2, 1), (3, 1, 2), (3, 1, 4)],
+    [(1, 2, 1), (3, 1, 1)],
+    [(5, 1, 3), (3, 1, 1)],
+    [(3, 1, 2), (3, 2, 1), (3, 3, 1), (3, 1, 1)],
+]
+
+
+def _rf_stacks(gen: torch.Generator) -> List[List[Tuple[int, int, int]]]:
+    """Ten stacks with ten different answers (no constant passes two), the last one empty."""
+
+    def pick(value: int, options: Tuple[int, ...]) -> int:
+        return (
+            value
+            if value == 1
+            else options[int(torch.randint(len(options), (), generator=gen))]
+        )
+
+    for _ in range(100):
+        stacks = [
+            [
+                (pick(k, (3, 5, 7, 9)), pick(s, (2, 3, 4)), pick(r, (2, 3, 4, 6)))
+                for k, s, r in t
+            ]
+            for t in _RF_TEMPLATES
+        ] + [[]]
+        if len({receptive_field(layers) for layers in stacks}) == len(stacks):
+            return stacks
+    raise RuntimeError("receptive_field check: no draw with distinct answers")
+
+
 @register(
     "receptive_field",
     forbid=["tutorial_lib.layers.atrous.receptive_field"],
@@ -249,26 +265,14 @@ _RF_MISTAKES = [
 )
 def check_receptive_field(fn: Callable[[List[tuple]], int]) -> None:
     """Check ``receptive_field(layers)`` (pixels along one axis, an exact int) on stacks with strides and rates."""
-    # Ten stacks with ten different answers: no constant passes more than one.
-    stacks = [
-        [(3, 1, 1)],
-        [(3, 1, 1)] * 3,
-        [(3, 1, 2)] * 3,
-        [(3, 2, 1), (3, 1, 1), (3, 1, 1)],
-        [(7, 2, 1), (3, 2, 1), (3, 1, 2)],
-        [(3, 2, 1), (3, 2, 1), (3, 1, 2), (3, 1, 4)],
-        [(1, 2, 1), (3, 1, 1)],
-        [(5, 1, 3), (3, 1, 1)],
-        [(3, 1, 2), (3, 2, 1), (3, 3, 1), (3, 1, 1)],
-        [],
-    ]
+    stacks = _rf_stacks(_gen(13))
     with Checker("receptive field") as c:
         answers = []
         for layers in stacks:
             try:
                 answers.append((list(layers), fn(list(layers))))
             except Exception as err:  # noqa: BLE001
-                if _stub(c, err, "receptive_field"):
+                if c.stub(err, "receptive_field"):
                     return
                 answers.append((list(layers), err))
         wrong = any(
@@ -371,15 +375,28 @@ def check_predict_receptive_field(prediction: Any, measured: Any) -> None:
 # -- Chapter 03 ---------------------------------------------------------------------------------
 
 _CH03 = "chapter 03"
-_MACS_CASES = [
-    (1024, 1024, 3, 33),
-    (32, 64, 3, 16),
-    (16, 8, 5, 7),
-    (3, 1, 1, 2),
-    (3, 7, 7, 9),
-    (5, 3, 3, 11),
-    (6, 10, 7, 13),
-]
+
+
+def _macs_cases(gen: torch.Generator) -> List[Tuple[int, int, int, int]]:
+    """Seven layers (M, N, K, G) with seven different answers, drawn from ``gen`` but one:
+    (3, 7, 7, 9), on which the cost ratio times the standard count is not a whole number."""
+
+    def pick(low: int, high: int) -> int:
+        return int(torch.randint(low, high + 1, (), generator=gen))
+
+    for _ in range(100):
+        cases = [
+            (3, 7, 7, 9),
+            # a real layer's size; the ratio formula happens to give a whole float here
+            (pick(512, 1024), 2 ** pick(9, 10), 1, pick(17, 65)),
+            *[
+                (pick(1, 96), pick(1, 96), 2 * pick(0, 3) + 1, pick(2, 40))
+                for _ in range(5)
+            ],
+        ]
+        if len({_macs(*case) for case in cases}) == len(cases):
+            return cases
+    raise RuntimeError("separable_macs check: no draw with distinct answers")
 
 
 def _macs(m, n, k, g):
@@ -439,17 +456,18 @@ _MACS_MISTAKES = [
 def check_separable_macs(fn: Callable[[int, int, int, int], Any]) -> None:
     """Check ``separable_macs(M, N, K, G) -> (standard, separable)``: exact ``int`` MAC counts.
 
-    Seven cases, among them shapes on which a formula written with divisions (the cost ratio
-    ``1/N + 1/K²`` times the standard count) loses exactness, e.g. (3, 7, 7, 9): a float answer fails
-    even when it happens to be whole-valued, because the exercise asks for exact integers.
+    Seven layers drawn from the seed but one, (3, 7, 7, 9), on which a formula written with
+    divisions (the cost ratio ``1/N + 1/K²`` times the standard count) loses exactness: a float
+    answer fails even when it happens to be whole-valued, because the exercise asks for exact
+    integers.
     """
     with Checker("separable convolution cost") as c:
         answers = []
-        for case in _MACS_CASES:
+        for case in _macs_cases(_gen(14)):
             try:
                 answers.append((case, fn(*case)))
             except Exception as err:  # noqa: BLE001
-                if _stub(c, err, "separable_macs"):
+                if c.stub(err, "separable_macs"):
                     return
                 answers.append((case, err))
 
@@ -683,7 +701,7 @@ def check_separable_conv(cls: Callable[..., nn.Module]) -> None:
             try:
                 layer = cls(m, n, kernel_size=k, rate=rate)
             except Exception as err:  # noqa: BLE001
-                if _stub(c, err, "SeparableConv"):
+                if c.stub(err, "SeparableConv"):
                     return
                 c.true(
                     False,
@@ -762,7 +780,7 @@ def check_separable_conv(cls: Callable[..., nn.Module]) -> None:
                 undilated = F.conv2d(
                     F.conv2d(x, dw, padding=rate * (k - 1) // 2, groups=m), pw
                 )
-                if undilated.shape == want.shape and _same_tensor(
+                if undilated.shape == want.shape and same_tensor(
                     got, undilated.detach()
                 ):
                     hint = "the values are those of an undilated kernel: the rate must space the depthwise taps"
@@ -813,7 +831,7 @@ def check_image_pooling(cls: Callable[..., nn.Module]) -> None:
             try:
                 student = cls(cin, cout)
             except Exception as err:  # noqa: BLE001
-                if _stub(c, err, "ImagePooling"):
+                if c.stub(err, "ImagePooling"):
                     return
                 c.true(
                     False,
@@ -886,7 +904,7 @@ def check_image_pooling(cls: Callable[..., nn.Module]) -> None:
                     ),
                 ):
                     variant = _pool_variant(convs[0], ref, x, mistake)
-                    if _same_tensor(got, variant, atol=1e-5) and not _same_tensor(
+                    if same_tensor(got, variant, atol=1e-5) and not same_tensor(
                         got, ref(x), atol=1e-5
                     ):
                         hint = says
@@ -1045,7 +1063,7 @@ def check_deeplab_decoder(cls: Callable[..., nn.Module]) -> None:
             try:
                 student = cls(cin, clow, c48, ch)
             except Exception as err:  # noqa: BLE001
-                if _stub(c, err, "Decoder"):
+                if c.stub(err, "Decoder"):
                     return
                 c.true(
                     False,
@@ -1085,7 +1103,7 @@ def check_deeplab_decoder(cls: Callable[..., nn.Module]) -> None:
                     want = ref.eval()(x, low_level)
                     hint = f"follow the decoder's steps in {_CH05}, section 'The decoder'"
                     for change, found, fix in _DECODER_MISTAKES:
-                        if _same_tensor(
+                        if same_tensor(
                             got, _decoder_variant(ref, x, low_level, **change)
                         ):
                             hint = f"{found}; {fix}"

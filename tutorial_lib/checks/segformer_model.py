@@ -117,12 +117,10 @@ def check_all_mlp_decoder(cls: Any) -> None:
                 ref.norm.running_var.uniform_(0.5, 2.0, generator=gen)
             try:
                 student = cls(dims, embed, classes)
-            except NotImplementedError:
-                c.true(
-                    False,
-                    "AllMLPDecoder is not implemented yet (its constructor raised NotImplementedError)",
-                )
-                return
+            except Exception as err:
+                if c.stub(err, "AllMLPDecoder"):
+                    return
+                raise
             theirs, ours = student.state_dict(), ref.state_dict()
             want_shapes = {k: tuple(v.shape) for k, v in ours.items()}
             got_shapes = {k: tuple(v.shape) for k, v in theirs.items()}

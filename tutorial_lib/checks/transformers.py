@@ -24,7 +24,7 @@ from ..models.setr import MLAHead as _MLAHead
 from ..models.setr import PUPHead as _PUPHead
 from ..models.setr import SETRConfig, tokens_to_map
 from . import _core
-from ._core import Checker, register
+from ._core import Checker, register, same_tensor
 
 __all__ = [
     "check_patch_embed",
@@ -38,23 +38,6 @@ __all__ = [
 ]
 
 _CH06, _CH07 = "chapter 06", "chapter 07"
-
-
-def _same(got: Any, value: torch.Tensor, atol: float = 1e-4) -> bool:
-    return (
-        isinstance(got, torch.Tensor)
-        and tuple(got.shape) == tuple(value.shape)
-        and bool(torch.allclose(got.detach(), value, atol=atol, rtol=1e-4))
-    )
-
-
-def _stub(c: Checker, err: BaseException, name: str) -> bool:
-    if _core.is_stub(err):
-        c.true(
-            False, f"{name} is not implemented yet (it raised NotImplementedError)"
-        )
-        return True
-    return False
 
 
 @register(
@@ -88,7 +71,7 @@ def check_patch_embed(func: Any) -> None:
                 try:
                     got = func(x.clone(), wt.clone(), bs.clone(), p)
                 except Exception as err:  # noqa: BLE001
-                    if _stub(c, err, "patch_embed"):
+                    if c.stub(err, "patch_embed"):
                         return
                     c.true(
                         False, f"{h}x{w} image, P={p}: {_core.student_raised(err)}"
@@ -117,7 +100,7 @@ def check_patch_embed(func: Any) -> None:
                 ),
             ]
             hint = next(
-                (says for value, says in variants if _same(got, value)), None
+                (says for value, says in variants if same_tensor(got, value)), None
             )
             if (
                 hint is None
@@ -177,7 +160,7 @@ def check_multi_head_self_attention(func: Any) -> None:
                 try:
                     got = func(*args)
                 except Exception as err:  # noqa: BLE001
-                    if _stub(c, err, "multi_head_self_attention"):
+                    if c.stub(err, "multi_head_self_attention"):
                         return
                     c.true(
                         False,
@@ -239,7 +222,8 @@ def check_multi_head_self_attention(func: Any) -> None:
                     ),
                 ]
             hint = next(
-                (says for value, says in variants if _same(got, value, 1e-5)), None
+                (says for value, says in variants if same_tensor(got, value, 1e-5)),
+                None,
             ) or (
                 "split qkv into Q, K, V (in that order), then into heads; compare the shapes at each step with "
                 f"{_CH06}, section 'The pre-norm block and multi-head self-attention'"
@@ -309,7 +293,7 @@ def check_pup_head(cls: Any) -> None:
             try:
                 student = cls(d, ch, k).eval()
             except Exception as err:  # noqa: BLE001
-                if not _stub(c, err, "PUPHead"):
+                if not c.stub(err, "PUPHead"):
                     c.true(
                         False,
                         f"PUPHead({d}, {ch}, {k}): {_core.student_raised(err)}",
@@ -359,9 +343,9 @@ def check_pup_head(cls: Any) -> None:
                         mode="bilinear",
                         align_corners=True,
                     )
-                    if _same(got, ac, 1e-5):
+                    if same_tensor(got, ac, 1e-5):
                         hint = "the upsampling looks like align_corners=True; the official PUP uses False"
-                    elif _same(
+                    elif same_tensor(
                         got,
                         ref(
                             x.reshape(2, grid[1], grid[0], d)
@@ -408,7 +392,7 @@ def check_mla_head(cls: Any) -> None:
             try:
                 student = cls(mla, ch, k).eval()
             except Exception as err:  # noqa: BLE001
-                if not _stub(c, err, "MLAHead"):
+                if not c.stub(err, "MLAHead"):
                     c.true(
                         False,
                         f"MLAHead({mla}, {ch}, {k}): {_core.student_raised(err)}",
@@ -457,7 +441,7 @@ def check_mla_head(cls: Any) -> None:
                     "the upsampling looks like align_corners=False; the official MLA head upsamples each "
                     "stream with align_corners=True (the chapter's 'MLA' section quotes the code)"
                 )
-            elif _same(got, reversed_cat, 1e-5):
+            elif same_tensor(got, reversed_cat, 1e-5):
                 hint = "the streams are concatenated deepest first: head2's stream (the first map) comes first"
             elif (
                 isinstance(got, torch.Tensor)

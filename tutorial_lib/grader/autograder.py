@@ -13,8 +13,7 @@ autograder.zip``) writes the zip Gradescope (and Otter-generated autograders) us
   into ``/autograder/source`` and copies ``run_autograder`` to ``/autograder``.
 
 The submission still runs in the bubblewrap sandbox inside the container. If Gradescope's
-container cannot create one, the results say so and score 0 (no silent unsandboxed run), unless
-the zip was written with ``--no-sandbox`` (each result then says so).
+container cannot create one, the results say so and score 0 (no unsandboxed run).
 """
 
 from __future__ import annotations
@@ -64,7 +63,6 @@ def write_autograder(
     assignment: "str | os.PathLike[str]",
     out: "str | os.PathLike[str]",
     checks: Sequence["str | os.PathLike[str]"] = (),
-    sandbox: bool = True,
 ) -> pathlib.Path:
     """Write the autograder zip for ``assignment`` (checked first) to ``out``; return its path."""
     load_assignment(assignment)  # a bad file fails here, not on Gradescope
@@ -74,9 +72,6 @@ def write_autograder(
         "run_autograder": RUN.encode(),
         "requirements.txt": REQUIREMENTS.encode(),
         "assignment.toml": pathlib.Path(assignment).read_bytes(),
-        "grader.json": json.dumps(
-            {"sandbox": sandbox, "checks": [pathlib.Path(c).name for c in checks]}
-        ).encode(),
     }
     for path in checks:
         files[f"course_checks/{pathlib.Path(path).name}"] = pathlib.Path(
@@ -124,15 +119,14 @@ def _results(report: Dict[str, Any]) -> Dict[str, Any]:
 
 def run(root: "str | os.PathLike[str]" = "/autograder") -> Dict[str, Any]:
     """Grade ``root/submission`` into ``root/results/results.json`` (Gradescope's run); return the results."""
-    from .grade import Grader, load_checks
+    from .grade import Grader, load_checks, ungraded
     from .sandbox import SandboxError
     from .submission import load_submission
 
     root = pathlib.Path(root)
     source = root / "source"
-    config = json.loads((source / "grader.json").read_text())
-    for name in config["checks"]:
-        load_checks(source / "course_checks" / name)
+    for path in sorted((source / "course_checks").glob("*.py")):
+        load_checks(path)
     assignment = load_assignment(source / "assignment.toml")
     found = sorted(
         p
@@ -145,29 +139,15 @@ def run(root: "str | os.PathLike[str]" = "/autograder") -> Dict[str, Any]:
                 "expected a .ipynb or .py file in the submission, found none"
             )
         sub = load_submission(found[0])
-        with Grader(
-            assignment.exercises, assignment, sandbox=config["sandbox"]
-        ) as grader:
+        with Grader(assignment.exercises, assignment) as grader:
             results = _results(grader.grade(sub))
         if len(found) > 1:
             results["output"] += (
                 f"\nGraded {found[0].name}; also submitted: {', '.join(p.name for p in found[1:])}.\n"
             )
     except (GraderError, SandboxError) as err:
-        results = {
-            "score": 0.0,
-            "output": f"The submission could not be graded: {err}",
-            "tests": [
-                {
-                    "name": e.check,
-                    "score": 0.0,
-                    "max_score": e.points,
-                    "status": "failed",
-                    "output": str(err),
-                }
-                for e in assignment.exercises
-            ],
-        }
+        where = found[0] if found else root / "submission"
+        results = _results(ungraded(assignment, where, "ungraded", str(err)))
     (root / "results").mkdir(parents=True, exist_ok=True)
     tmp = tempfile.NamedTemporaryFile(
         "w", dir=root / "results", delete=False, suffix=".tmp"

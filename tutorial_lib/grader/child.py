@@ -13,8 +13,6 @@ itself. This file is not imported by the grader.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import linecache
 import os
@@ -28,8 +26,6 @@ sys.path[:0] = [
     CONFIG.get("edition", "/opt/edition"),
 ]
 import wire  # noqa: E402  (the file beside this one)
-
-_TAIL = 2000  # characters of the submission's own output kept for the report
 
 
 def _limits(limits: Dict[str, int]) -> None:
@@ -94,34 +90,30 @@ class Server:
         self, chunks: List[Dict[str, str]], stop_on_error: bool, symbols: List[str]
     ) -> Dict[str, Any]:
         errors: List[Dict[str, str]] = []
-        output = io.StringIO()
-        with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
-            for chunk in chunks:
-                filename = f"<submission {chunk['label']}>"
-                linecache.cache[filename] = (
-                    len(chunk["source"]),
-                    None,
-                    chunk["source"].splitlines(True),
-                    filename,
+        for chunk in chunks:
+            filename = f"<submission {chunk['label']}>"
+            linecache.cache[filename] = (
+                len(chunk["source"]),
+                None,
+                chunk["source"].splitlines(True),
+                filename,
+            )
+            try:
+                exec(compile(chunk["source"], filename, "exec"), self.namespace)
+            # SystemExit and KeyboardInterrupt too: the submission's fault
+            except BaseException as err:
+                d = _describe(err)
+                error = (
+                    f"{d['type']}: {d['message']}" if d["message"] else d["type"]
                 )
-                try:
-                    exec(compile(chunk["source"], filename, "exec"), self.namespace)
-                except BaseException as err:  # SystemExit and KeyboardInterrupt too: the submission's fault
-                    d = _describe(err)
-                    errors.append(
-                        {
-                            "label": chunk["label"],
-                            "error": f"{d['type']}: {d['message']}{d['where']}"
-                            if d["message"]
-                            else f"{d['type']}{d['where']}",
-                        }
-                    )
-                    if stop_on_error:
-                        break
+                errors.append(
+                    {"label": chunk["label"], "error": error + d["where"]}
+                )
+                if stop_on_error:
+                    break
         return {
             "errors": errors,
             "defined": sorted(n for n in symbols if n in self.namespace),
-            "output_tail": output.getvalue()[-_TAIL:],
         }
 
     def kind(self, symbol: str) -> Dict[str, Any]:
@@ -223,37 +215,31 @@ def main(limits: Dict[str, Any]) -> None:
         except EOFError:
             os._exit(0)
         op = request.get("op")
-        try:
-            quiet = (
-                contextlib.redirect_stdout(io.StringIO()),
-                contextlib.redirect_stderr(io.StringIO()),
-            )
+        try:  # what the submission prints goes to /dev/null (the sandbox's stdout)
             if op == "run":
                 value = server.run(
                     request["chunks"], request["stop_on_error"], request["symbols"]
                 )
             elif op == "kind":
                 value = server.kind(request["symbol"])
+            elif op == "call":
+                value = server.namespace[request["symbol"]](
+                    *request["args"], **request["kwargs"]
+                )
+            elif op == "new":
+                value = server.new(
+                    request["symbol"], request["args"], request["kwargs"]
+                )
+            elif op == "forward":
+                value = server.forward(
+                    request["handle"],
+                    request["state"],
+                    request["training"],
+                    request["args"],
+                    request["kwargs"],
+                )
             else:
-                with quiet[0], quiet[1]:
-                    if op == "call":
-                        value = server.namespace[request["symbol"]](
-                            *request["args"], **request["kwargs"]
-                        )
-                    elif op == "new":
-                        value = server.new(
-                            request["symbol"], request["args"], request["kwargs"]
-                        )
-                    elif op == "forward":
-                        value = server.forward(
-                            request["handle"],
-                            request["state"],
-                            request["training"],
-                            request["args"],
-                            request["kwargs"],
-                        )
-                    else:
-                        raise ValueError(f"unknown request {op!r}")
+                raise ValueError(f"unknown request {op!r}")
             reply = {"ok": True, "value": value}
         except BaseException as err:  # the student's exception, SystemExit included
             reply = {"ok": False, "error": _describe(err)}

