@@ -250,6 +250,29 @@ def test_rubric_numbers_come_from_the_library() -> None:
     for number in ("86,433,024", "3,582,102", "7,241,304", "384,750", "97,641,180", "131,072", "**56**", "**23**"):
         assert number in text
 
+    # 06: attention is half of a ViT-L block at N = 6D tokens, whatever the number of heads
+    from tutorial_lib.models.vit import Block
+    from tutorial_lib.profiling import count_macs
+
+    for heads in (16, 8):
+        with torch.device("meta"):
+            block = Block(1024, heads)
+        ops = count_macs(block, torch.empty(1, 6144, 1024, device="meta")).by_operator
+        assert ops["scaled_dot_product_attention"] == ops["linear"]
+    assert "$N = 6D = 6144$ tokens" in RUBRICS[("06_vit_patching", 3)]
+    # 10: the chapter's probe with circular padding: one distinct vector, R² about 0
+    from tutorial_lib import checks
+
+    zeros, circular = checks.position_probe("zeros"), checks.position_probe("circular")
+    assert zeros["distinct"] == 81 and circular["distinct"] == 1 and abs(circular["r2"]) < 0.05
+    assert "stays 1" in RUBRICS[("10_mix_ffn", 2)] and "drops to about 0" in RUBRICS[("10_mix_ffn", 2)]
+    # 13: the image bound at 64 px, the 90 % radius of a uniform map (chapter 13's uniform_r90)
+    from tutorial_lib.erf import erf_radius
+
+    assert round(erf_radius(torch.ones(64, 64), 0.9)) == 36
+    assert "90 % radius of about 36 px" in RUBRICS[("13_receptive_fields", 3)]
+    assert "same_scale_scenes(4, num_samples=8)" in RUBRICS[("13_receptive_fields", 3)]
+
 
 # -- the clean student build (issue #25) ---------------------------------------------------------------
 import ast  # noqa: E402
@@ -260,7 +283,8 @@ from assignments import (ANSWER_CELL, BANNER, PREDICT_NOTE, STUDENT_NB_NOTE, boo
                          clean_student_build, render_book_roles)
 
 sys.path.insert(0, str(ROOT / "tools" / "exercise_cells"))
-from insert import definitions, insert  # noqa: E402
+from _cells import CODE_WIDTH  # noqa: E402
+from insert import definitions, differences, insert, refresh  # noqa: E402
 
 BOOK_ONLY = re.compile(r"\{(cite|doc|ref|numref|eq|glue|term|download)(:[a-z]+)?\}`|^(```+|:::+)\{", re.M)
 RELATIVE = re.compile(r"\]\((?!https?://|#|mailto:)[^)]*\.(ipynb|md)")
@@ -390,3 +414,35 @@ def test_inserting_exercise_cells_is_idempotent_and_numbers_the_exercise() -> No
              for m in re.finditer(r"^### Exercise (\d+)", c.source, re.M)]
     assert heads == ["1", "2", "3", "4"]
     assert nb.cells[-6].source.startswith("### Exercise 4 — predict, then measure")
+
+
+@pytest.mark.parametrize("chapter", KIT_CHAPTERS, ids=lambda p: p.stem)
+def test_exercise_cells_fit_the_column_and_reproduce_the_chapter(chapter: pathlib.Path) -> None:
+    """The definitions in tools/exercise_cells are the source of the chapters' inserted cells:
+    their code fits the book's code column, and inserting them again reproduces the chapter's
+    cells exactly (source, tags, order), so that a re-insert cannot undo a fix made in a chapter."""
+    module = definitions(chapter.stem)
+    specs = list(module.PREDICT) + [s for cells in module.SCAFFOLDS.values() for s in cells]
+    for spec in specs:
+        if spec["cell_type"] == "code":
+            wide = [ln for ln in spec["source"].splitlines() if len(ln) > CODE_WIDTH]
+            assert not wide, f"{chapter.stem}: code lines over {CODE_WIDTH} columns: {wide}"
+    found = differences(nbformat.read(chapter, as_version=4), chapter.stem)
+    assert not found, (f"{chapter.stem}: {found}; run tools/exercise_cells/insert.py --refresh "
+                       f"{chapter.relative_to(ROOT)} and re-execute the chapter")
+
+
+def test_refresh_keeps_the_outputs_of_code_whose_syntax_is_unchanged() -> None:
+    path = next(p for p in KIT_CHAPTERS if p.stem == "08_overlap_patch_embed")
+    nb = nbformat.read(path, as_version=4)
+    scaffold = next(c for c in nb.cells if c.metadata.get("exercise_cells", "").endswith("scaffold-2"))
+    predict_stub = next(c for c in nb.cells if "predict-stub" in c.metadata.get("tags", []))
+    scaffold.source = scaffold.source.replace("# A start", "#   A start")  # a comment only
+    predict_stub.source += "\nextra = 1"  # code
+    predict_stub.outputs = [nbformat.v4.new_output("stream", name="stdout", text="old\n")]
+    assert differences(nb, path.stem) and refresh(nb, path.stem) and not differences(nb, path.stem)
+    scaffold = next(c for c in nb.cells if c.metadata.get("exercise_cells", "").endswith("scaffold-2"))
+    predict_stub = next(c for c in nb.cells if "predict-stub" in c.metadata.get("tags", []))
+    assert scaffold.outputs and scaffold.outputs[0]["text"].startswith("(256, 512)")
+    assert predict_stub.outputs == [] and not refresh(nb, path.stem)
+
