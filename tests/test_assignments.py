@@ -280,14 +280,16 @@ import importlib.util  # noqa: E402
 import re  # noqa: E402
 
 from assignments import (ANSWER_CELL, BANNER, PREDICT_NOTE, STUDENT_NB_NOTE, book_base_url,  # noqa: E402
-                         clean_student_build, render_book_roles)
+                         _only_imports, clean_student_build, render_book_roles)
 
 sys.path.insert(0, str(ROOT / "tools" / "exercise_cells"))
 from _cells import CODE_WIDTH  # noqa: E402
 from insert import definitions, differences, insert, refresh  # noqa: E402
 
-BOOK_ONLY = re.compile(r"\{(cite|doc|ref|numref|eq|glue|term|download)(:[a-z]+)?\}`|^(```+|:::+)\{", re.M)
+#: any MyST role (``{cite}`...```, ``{glue:text}`...```, ``{numref}`...``` ...) or directive
+BOOK_ONLY = re.compile(r"\{[a-z][a-z-]*(:[a-z-]+)?\}`|^(```+|:::+)\{", re.M)
 RELATIVE = re.compile(r"\]\((?!https?://|#|mailto:)[^)]*\.(ipynb|md)")
+RELATIVE_HREF = re.compile(r"href=[\"'](?!https?://|#|mailto:)[^\"']*\.(ipynb|md|html)")
 
 
 def _student(path: pathlib.Path, with_new_cells: bool = False) -> nbformat.NotebookNode:
@@ -308,16 +310,20 @@ def test_student_build_is_clean(chapter: pathlib.Path, with_new_cells: bool) -> 
     # the setup cell first: right after the title and the banner
     assert code[0].source.startswith(SETUP_MARK) and nb.cells.index(code[0]) <= 2
     assert nb.cells[nb.cells.index(code[0]) - 1].source == BANNER
+    book_imports = {c.source for c in original.cells if c.cell_type == "code" and _only_imports(c.source)}
     for cell in nb.cells:
         tags = set(cell.metadata.get("tags", []))
         assert not tags & {"exercise-solution", "predict-solution", "remove-cell"}, cell.source[:80]
+        assert cell.source.strip(), f"an empty {cell.cell_type} cell"
         if cell.cell_type == "code":
-            assert cell.source.strip(), "an empty code cell"
             if "remove-input" in tags:  # kept only because a later cell needs a name it binds
                 assert cell.metadata.get("jupyter", {}).get("source_hidden")
+            # a cell left with nothing but imports (its listing removed) is vestigial
+            assert not _only_imports(cell.source) or cell.source in book_imports, cell.source
         else:
             assert not BOOK_ONLY.search(cell.source), BOOK_ONLY.search(cell.source).group(0)
             assert not RELATIVE.search(cell.source), RELATIVE.search(cell.source).group(0)
+            assert not RELATIVE_HREF.search(cell.source), RELATIVE_HREF.search(cell.source).group(0)
             for url in re.findall(r"\]\((https?://[^)\s]+\.html[^)\s]*)\)", cell.source):
                 if "github.io" in url:
                     assert url.startswith(base)
@@ -446,3 +452,15 @@ def test_refresh_keeps_the_outputs_of_code_whose_syntax_is_unchanged() -> None:
     assert scaffold.outputs and scaffold.outputs[0]["text"].startswith("(256, 512)")
     assert predict_stub.outputs == [] and not refresh(nb, path.stem)
 
+
+def test_a_cell_left_with_only_imports_gives_them_to_the_cell_that_uses_them() -> None:
+    nb = _chapter()
+    at = next(i for i, c in enumerate(nb.cells) if "show_source(metrics" in c.source)
+    nb.cells[at].source = "from tutorial_lib import metrics\nimport math\nshow_source(metrics.iou_per_class)"
+    nb.cells.insert(at + 1, _cell("print(metrics.mean_iou)"))
+    student, _ = student_version(nb)
+    sources = [c.source for c in student.cells]
+    assert "from tutorial_lib import metrics\n\nprint(metrics.mean_iou)" in sources
+    assert not any("import math" in s for s in sources)  # used by no later cell: dropped
+    note = next(i for i, s in enumerate(sources) if "is removed here" in s)
+    assert student.cells[note - 1].cell_type == "markdown" or "metrics" not in sources[note - 1]
