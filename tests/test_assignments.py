@@ -464,3 +464,27 @@ def test_a_cell_left_with_only_imports_gives_them_to_the_cell_that_uses_them() -
     assert not any("import math" in s for s in sources)  # used by no later cell: dropped
     note = next(i for i, s in enumerate(sources) if "is removed here" in s)
     assert student.cells[note - 1].cell_type == "markdown" or "metrics" not in sources[note - 1]
+
+
+def test_the_student_run_fails_on_errors_and_on_checks_that_pass_a_stub() -> None:
+    """What tools/colab_check.py --students (make test-students) counts as a failure
+    in an executed student notebook."""
+    from colab_check import student_problems
+
+    ok = _cell(
+        "try:\n    checks.check_mean_iou(mean_iou)\n"
+        "except AssertionError:\n    pass",
+        "exercise-check",
+        output="✗ mean IoU: 1 problem(s)\n  - mean_iou is not implemented yet\n",
+    )
+    silent = _cell("checks.check_mean_iou(mean_iou)", "exercise-check", output="✓")
+    broken = _cell("print(undefined)")
+    error = dict(ename="NameError", evalue="name 'undefined' is not defined")
+    broken.outputs = [nbformat.v4.new_output("error", traceback=[], **error)]
+    title = nbformat.v4.new_markdown_cell("# T")
+    executed = nbformat.v4.new_notebook(cells=[title, ok, silent, broken])
+    problems = student_problems(executed)
+    assert len(problems) == 2
+    assert problems[0].startswith("cell 2 (a check) did not report its stub")
+    assert problems[1] == "cell 3: NameError: name 'undefined' is not defined"
+    assert student_problems(nbformat.v4.new_notebook(cells=[ok])) == []
