@@ -218,22 +218,24 @@ def _only_imports(source: str) -> bool:
         body = ast.parse(source).body
     except SyntaxError:
         return False
-    return bool(body) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in body)
+    imports = (ast.Import, ast.ImportFrom)
+    return bool(body) and all(isinstance(n, imports) for n in body)
 
 
-def _carry_imports(cells: List[nbformat.NotebookNode], at: int, imports: str) -> None:
-    """Move the import statements of a cell that held only them and a removed listing
-    into the first code cell from ``at`` on that uses what each binds (without binding
-    it itself); an import no later cell uses is dropped."""
+def _carry_imports(cells: List[nbformat.NotebookNode], at: int, imports: str):
+    """Move the import statements of a cell that held only them and a removed
+    listing into the first code cell from ``at`` on that uses what each binds
+    (without binding it itself); an import no later cell uses is dropped."""
     for node in ast.parse(imports).body:
         line = ast.get_source_segment(imports, node)
         names = _bound_names(line)
         for cell in cells[at:]:
             if cell.cell_type != "code" or _tags(cell) & EXERCISE_TAGS:
                 continue
-            if names & _used_names(cell.source) and not names & _bound_names(cell.source):
-                joint = "\n" if cell.source.startswith(("import ", "from ")) else "\n\n"
-                cell.source = line + joint + cell.source
+            uses = names & _used_names(cell.source)
+            if uses and not names & _bound_names(cell.source):
+                starts = cell.source.startswith(("import ", "from "))
+                cell.source = line + ("\n" if starts else "\n\n") + cell.source
                 break
 
 
@@ -276,7 +278,8 @@ def student_version(nb: nbformat.NotebookNode, chapter: str = "notebook") -> Tup
             else:
                 dropped = remove_listings(cell, components)
                 if dropped:
-                    if _only_imports(cell.source):  # the listing was the point of it
+                    # the listing was the point of a cell left with only imports
+                    if _only_imports(cell.source):
                         carried.append((len(cells), cell.source))
                     else:
                         cells.append(cell)

@@ -4,10 +4,10 @@
 Each chapter module defines
 
 * ``PREDICT``: the cells of its predict-then-measure exercise, in order — the
-  exercise text (markdown, heading ``### Exercise {n} — …``: ``{n}`` is filled in on
-  insertion), the student's prediction (``predict-stub``: values ``...``), the book's
-  prediction (``predict-solution`` + ``hide-input``: removed from the student
-  notebook), the measurement (``predict-measure``), the check call
+  exercise text (markdown, heading ``### Exercise {n} — …``: ``{n}`` is filled in
+  on insertion), the student's prediction (``predict-stub``: values ``...``), the
+  book's prediction (``predict-solution`` + ``hide-input``: removed from the
+  student notebook), the measurement (``predict-measure``), the check call
   (``predict-check``) and the reasoning folded in a dropdown (``predict-reveal``);
 * ``SCAFFOLDS``: ``{exercise number: [cells]}``, the code a discussion exercise
   starts from, on the library's components (``discussion-scaffold``), inserted right

@@ -189,8 +189,9 @@ def refresh(nb: nbformat.NotebookNode, chapter: str) -> bool:
     roles = [c.metadata["exercise_cells"] for c in have]
     if roles != [c.metadata["exercise_cells"] for c in want]:
         raise ValueError(
-            f"exercise_cells: the cells of {chapter} changed in number or place; "
-            "take the inserted cells out (metadata.exercise_cells) and insert them again"
+            f"exercise_cells: the cells of {chapter} changed in number or "
+            "place; take the inserted cells out (metadata.exercise_cells) and insert "
+            "them again"
         )
     for before, cell in zip(have, want):
         if "id" in before:
