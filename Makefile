@@ -18,7 +18,7 @@ CPU := TUTORIAL_LIB_DEVICE=cpu
 # Another machine's kernels on this one: no SIMD in ATen, oneDNN at SSE4.1, one thread.
 EMULATE := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 OMP_NUM_THREADS=1
 
-.PHONY: install chromium vendor book test test-lib test-notebooks test-notebooks-emulated test-colab test-book notebooks assignments grade autograder serve bench experiments checkpoints clean
+.PHONY: install chromium vendor book test test-lib test-notebooks test-notebooks-emulated test-colab test-students test-book notebooks assignments grade autograder serve bench experiments checkpoints clean
 
 # tutorial_lib/__init__.py holds the version: a bump must refresh the installed metadata too
 # (it is part of INSTALL_KEY).
@@ -61,9 +61,18 @@ test-notebooks-emulated: install
 	$(CPU) $(EMULATE) $(PY) -m pytest $(NBVAL) -q $(or $(NB),$$($(PY) tools/notebooks.py list))
 
 # Every chapter from the built wheel, in a fresh Colab-like environment (.venv-colab), copied to a
-# folder outside the repository, outputs compared, kernels emulating another CPU (tools/colab_check.py).
+# folder outside the repository, outputs compared, kernels emulating another CPU (tools/colab_check.py);
+# then every chapter's student notebook the same way (test-students).
 test-colab: install
 	$(PY) tools/colab_check.py --emulate $(NB)
+	$(PY) tools/colab_check.py --students $(NB)
+
+# Every chapter's student notebook (make assignments) from the built wheel, in .venv-colab, run top to
+# bottom with its exercise stubs untouched: every cell must run and every check report its stub
+# (tools/colab_check.py --students; about 3 minutes for the 13 notebooks on 2 cores).
+# NB=path/to/chapter.ipynb for one chapter.
+test-students: install
+	$(PY) tools/colab_check.py --students $(NB)
 
 test-book: install vendor chromium
 	rm -rf _build

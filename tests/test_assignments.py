@@ -250,6 +250,32 @@ def test_rubric_numbers_come_from_the_library() -> None:
     for number in ("86,433,024", "3,582,102", "7,241,304", "384,750", "97,641,180", "131,072", "**56**", "**23**"):
         assert number in text
 
+    # 06: attention is half of a ViT-L block at N = 6D tokens, whatever the heads
+    from tutorial_lib.models.vit import Block
+    from tutorial_lib.profiling import count_macs
+
+    for heads in (16, 8):
+        with torch.device("meta"):
+            block = Block(1024, heads)
+            tokens = torch.empty(1, 6144, 1024)
+        ops = count_macs(block, tokens).by_operator
+        assert ops["scaled_dot_product_attention"] == ops["linear"]
+    assert "$N = 6D = 6144$ tokens" in RUBRICS[("06_vit_patching", 3)]
+    # 10: the chapter's probe with circular padding: one distinct vector, R² about 0
+    from tutorial_lib import checks
+
+    zeros, circular = (checks.position_probe(m) for m in ("zeros", "circular"))
+    assert zeros["distinct"] == 81 and circular["distinct"] == 1
+    assert abs(circular["r2"]) < 0.05
+    answer = RUBRICS[("10_mix_ffn", 2)]
+    assert "stays 1" in answer and "drops to about 0" in answer
+    # 13: the image bound at 64 px: the 90 % radius of a uniform map (uniform_r90)
+    from tutorial_lib.erf import erf_radius
+
+    assert round(erf_radius(torch.ones(64, 64), 0.9)) == 36
+    answer = RUBRICS[("13_receptive_fields", 3)]
+    assert "90 % radius of about 36 px" in answer
+    assert "same_scale_scenes(4, num_samples=8)" in answer
 
 # -- the clean student build (issue #25) ---------------------------------------------------------------
 import ast  # noqa: E402
@@ -257,13 +283,18 @@ import importlib.util  # noqa: E402
 import re  # noqa: E402
 
 from assignments import (ANSWER_CELL, BANNER, PREDICT_NOTE, STUDENT_NB_NOTE, book_base_url,  # noqa: E402
-                         clean_student_build, render_book_roles)
+                         _only_imports, clean_student_build, render_book_roles)
 
 sys.path.insert(0, str(ROOT / "tools" / "exercise_cells"))
-from insert import definitions, insert  # noqa: E402
+from _cells import CODE_WIDTH  # noqa: E402
+from insert import definitions, differences, insert, refresh  # noqa: E402
 
-BOOK_ONLY = re.compile(r"\{(cite|doc|ref|numref|eq|glue|term|download)(:[a-z]+)?\}`|^(```+|:::+)\{", re.M)
+#: any MyST role (``{cite}`...```, ``{glue:text}`...```, ...) or directive
+BOOK_ONLY = re.compile(r"\{[a-z][a-z-]*(:[a-z-]+)?\}`|^(```+|:::+)\{", re.M)
 RELATIVE = re.compile(r"\]\((?!https?://|#|mailto:)[^)]*\.(ipynb|md)")
+RELATIVE_HREF = re.compile(
+    r"href=[\"'](?!https?://|#|mailto:)[^\"']*\.(ipynb|md|html)"
+)
 
 
 def _student(path: pathlib.Path, with_new_cells: bool = False) -> nbformat.NotebookNode:
@@ -284,16 +315,27 @@ def test_student_build_is_clean(chapter: pathlib.Path, with_new_cells: bool) -> 
     # the setup cell first: right after the title and the banner
     assert code[0].source.startswith(SETUP_MARK) and nb.cells.index(code[0]) <= 2
     assert nb.cells[nb.cells.index(code[0]) - 1].source == BANNER
+    book_imports = {
+        c.source
+        for c in original.cells
+        if c.cell_type == "code" and _only_imports(c.source)
+    }
     for cell in nb.cells:
         tags = set(cell.metadata.get("tags", []))
         assert not tags & {"exercise-solution", "predict-solution", "remove-cell"}, cell.source[:80]
+        assert cell.source.strip(), f"an empty {cell.cell_type} cell"
         if cell.cell_type == "code":
-            assert cell.source.strip(), "an empty code cell"
             if "remove-input" in tags:  # kept only because a later cell needs a name it binds
                 assert cell.metadata.get("jupyter", {}).get("source_hidden")
+            # a cell left with only imports (its listing removed) is vestigial
+            assert not _only_imports(cell.source) or cell.source in book_imports, (
+                cell.source
+            )
         else:
             assert not BOOK_ONLY.search(cell.source), BOOK_ONLY.search(cell.source).group(0)
             assert not RELATIVE.search(cell.source), RELATIVE.search(cell.source).group(0)
+            href = RELATIVE_HREF.search(cell.source)
+            assert not href, href.group(0)
             for url in re.findall(r"\]\((https?://[^)\s]+\.html[^)\s]*)\)", cell.source):
                 if "github.io" in url:
                     assert url.startswith(base)
@@ -390,3 +432,88 @@ def test_inserting_exercise_cells_is_idempotent_and_numbers_the_exercise() -> No
              for m in re.finditer(r"^### Exercise (\d+)", c.source, re.M)]
     assert heads == ["1", "2", "3", "4"]
     assert nb.cells[-6].source.startswith("### Exercise 4 — predict, then measure")
+
+
+@pytest.mark.parametrize("chapter", KIT_CHAPTERS, ids=lambda p: p.stem)
+def test_exercise_cells_fit_the_column_and_reproduce_the_chapter(
+    chapter: pathlib.Path,
+) -> None:
+    """The definitions in tools/exercise_cells are the source of the chapters'
+    inserted cells: their code fits the book's code column, and inserting them again
+    reproduces the chapter's cells exactly (source, tags, order), so that a
+    re-insert cannot undo a fix made in a chapter."""
+    module = definitions(chapter.stem)
+    scaffolds = [s for cells in module.SCAFFOLDS.values() for s in cells]
+    for spec in list(module.PREDICT) + scaffolds:
+        if spec["cell_type"] == "code":
+            lines = spec["source"].splitlines()
+            wide = [ln for ln in lines if len(ln) > CODE_WIDTH]
+            assert not wide, f"{chapter.stem}: over {CODE_WIDTH} columns: {wide}"
+    found = differences(nbformat.read(chapter, as_version=4), chapter.stem)
+    assert not found, (
+        f"{chapter.stem}: {found}; run tools/exercise_cells/insert.py --refresh "
+        f"{chapter.relative_to(ROOT)} and re-execute the chapter"
+    )
+
+
+def _inserted_cell(nb: nbformat.NotebookNode, role: str) -> nbformat.NotebookNode:
+    return next(c for c in nb.cells if c.metadata.get("exercise_cells", "") == role)
+
+
+def test_refresh_keeps_the_outputs_of_code_whose_syntax_is_unchanged() -> None:
+    path = next(p for p in KIT_CHAPTERS if p.stem == "08_overlap_patch_embed")
+    nb = nbformat.read(path, as_version=4)
+    scaffold = _inserted_cell(nb, f"{path.stem}:scaffold-2")
+    stub = next(c for c in nb.cells if "predict-stub" in c.metadata.get("tags", []))
+    # a comment changes in the scaffold, code in the prediction stub
+    scaffold.source = scaffold.source.replace("# A start", "#   A start")
+    stub.source += "\nextra = 1"
+    stub.outputs = [nbformat.v4.new_output("stream", name="stdout", text="old\n")]
+    assert differences(nb, path.stem) and refresh(nb, path.stem)
+    assert not differences(nb, path.stem) and not refresh(nb, path.stem)
+    scaffold = _inserted_cell(nb, f"{path.stem}:scaffold-2")
+    stub = next(c for c in nb.cells if "predict-stub" in c.metadata.get("tags", []))
+    assert scaffold.outputs and scaffold.outputs[0]["text"].startswith("(256, 512)")
+    assert stub.outputs == []
+
+
+def test_a_cell_left_with_only_imports_hands_them_on() -> None:
+    """A listing's cell left with nothing but imports goes; each import moves to the
+    first later cell that uses it, or goes too."""
+    nb = _chapter()
+    at = next(i for i, c in enumerate(nb.cells) if "show_source(" in c.source)
+    nb.cells[at].source = (
+        "from tutorial_lib import metrics\nimport math\n"
+        "show_source(metrics.iou_per_class)"
+    )
+    nb.cells.insert(at + 1, _cell("print(metrics.mean_iou)"))
+    student, _ = student_version(nb)
+    sources = [c.source for c in student.cells]
+    assert "from tutorial_lib import metrics\n\nprint(metrics.mean_iou)" in sources
+    assert not any("import math" in s for s in sources)  # used by no later cell
+    note = next(i for i, s in enumerate(sources) if "is removed here" in s)
+    assert "import" not in sources[note - 1]
+
+
+def test_the_student_run_fails_on_errors_and_on_checks_that_pass_a_stub() -> None:
+    """What tools/colab_check.py --students (make test-students) counts as a failure
+    in an executed student notebook."""
+    from colab_check import student_problems
+
+    ok = _cell(
+        "try:\n    checks.check_mean_iou(mean_iou)\n"
+        "except AssertionError:\n    pass",
+        "exercise-check",
+        output="✗ mean IoU: 1 problem(s)\n  - mean_iou is not implemented yet\n",
+    )
+    silent = _cell("checks.check_mean_iou(mean_iou)", "exercise-check", output="✓")
+    broken = _cell("print(undefined)")
+    error = dict(ename="NameError", evalue="name 'undefined' is not defined")
+    broken.outputs = [nbformat.v4.new_output("error", traceback=[], **error)]
+    title = nbformat.v4.new_markdown_cell("# T")
+    executed = nbformat.v4.new_notebook(cells=[title, ok, silent, broken])
+    problems = student_problems(executed)
+    assert len(problems) == 2
+    assert problems[0].startswith("cell 2 (a check) did not report its stub")
+    assert problems[1] == "cell 3: NameError: name 'undefined' is not defined"
+    assert student_problems(nbformat.v4.new_notebook(cells=[ok])) == []

@@ -16,7 +16,7 @@ def _measure(name):
     return {
         "01": lambda: checks.measure_background_baseline(),
         "02": lambda: checks.measure_receptive_field(deeplab.PREDICT_RF_STACK),
-        "03": lambda: checks.measure_separable_costs(repeats=3),
+        "03": lambda: checks.measure_separable_costs(rounds=2),
         "04": lambda: [checks.measure_aspp_taps(s, r) for s, r in deeplab.PREDICT_ASPP_CASES],
         "05": lambda: checks.measure_decoder_shapes(),
         "06": lambda: {256: checks.measure_vit_block_macs(256), 512: checks.measure_vit_block_macs(512)},

@@ -212,6 +212,33 @@ def remove_listings(cell: nbformat.NotebookNode, components: Set[str]) -> List[s
     return dropped
 
 
+def _only_imports(source: str) -> bool:
+    """Whether the code is nothing but import statements (and comments)."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    imports = (ast.Import, ast.ImportFrom)
+    return bool(body) and all(isinstance(n, imports) for n in body)
+
+
+def _carry_imports(cells: List[nbformat.NotebookNode], at: int, imports: str):
+    """Move the import statements of a cell that held only them and a removed
+    listing into the first code cell from ``at`` on that uses what each binds
+    (without binding it itself); an import no later cell uses is dropped."""
+    for node in ast.parse(imports).body:
+        line = ast.get_source_segment(imports, node)
+        names = _bound_names(line)
+        for cell in cells[at:]:
+            if cell.cell_type != "code" or _tags(cell) & EXERCISE_TAGS:
+                continue
+            uses = names & _used_names(cell.source)
+            if uses and not names & _bound_names(cell.source):
+                starts = cell.source.startswith(("import ", "from "))
+                cell.source = line + ("\n" if starts else "\n\n") + cell.source
+                break
+
+
 def _redact(nb: nbformat.NotebookNode, chapter: str) -> None:
     for stem, old, new in REDACTIONS:
         if stem != chapter:
@@ -232,6 +259,7 @@ def student_version(nb: nbformat.NotebookNode, chapter: str = "notebook") -> Tup
     _redact(nb, chapter)
     components = exercised_components(nb)
     cells = []
+    carried: List[Tuple[int, str]] = []  # imports left alone by a removed listing
     exercises = 0
     for cell in nb.cells:
         tags = _tags(cell)
@@ -250,11 +278,17 @@ def student_version(nb: nbformat.NotebookNode, chapter: str = "notebook") -> Tup
             else:
                 dropped = remove_listings(cell, components)
                 if dropped:
-                    cells.append(cell)
+                    # the listing was the point of a cell left with only imports
+                    if _only_imports(cell.source):
+                        carried.append((len(cells), cell.source))
+                    else:
+                        cells.append(cell)
                     names = ", ".join(f"`{d}`" for d in dropped)
                     cells.append(nbformat.v4.new_markdown_cell(LISTING_NOTE.format(names=names)))
                     continue
         cells.append(cell)
+    for at, imports in reversed(carried):
+        _carry_imports(cells, at, imports)
     title = next((i for i, c in enumerate(cells) if c.cell_type == "markdown"), -1)
     cells.insert(title + 1, nbformat.v4.new_markdown_cell(BANNER))
     if exercises:  # the grader's identity line (STUDENT_CELLS)

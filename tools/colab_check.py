@@ -14,6 +14,15 @@
    each chapter must run there *and* reproduce its stored outputs. Cells tagged
    ``needs-transformers`` run, but their outputs are not compared (transformers is not installed).
 
+``--students`` runs the course kit's student notebooks instead (built by
+``tools/assignments.py`` from the chapters into the temporary folder): each runs top
+to bottom, as "Run all" does, in a kernel of the same environment, with its exercise
+stubs untouched. Every cell must run (no error output), and every check cell must
+report its unfinished exercise ("not implemented"): the check cells catch the
+check's ``AssertionError``, so an untouched stub is reported, never an error that
+stops "Run all". Outputs are not compared (a student's run is its own).
+``make test-students``; it prints the time of each notebook.
+
 ``--emulate`` runs the kernels as another machine would: no SIMD in ATen's kernels
 (``ATEN_CPU_CAPABILITY=default``), oneDNN limited to SSE4.1 (``ONEDNN_MAX_CPU_ISA=SSE41``) and one
 thread instead of the native count (``OMP_NUM_THREADS=1``; 2 when the native count is already 1).
@@ -102,13 +111,99 @@ def build_wheel(source: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
     return wheels[0]
 
 
+def student_notebooks(
+    chapters: List[pathlib.Path], kit: pathlib.Path
+) -> List[pathlib.Path]:
+    """The student notebooks of ``chapters``, built by ``tools/assignments.py`` into
+    ``kit``."""
+    import assignments  # tools/assignments.py
+
+    written = assignments.write_assignments(chapters, kit)
+    return [kit / "student" / rel for rel, _, _ in written]
+
+
+#: what a check cell prints for an untouched stub (the predict checks too)
+NOT_IMPLEMENTED = "not implemented"
+
+
+def student_problems(nb) -> List[str]:
+    """What went wrong in an executed student notebook: error outputs, and check
+    cells that did not report their untouched exercise as not implemented."""
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for out in cell.outputs:
+            if out.output_type == "error":
+                problems.append(f"cell {index}: {out.ename}: {out.evalue}"[:400])
+        tags = set(cell.metadata.get("tags", []))
+        if tags & {"exercise-check", "predict-check"}:
+            printed = "".join(
+                o.get("text", "") for o in cell.outputs if o.output_type == "stream"
+            )
+            if NOT_IMPLEMENTED not in printed:
+                problems.append(
+                    f"cell {index} (a check) did not report its stub as not "
+                    f"implemented: {printed[:200]!r}"
+                )
+    return problems
+
+
+def run_students(paths: List[pathlib.Path], env: Dict[str, str]) -> int:
+    """Execute each student notebook top to bottom in the Colab-like kernel (one
+    at a time); return 1 if any cell failed."""
+    import time
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ.update(env)  # the kernel inherits this process's environment
+    for name in ("PYTHONPATH", "VIRTUAL_ENV"):
+        os.environ.pop(name, None)
+    failed, total = 0, 0.0
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(
+            nb,
+            kernel_name=KERNEL,
+            timeout=600,
+            allow_errors=True,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        start = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - start
+        total += seconds
+        nbformat.write(nb, path)  # the run, for --keep
+        problems = student_problems(nb)
+        failed += bool(problems)
+        verdict = "FAILED" if problems else "ran to the end"
+        print(f"{path.name}: {verdict} in {seconds:.0f} s", flush=True)
+        for problem in problems:
+            print(f"    {problem}", flush=True)
+    ran = len(paths) - failed
+    print(f"{ran} of {len(paths)} student notebooks ran to the end ({total:.0f} s)")
+    return 1 if failed else 0
+
+
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=pathlib.Path)
     parser.add_argument("--emulate", action="store_true", help="run the kernels as another CPU would")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (prints its path)")
+    parser.add_argument(
+        "--students",
+        action="store_true",
+        help="run the course kit's student notebooks (stubs untouched)",
+    )
     args = parser.parse_args(argv)
-    chapters = [p.resolve() for p in args.notebooks] or notebooks.chapters()
+    every = notebooks.numbered_chapters() if args.students else notebooks.chapters()
+    chapters = [p.resolve() for p in args.notebooks] or every
+    if args.students:  # the course kit has the numbered chapters only
+        chapters = [p for p in chapters if p in every]
+        if not chapters:
+            print("no chapter of the course kit among", *args.notebooks)
+            return 0
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="tutorial-lib-colab-"))
     try:
@@ -123,9 +218,12 @@ def main(argv: List[str]) -> int:
         # A kernel of that environment, with no PYTHONPATH: it sees the wheel, not the repository.
         run(python, "-m", "ipykernel", "install", "--prefix", work / "jupyter", "--name", KERNEL,
             "--display-name", "Colab-like", "--env", "PYTHONPATH", "")
-        folder = work / "chapters"
+        folder = work / ("students" if args.students else "chapters")
         folder.mkdir()
-        for path in chapters:
+        sources = (
+            student_notebooks(chapters, work / "kit") if args.students else chapters
+        )
+        for path in sources:
             shutil.copy2(path, folder / path.name)
         env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
         env["JUPYTER_PATH"] = str(work / "jupyter" / "share" / "jupyter")
@@ -142,8 +240,13 @@ def main(argv: List[str]) -> int:
             raise SystemExit(f"the Colab-like environment imports tutorial_lib from {where}, not from its wheel")
         if args.emulate and (capability != "DEFAULT" or threads != env["OMP_NUM_THREADS"]):
             raise SystemExit(f"emulation did not take: torch runs with {capability} kernels and {threads} threads")
-        print(f"chapters in {folder}; tutorial_lib from {where}; torch kernels {capability}, {threads} threads",
-              flush=True)
+        print(
+            f"{folder.name} in {folder}; tutorial_lib from {where}; torch kernels "
+            f"{capability}, {threads} threads",
+            flush=True,
+        )
+        if args.students:
+            return run_students([folder / p.name for p in sources], env)
         # pytest runs from the repository (for the plugin and the sanitize file); the notebooks and
         # the kernels live in the temporary folder.
         command = [sys.executable, "-m", "pytest", "-p", "tests.nbval_numeric", "--nbval",

@@ -167,22 +167,29 @@ is not evidence of a difference.
   numbers.
 """,
     ("13_receptive_fields", 3): r"""
-**Expected answer.** At 256 px the image is larger than the convolutional models' theoretical reach,
-so DeepLabV3+'s 50 % and 90 % radii stop growing with the image (bounded by its receptive field),
-whereas SegFormer's attention can use the whole image and its radii can grow with the input; at 64 px
-both are clipped by the image border, which is why the 64 px comparison was not a fair test of the
-"larger ERF" claim. The second question: the weights are the same, but the model now sees objects four
-times larger in pixels and (for SegFormer) four times as many tokens at every stage, with positional
-information from zero padding further from most tokens; the network was never trained in that regime,
-so the measurement describes the trained weights applied out of distribution, not necessarily the ERF
-of the model as trained. A careful answer says the claim is supported only if the trend survives this
-caveat (e.g. by also training or fine-tuning at 256 px, or rendering objects at the training scale).
+**Expected answer.** At 64 px the image bounds the radii: every model but the FCN can see the
+whole $64\times64$ scene, and a map spread evenly over it already has a 90 % radius of about 36 px.
+On the $256\times256$ views (objects as many pixels across as in training, measured at each view's
+deepest object pixel, `reduce="norm"` for features) the deep stages' radii **grow** once that bound
+is gone — DeepLabV3+'s backbone and ASPP (its convolutions reach far, and image pooling reaches
+everywhere) and SegFormer's stages 2–4 (attention spreads a thin tail of gradient over the whole
+view, so its 90 % radius grows most) — while the stride-4 features (DeepLabV3+'s `low_level`,
+SegFormer's stage 1 50 % radius) hardly change: they were never bounded. The encoders' last stages
+can then compare differently by summary: with the shipped seed-0 models on these eight views
+SegFormer's stage 4 has the smaller 50 % radius but the larger 90 % radius. So the 64-px comparison
+measured the image as much as the models: it neither supports nor refutes the paper's Figure 3.
+One seed and eight views give no verdict either — the book's rule needs the paired interval over
+the recorded seeds, and the paper's images are larger still.
 
 **Rubric (4 points).**
-* 1 — measurement at 256 px with the same procedure (`effective_receptive_field`, `erf_radius` at 0.5
-  and 0.9) for both models; numbers reported beside the 64 px ones.
-* 1 — interprets the change for the convolutional model (bounded by its theoretical field).
-* 1 — interprets SegFormer's change (global attention) without overclaiming from one image set.
-* 1 — the distribution-shift caveat (object scale in pixels, token count, padding-based position).
+* 1 — the per-stage measurement on `data.same_scale_scenes(4, num_samples=8)` at
+  `erf.object_centres` with `erf.erf_radii_at` (`"norm"` for features, `"predicted"` for logits),
+  both radii for both models, beside the recorded 64-px values.
+* 1 — which radii grow (the deep stages, the 90 % radius most) and which do not (stride-4
+  features), explained by the image bound at 64 px.
+* 1 — the last-stage comparison at 256 px stated per radius, without a verdict from one seed and
+  eight views.
+* 1 — the conclusion: the 64-px comparison was bounded by the image, so it cannot test Figure 3;
+  what a test would need (several seeds, paired, larger images).
 """,
 }

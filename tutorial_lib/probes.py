@@ -90,10 +90,12 @@ def stack_features(
     conv: bool = True,
     padding_mode: str = "zeros",
     dtype: torch.dtype = torch.float64,
+    seed: int = 0,
 ) -> torch.Tensor:
     """The features ``(side², dim)`` of :func:`constant_tokens` after an
-    :class:`FFNStack` of ``depth`` blocks, computed in ``dtype``."""
-    stack = FFNStack(depth, dim, conv, padding_mode).to(dtype)
+    :class:`FFNStack` of ``depth`` blocks (weights seeded by ``seed``), computed in
+    ``dtype``."""
+    stack = FFNStack(depth, dim, conv, padding_mode, seed).to(dtype)
     return stack(constant_tokens(side, dim, dtype=dtype), side, side)[0]
 
 

@@ -1,4 +1,6 @@
-"""Chapter 01: predict the all-background baseline; scaffold for Exercise 2 (the ceiling at 128 px)."""
+"""Chapter 01: predict the all-background baseline; scaffold for Exercise 2
+(the majority vote at 128 px)."""
+
 from _cells import code, predict
 
 PREDICT = predict(
@@ -13,15 +15,23 @@ of the two flatters the baseline, and why?
 from tutorial_lib import checks
 
 measured = checks.measure_background_baseline()
-print(f"background share b = {measured['background_share']:.3f}, classes present K = {measured['classes_present']}")
+print(
+    f"background share b = {measured['background_share']:.3f}, classes present "
+    f"K = {measured['classes_present']}"
+)
 prediction = {"pixel_accuracy": ..., "mean_iou": ...}
 """,
     """
-prediction = {"pixel_accuracy": measured["background_share"],
-              "mean_iou": measured["background_share"] / measured["classes_present"]}
+prediction = {
+    "pixel_accuracy": measured["background_share"],
+    "mean_iou": measured["background_share"] / measured["classes_present"],
+}
 """,
     """
-print(f"pixel accuracy {measured['pixel_accuracy']:.3f}, mean IoU {measured['mean_iou']:.3f}")
+print(
+    f"pixel accuracy {measured['pixel_accuracy']:.3f}, mean IoU "
+    f"{measured['mean_iou']:.3f}"
+)
 """,
     """
 checks.check_predict_background_baseline(prediction, measured)
@@ -34,13 +44,20 @@ classes is $b/K$. Pixel accuracy rewards the majority class; mean IoU gives ever
 )
 
 SCAFFOLDS = {
-    2: [code("""
-# A start for Exercise 2: the same oracle at two resolutions (fill in the strides and compare).
+    2: [
+        code(
+            """
+# A start for Exercise 2: the same majority vote at two resolutions (the chapter's
+# vote_confusion and oracle at 256 px).
 from tutorial_lib import data
 
-scenes_128 = data.SyntheticScenes(len(hires), size=128, seed=1)  # `hires`, the same scenes at 128 px
-masks_128 = torch.stack([scenes_128[i][1] for i in range(len(scenes_128))])
-# now the wire IoU of oracle_at_stride(masks_128, stride, data.NUM_CLASSES) at the chapter's strides,
-# beside the 256-px numbers of the section 'Output stride: computing coarse, predicting fine'
-""", "discussion-scaffold")],
+# the validation scenes of `hires` (256 px), rendered at 128 px
+scenes_128 = data.SyntheticScenes(len(hires), size=128, seed=1)
+for s in (8,):  # then the chapter's other strides
+    wire = iou_per_class(vote_confusion(scenes_128, s))[-1]
+    print(f"OS {s}: wire IoU {oracle[s][-1]:.3f} at 256 px, {wire:.3f} at 128 px")
+""",
+            "discussion-scaffold",
+        )
+    ],
 }

@@ -1,4 +1,6 @@
-"""Chapter 02: predict the receptive field of a strided, dilated stack, then measure it by backprop."""
+"""Chapter 02: predict the receptive field of a strided, dilated stack, then
+measure it by backpropagation."""
+
 from _cells import predict
 
 PREDICT = predict(

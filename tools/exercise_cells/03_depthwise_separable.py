@@ -1,5 +1,6 @@
-"""Chapter 03: predict MACs per byte and time per MAC, then measure the timing table (the third
-learning goal, "why fewer MACs is not proportionally less time")."""
+"""Chapter 03: predict MACs per byte and time per MAC, then measure the timing table
+(the third learning goal, "why fewer MACs is not proportionally less time")."""
+
 from _cells import predict
 
 PREDICT = predict(
@@ -15,9 +16,10 @@ measuring:
 3. whether the separable layer's time ratio to the standard layer is `"higher"`, `"equal"` or `"lower"`
    than its MAC ratio.
 
-The measurement counts MACs and bytes exactly and times each layer (median of 15 runs). Timings depend
-on the machine: the check compares your prediction with the reasoning and reports whether this run
-shows the expected order — it never compares absolute times.
+The measurement counts MACs and bytes exactly and times each layer as the chapter does
+(`profiling.time_modules`: one thread, interleaved rounds, the CPU time of the fastest round). Timings
+depend on the machine: the check compares your prediction with the reasoning and reports whether this
+run shows the expected order — it never compares absolute times.
 """,
     """
 from tutorial_lib import checks
@@ -29,13 +31,22 @@ prediction = {
 }
 """,
     """
-prediction = {"lowest_intensity": "depthwise", "slowest_per_mac": "depthwise", "time_ratio": "higher"}
+prediction = {
+    "lowest_intensity": "depthwise",
+    "slowest_per_mac": "depthwise",
+    "time_ratio": "higher",
+}
 """,
     """
 measured = checks.measure_separable_costs(**checks.deeplab.PREDICT_SEPARABLE_LAYER)
-print(f"{'layer':10s} {'MACs':>12s} {'bytes':>10s} {'MACs/byte':>9s} {'GMAC/s':>7s}")
+print(
+    f"{'layer':10s} {'MACs':>12s} {'bytes':>10s} {'MACs/byte':>9s} {'GMAC/s':>7s}"
+)
 for name, row in measured.items():
-    print(f"{name:10s} {row['macs']:12,d} {row['bytes']:10,d} {row['intensity']:9.1f} {row['gmacs_per_s']:7.1f}")
+    print(
+        f"{name:10s} {row['macs']:12,d} {row['bytes']:10,d} "
+        f"{row['intensity']:9.1f} {row['gmacs_per_s']:7.1f}"
+    )
 """,
     """
 checks.check_predict_separable_speed(prediction, measured)
@@ -46,6 +57,7 @@ layer does only $K^2 = 9$ MACs per input value against $K^2 N = 576$ for the sta
 time waiting for memory, so its GMAC/s is the lowest. The separable layer's time is then dominated by
 its cheapest-in-MACs part, and its time ratio exceeds its MAC ratio — MACs are not time.
 """,
+    timing=True,
 )
 
 SCAFFOLDS: dict = {}

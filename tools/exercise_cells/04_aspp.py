@@ -1,4 +1,5 @@
 """Chapter 04: predict how many taps of an atrous kernel stay inside the map."""
+
 from _cells import predict
 
 PREDICT = predict(

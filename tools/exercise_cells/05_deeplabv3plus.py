@@ -1,4 +1,5 @@
 """Chapter 05: predict where the decoder works."""
+
 from _cells import predict
 
 PREDICT = predict(

@@ -1,4 +1,6 @@
-"""Chapter 06: predict how attention and linear costs grow with the image; scaffold for Exercise 3."""
+"""Chapter 06: predict how attention and linear costs grow with the image;
+scaffold for Exercise 3."""
+
 from _cells import code, predict
 
 PREDICT = predict(
@@ -31,8 +33,11 @@ Doubling the side multiplies the token count $N = HW/P^2$ by 4. The linear layer
 )
 
 SCAFFOLDS = {
-    3: [code("""
-# A start for Exercise 3: one ViT-L block on the meta device, its MACs split by operator.
+    3: [
+        code(
+            """
+# A start for Exercise 3: one ViT-L block on the meta device,
+# its MACs split by operator.
 import torch
 from tutorial_lib.models.vit import Block
 from tutorial_lib.profiling import count_macs
@@ -43,5 +48,8 @@ for side in (224, 512):  # extend the sizes until attention is half of the block
     n = (side // 16) ** 2
     ops = count_macs(block, torch.empty(1, n, 1024, device="meta")).by_operator
     print(side, ops)
-""", "discussion-scaffold")],
+""",
+            "discussion-scaffold",
+        )
+    ],
 }

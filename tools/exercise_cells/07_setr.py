@@ -1,4 +1,6 @@
-"""Chapter 07: predict SETR's token count and PUP's output; scaffold for Exercise 3 (counting by hand)."""
+"""Chapter 07: predict SETR's token count and PUP's output; scaffold for
+Exercise 3 (counting by hand)."""
+
 from _cells import code, predict
 
 PREDICT = predict(
@@ -29,14 +31,20 @@ $(512/16)^2 = 1024$ patch tokens (the class token is not decoded). The output st
 )
 
 SCAFFOLDS = {
-    3: [code("""
-# A start for Exercise 3: the library's breakdown of T-Base SETR-PUP, to check your hand count against
-# (derive each item from the closed forms first; the breakdown only tells you whether you agree).
+    3: [
+        code(
+            """
+# A start for Exercise 3: the library's breakdown of T-Base SETR-PUP, to check
+# your hand count against (derive each item from the closed forms first; the
+# breakdown only tells you whether you agree).
 import torch
 from tutorial_lib.models import setr
 
 with torch.device("meta"):
     model = setr.setr_pup("base", num_classes=150, img_size=512)
 # print(model.param_breakdown())  # uncomment after your derivation
-""", "discussion-scaffold")],
+""",
+            "discussion-scaffold",
+        )
+    ],
 }

@@ -1,4 +1,6 @@
-"""Chapter 08: predict MiT's stage sizes of an odd, non-square image; scaffold for Exercise 2."""
+"""Chapter 08: predict MiT's stage sizes of an odd, non-square image; scaffold
+for Exercise 2."""
+
 from _cells import code, predict
 
 PREDICT = predict(
@@ -31,13 +33,19 @@ $\\lceil H/S\\rceil$: 37 → 10 → 5 → 3 → 2 and 50 → 13 → 7 → 4 → 
 )
 
 SCAFFOLDS = {
-    2: [code("""
-# A start for Exercise 2: the stage sizes of a 1024×2048 image from the library's formula.
+    2: [
+        code(
+            """
+# A start for Exercise 2: the stage sizes of a 1024×2048 image,
+# from the library's formula.
 from tutorial_lib.layers.overlap_patch_embed import overlap_output_size
 
 h, w = 1024, 2048
 for k, s in ((7, 4), (3, 2), (3, 2), (3, 2)):
     h, w = overlap_output_size(h, k, s), overlap_output_size(w, k, s)
     print((h, w))
-""", "discussion-scaffold")],
+""",
+            "discussion-scaffold",
+        )
+    ],
 }

@@ -1,4 +1,5 @@
 """Chapter 09: predict what sequence reduction saves; scaffold for Exercise 2."""
+
 from _cells import code, predict
 
 PREDICT = predict(
@@ -12,7 +13,8 @@ tracing the library's layer.
     """
 from tutorial_lib import checks
 
-prediction = {"attention_factor": ..., "layer_factor_smaller": ...}  # a number, True or False
+# a number, True or False
+prediction = {"attention_factor": ..., "layer_factor_smaller": ...}
 """,
     """
 prediction = {"attention_factor": 64, "layer_factor_smaller": True}
@@ -33,8 +35,11 @@ reduction convolution adds $N_r sr^2 C^2 = NC^2$: the whole layer shrinks far le
 )
 
 SCAFFOLDS = {
-    2: [code("""
-# A start for Exercise 2: the quadratic term against the linear ones, from the library's closed form.
+    2: [
+        code(
+            """
+# A start for Exercise 2: the quadratic term against the linear ones,
+# from the library's closed form.
 from tutorial_lib.layers.efficient_attention import efficient_attention_macs
 
 C, sr = 32, 8
@@ -43,5 +48,8 @@ for side in (32, 64, 128, 256):  # extend the search until the quadratic term wi
     n, n_r = side * side, (side // sr) ** 2
     quadratic = 2 * n * n_r * C
     print(side, quadratic, total - quadratic)
-""", "discussion-scaffold")],
+""",
+            "discussion-scaffold",
+        )
+    ],
 }

@@ -1,5 +1,7 @@
-"""Chapter 10: predict which tokens see the padding; the scaffold of Exercise 2 (circular padding) on
-the library's Mix-FFN — never on the student's ``MixFFN``, whose name the Exercise-1 stub shadows."""
+"""Chapter 10: predict which tokens see the padding; the scaffold of Exercise 2
+(circular padding) on the library's Mix-FFN — never on the student's ``MixFFN``,
+whose name the Exercise-1 stub shadows."""
+
 from _cells import code, predict
 
 PREDICT = predict(
@@ -18,7 +20,10 @@ prediction = {"zeros": ..., "circular": ...}  # two ints
 prediction = {"zeros": 26, "circular": 0}
 """,
     """
-measured = {mode: checks.measure_border_tokens(6, 9, padding_mode=mode) for mode in ("zeros", "circular")}
+measured = {
+    mode: checks.measure_border_tokens(6, 9, padding_mode=mode)
+    for mode in ("zeros", "circular")
+}
 print(measured)
 """,
     """
@@ -32,14 +37,22 @@ wraps around to tokens identical to its own: nothing marks the border, 0 tokens 
 )
 
 SCAFFOLDS = {
-    2: [code("""
-# A start for Exercise 2: the chapter's probe, on the library's Mix-FFN with the padding as an argument
-# (checks.mix_ffn_with_padding builds tutorial_lib.layers.mix_ffn.MixFFN; your own MixFFN of Exercise 1
-# is not used here, so a bug there cannot change this answer).
+    2: [
+        code(
+            """
+# A start for Exercise 2: the chapter's probe (tutorial_lib.probes) on the
+# library's Mix-FFN, with the padding as an argument. Your own MixFFN of
+# Exercise 1 is not used here, so a bug there cannot change this answer.
 from tutorial_lib import checks
 
 for mode in ("zeros", "circular"):
     result = checks.position_probe(padding_mode=mode, depth=4, side=16)
-    print(f"{mode:9s} distinct token vectors: {result['distinct']:.0f}, probe R²: {result['r2']:.2f}")
-""", "discussion-scaffold")],
+    print(
+        f"{mode:9s} distinct token vectors: {result['distinct']:.0f}, probe R²: "
+        f"{result['r2']:.2f}"
+    )
+""",
+            "discussion-scaffold",
+        )
+    ],
 }

@@ -1,4 +1,5 @@
-"""Chapter 11: predict where the decoder's MACs go; scaffolds for Exercises 2 and 3."""
+"""Chapter 11: predict where the decoder's MACs go; scaffold for Exercise 2."""
+
 from _cells import code, predict
 
 PREDICT = predict(
@@ -32,10 +33,16 @@ the linear_c layers run mostly on coarse grids.
 )
 
 SCAFFOLDS = {
-    2: [code("""
-# A start for Exercise 2: a decoder with random BatchNorm statistics and the library's fold to compare with.
+    2: [
+        code(
+            """
+# A start for Exercise 2: a decoder with random BatchNorm statistics,
+# and the library's fold to compare with.
 import torch
-from tutorial_lib.layers.all_mlp_decoder import AllMLPDecoder as LibraryDecoder, FoldedAllMLPDecoder
+from tutorial_lib.layers.all_mlp_decoder import (
+    AllMLPDecoder as LibraryDecoder,
+    FoldedAllMLPDecoder,
+)
 
 decoder = LibraryDecoder((8, 16, 24, 32), 16, 5).eval()
 with torch.no_grad():
@@ -43,5 +50,8 @@ with torch.no_grad():
     decoder.norm.running_var.uniform_(0.5, 2.0)
 folded = FoldedAllMLPDecoder.from_decoder(decoder)
 # your M_i and b here, then compare with folded.weights
-""", "discussion-scaffold")],
+""",
+            "discussion-scaffold",
+        )
+    ],
 }

@@ -1,4 +1,6 @@
-"""Chapter 12: predict parameters against MACs; the scaffold of Exercise 2 (a longer schedule)."""
+"""Chapter 12: predict parameters against MACs; the scaffold of Exercise 2
+(a longer schedule)."""
+
 from _cells import code, predict
 
 PREDICT = predict(
@@ -11,10 +13,15 @@ same on every machine).
     """
 from tutorial_lib import checks
 
-prediction = {"most_params": ..., "most_macs": ..., "same_model": ...}  # model names, True or False
+# model names, True or False
+prediction = {"most_params": ..., "most_macs": ..., "same_model": ...}
 """,
     """
-prediction = {"most_params": "segformer", "most_macs": "setr_pup", "same_model": False}
+prediction = {
+    "most_params": "segformer",
+    "most_macs": "setr_pup",
+    "same_model": False,
+}
 """,
     """
 measured = checks.measure_model_costs()
@@ -32,13 +39,21 @@ progressively larger maps up to the image size, so it needs the most MACs: the t
 )
 
 SCAFFOLDS = {
-    2: [code("""
-# A start for Exercise 2: the recorded schedule, and the command that doubles it (run it in a clone of
-# the repository; each run takes about twice its recorded train_seconds).
+    2: [
+        code(
+            """
+# A start for Exercise 2: the recorded schedule, and the command that doubles
+# it (run it in a clone of the repository; each run takes about twice its
+# recorded train_seconds).
 from tutorial_lib import experiments
 
 print("recorded recipe:", experiments.RECIPE)
-print("python tools/run_experiments.py --configs segformer deeplabv3plus --steps 2000 "
-      "--seeds 0 1 --out long.json --no-checkpoints")
-""", "discussion-scaffold")],
+print(
+    "python tools/run_experiments.py --configs segformer deeplabv3plus"
+    " --steps 2000 --seeds 0 1 --out long.json --no-checkpoints"
+)
+""",
+            "discussion-scaffold",
+        )
+    ],
 }

@@ -1,4 +1,6 @@
-"""Chapter 13: predict how the ERF grows with depth; the scaffold of Exercise 3 (ERF at 256 px)."""
+"""Chapter 13: predict how the ERF grows with depth; the scaffold of Exercise 3
+(the per-stage ERF on wide views at the training object scale)."""
+
 from _cells import code, predict
 
 PREDICT = predict(
@@ -30,12 +32,32 @@ Four times the depth gives about twice the radius, while the theoretical field g
 )
 
 SCAFFOLDS = {
-    3: [code("""
-# A start for Exercise 3: the same scenes at 256 px, and the trained models of the chapter.
-from tutorial_lib import compare, data
+    3: [
+        code(
+            """
+# A start for Exercise 3: wide views at the training object scale, measured at
+# each view's deepest object pixel; here the encoders' last stages of the shipped
+# (seed-0) models, beside the record at 64 px (mean ± sd over seeds). Extend it
+# to every stage of erf.stage_outputs(model).
+import torch
+from tutorial_lib import compare, data, erf, experiments
 
-scenes_256 = data.SyntheticScenes(8, size=256, seed=1)
-models = {name: compare.load_trained(name) for name in ("deeplabv3plus", "segformer")}
-# measure the ERF as in the section 'The ERF of the trained models', then the 50 % and 90 % radii
-""", "discussion-scaffold")],
+views = data.same_scale_scenes(4, num_samples=8)  # 256×256: 4×4 scenes' worth
+images = torch.stack([views[i][0] for i in range(len(views))])
+masks = torch.stack([views[i][1] for i in range(len(views))])
+positions = erf.object_centres(masks)
+columns = f"{'model':13s} {'stage':8s} {'view':>6s}"
+print(columns, f"{'r50 (px)':>10s} {'r90 (px)':>10s}")
+for name, stage in (("segformer", "stage4"), ("deeplabv3plus", "backbone")):
+    model = compare.load_trained(name)
+    output = erf.stage_outputs(model)[stage]
+    radii = erf.erf_radii_at(model, images, positions, output, reduce="norm")
+    recorded = [experiments.summary(name, f"erf.{stage}.r{p}") for p in (50, 90)]
+    row = f"{name:13s} {stage:8s}"
+    print(f"{row} {'64 px':>6s}", *(f"{format(s, '.1f'):>10s}" for s in recorded))
+    print(f"{row} {'256 px':>6s} {radii[0.5]:10.1f} {radii[0.9]:10.1f}")
+""",
+            "discussion-scaffold",
+        )
+    ],
 }

@@ -24,6 +24,7 @@ from ..layers.separable import (
     standard_conv_macs,
 )
 from ..models.deeplab import Decoder
+from ..profiling import time_modules
 from . import _core
 from ._core import Checker, diagnose, register, same_tensor
 
@@ -535,17 +536,22 @@ def measure_separable_costs(
     out_chans: int = 64,
     kernel_size: int = 3,
     size: int = 56,
-    repeats: int = 21,
+    rounds: int = 7,
     batch: int = 4,
 ) -> dict:
-    """MACs, bytes moved (float32 inputs + weights + outputs, once each) and the median time of the
-    three layers of a separable convolution's comparison: ``standard``, ``depthwise``, ``pointwise``.
+    """MACs, bytes moved (float32 inputs + weights + outputs, once each) and the time
+    of the three layers of a separable convolution's comparison: ``standard``,
+    ``depthwise``, ``pointwise``.
 
-    Returns ``{layer: {"macs", "bytes", "intensity" (MACs per byte), "seconds", "gmacs_per_s"}}``.
-    Times depend on the machine: the check compares only their order, with slack.
+    Timed as chapter 03 times them, with :func:`~tutorial_lib.profiling.time_modules`:
+    on one thread, after a warm-up, ``rounds`` interleaved rounds (a busy spell slows
+    every layer alike), each layer's time the CPU time of its fastest round (a busy
+    machine stretches the wall clock, not the CPU time).
+
+    Returns ``{layer: {"macs", "bytes", "intensity" (MACs per byte), "seconds" (CPU),
+    "wall", "gmacs_per_s"}}``. Times depend on the machine: the check compares only
+    their order, with slack.
     """
-    import time
-
     m, n, k, g = in_chans, out_chans, kernel_size, size
     pad = k // 2
     layers = {
@@ -554,36 +560,24 @@ def measure_separable_costs(
         "pointwise": nn.Conv2d(m, n, 1, bias=False),
     }
     x = torch.randn(batch, m, g, g)
-    times: dict = {name: [] for name in layers}
-    with torch.no_grad():
-        # warm-up: allocations, oneDNN kernel selection
-        for layer in layers.values():
-            for _ in range(3):
-                layer(x)
-        # interleaved rounds: a busy spell slows every layer alike
-        for _ in range(repeats):
-            for name, layer in layers.items():
-                t0 = time.perf_counter()
-                layer(x)
-                times[name].append(time.perf_counter() - t0)
+    timings = time_modules(layers, x, rounds=rounds, threads=1)
+    counts = {
+        "standard": standard_conv_macs(m, n, k, g),
+        "depthwise": depthwise_conv_macs(m, k, g),
+        "pointwise": pointwise_conv_macs(m, n, g),
+    }
     result = {}
     for name, layer in layers.items():
-        macs = (
-            batch
-            * {
-                "standard": standard_conv_macs(m, n, k, g),
-                "depthwise": depthwise_conv_macs(m, k, g),
-                "pointwise": pointwise_conv_macs(m, n, g),
-            }[name]
-        )
+        macs = batch * counts[name]
         out_c = m if name == "depthwise" else n
         moved = 4 * (x.numel() + layer.weight.numel() + batch * out_c * g * g)
-        seconds = sorted(times[name])[len(times[name]) // 2]
+        seconds = timings[name].cpu
         result[name] = dict(
             macs=macs,
             bytes=moved,
             intensity=macs / moved,
             seconds=seconds,
+            wall=timings[name].wall,
             gmacs_per_s=macs / seconds / 1e9,
         )
     return result

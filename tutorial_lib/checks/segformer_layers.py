@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import probes
 from ..layers.efficient_attention import EfficientSelfAttention
 from ..layers.mix_ffn import MixFFN
 from ..layers.overlap_patch_embed import OverlapPatchEmbed
@@ -587,60 +588,43 @@ def check_predict_attention_cost(prediction: Any, measured: Any) -> None:
 def mix_ffn_with_padding(
     dim: int, hidden_dim: int, padding_mode: str = "zeros"
 ) -> MixFFN:
-    """The library's :class:`~tutorial_lib.layers.mix_ffn.MixFFN` with its depthwise convolution padding
-    ``"zeros"`` (the paper's), ``"circular"``, ``"reflect"`` or ``"replicate"`` — for the circular-padding
-    exercise of chapter 10, so that nobody sets ``dwconv.padding_mode`` by hand, and so that the probe
-    uses the library's class even where a student's ``MixFFN`` shadows the name."""
+    """The library's :class:`~tutorial_lib.layers.mix_ffn.MixFFN` with its depthwise
+    convolution padding ``"zeros"`` (the paper's), ``"circular"``, ``"reflect"`` or
+    ``"replicate"`` — for the circular-padding exercise of chapter 10, so that the
+    probe uses the library's class even where a student's ``MixFFN`` shadows the
+    name."""
     if padding_mode not in ("zeros", "circular", "reflect", "replicate"):
         raise ValueError(
             f"mix_ffn_with_padding: expected padding_mode zeros, circular, reflect or "
             f"replicate, got {padding_mode!r}"
         )
-    layer = MixFFN(dim, hidden_dim)
-    layer.dwconv.padding_mode = padding_mode
-    return layer
+    return MixFFN(dim, hidden_dim, padding_mode=padding_mode)
 
 
 def position_probe(
     padding_mode: str = "zeros",
     depth: int = 4,
     side: int = 16,
-    dim: int = 32,
+    dim: int = 64,
     seed: int = 0,
 ) -> Dict[str, float]:
-    """The chapter-10 probe on the library's Mix-FFN: a constant token map through ``depth`` residual
-    blocks ``x + MixFFN(LN(x))`` with the given padding; returns ``{"distinct": number of distinct token
-    vectors (to 1e-4), "r2": held-out R² of a ridge probe of (row, column)}``."""
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    blocks = [
-        (nn.LayerNorm(dim), mix_ffn_with_padding(dim, 4 * dim, padding_mode).eval())
-        for _ in range(depth)
-    ]
-    x = torch.randn(1, 1, dim, generator=gen).expand(1, side * side, dim).clone()
-    with torch.no_grad():
-        for norm, block in blocks:
-            x = x + block(norm(x), side, side)
-    feats = x[0]
-    distinct = len({tuple((row / 1e-4).round().tolist()) for row in feats})
-    n = side * side
-    rows, cols = torch.meshgrid(
-        torch.arange(side), torch.arange(side), indexing="ij"
+    """Chapter 10's probe (:mod:`tutorial_lib.probes`, in float64) with the library's
+    Mix-FFN padded by ``padding_mode``: a constant ``side × side`` token map through
+    ``depth`` residual blocks ``x + MixFFN(LN(x))`` (weights seeded by ``seed``).
+
+    Returns ``{"distinct": number of distinct token vectors
+    (:func:`~tutorial_lib.probes.distinct_tokens`, to 1e-12), "r2": held-out R² of
+    the ridge probe of (row, column) (:func:`~tutorial_lib.probes.position_r2`)}``.
+    The defaults are the chapter's: after 4 blocks of a 16 × 16 map, zero padding
+    gives (2·4 + 1)² = 81 kinds of position.
+    """
+    feats = probes.stack_features(
+        depth, side, dim, padding_mode=padding_mode, seed=seed
     )
-    target = torch.stack([rows.flatten(), cols.flatten()], 1).float() / (side - 1)
-    X = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
-    X = torch.cat([X, torch.ones(n, 1)], 1)
-    scores = []
-    for s in range(5):
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(s))
-        tr, te = perm[: n // 2], perm[n // 2 :]
-        w = torch.linalg.solve(
-            X[tr].T @ X[tr] + torch.eye(X.shape[1]), X[tr].T @ target[tr]
-        )
-        res = ((X[te] @ w - target[te]) ** 2).sum(0)
-        tot = ((target[te] - target[te].mean(0)) ** 2).sum(0)
-        scores.append((1 - res / tot).mean().item())
-    return {"distinct": float(distinct), "r2": sum(scores) / len(scores)}
+    return {
+        "distinct": float(probes.distinct_tokens(feats)),
+        "r2": probes.position_r2(feats, side),
+    }
 
 
 def measure_border_tokens(
