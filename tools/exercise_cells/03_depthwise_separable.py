@@ -53,9 +53,12 @@ checks.check_predict_separable_speed(prediction, measured)
 """,
     """
 The three layers move about the same bytes (the input and output maps dominate), but the depthwise
-layer does only $K^2 = 9$ MACs per input value against $K^2 N = 576$ for the standard one: it spends its
-time waiting for memory, so its GMAC/s is the lowest. The separable layer's time is then dominated by
-its cheapest-in-MACs part, and its time ratio exceeds its MAC ratio — MACs are not time.
+layer does only $K^2 = 9$ MACs per input value against $K^2 N = 576$ for the standard one. So low an
+arithmetic intensity caps the GMAC/s a layer can reach, and CPU depthwise kernels often run below
+even that cap: its GMAC/s is the lowest of the three. Here that makes the cheapest-in-MACs part a
+large share of the separable layer's time, and the separable layer's time ratio exceeds its MAC
+ratio — MACs are not time. (How large a share depends on the machine and the layer: in the
+chapter's larger layer above the depthwise part took a smaller share.)
 """,
     timing=True,
 )
