@@ -16,8 +16,8 @@ measuring:
 3. whether the separable layer's time ratio to the standard layer is `"higher"`, `"equal"` or `"lower"`
    than its MAC ratio.
 
-The measurement counts MACs and bytes exactly and times each layer as the chapter does
-(`profiling.time_modules`: one thread, interleaved rounds, the CPU time of the fastest round). Timings
+The measurement counts MACs exactly and the fewest bytes each layer must move (every tensor read or
+written once), and times each layer as the chapter does (`profiling.time_modules`: one thread, interleaved rounds, the CPU time of the fastest round). Timings
 depend on the machine: the check compares your prediction with the reasoning and reports whether this
 run shows the expected order — it never compares absolute times.
 """,
