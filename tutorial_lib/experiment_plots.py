@@ -20,11 +20,11 @@ __all__ = ["plot_experiment", "plot_metric_curves"]
 
 def _baseline(metric: str, results, configs: Sequence[str]) -> Optional[float]:
     # scored on the scenes the configurations were scored on (one size, or none)
-    sizes = {ex.CONFIGS[name].train_size for name in configs}
-    if len(sizes) != 1:
+    size = ex.common_size(configs)
+    if size is None:
         return None
     try:
-        return ex.baseline(metric, results, sizes.pop())
+        return ex.baseline(metric, results, size)
     except ValueError:  # no all-background value recorded for this metric
         return None
 

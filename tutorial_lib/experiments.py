@@ -51,6 +51,7 @@ __all__ = [
     "summary",
     "summary_table",
     "baseline",
+    "common_size",
     "class_prior_loss",
     "common_seeds",
     "paired",
@@ -430,6 +431,12 @@ def summary(
     return Stat(statistics.fmean(values), sd, tuple(values))
 
 
+def common_size(configs: Sequence[str]) -> Optional[int]:
+    """The training size (pixels) shared by ``configs``, or None if they differ."""
+    sizes = {CONFIGS[c].train_size for c in configs}
+    return sizes.pop() if len(sizes) == 1 else None
+
+
 def baseline(
     metric: str = "miou",
     results: Optional[Dict[str, Any]] = None,
@@ -478,9 +485,8 @@ def summary_table(
     configs = tuple(EXPERIMENTS[experiment].configs if configs is None else configs)
     counts = sorted({len(runs(c, results)) for c in configs})
     seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
-    sizes = {CONFIGS[c].train_size for c in configs}
     # the baseline is scored on the scenes the configurations were scored on
-    size = sizes.pop() if len(sizes) == 1 else None
+    size = common_size(configs)
     base_label = "all background" + (
         "" if size is not None else f" ({RECIPE['train_size']} px)"
     )

@@ -482,9 +482,8 @@ def _describe(out: Any) -> str:
     if isinstance(out, (list, tuple)):
         parts = [_describe(o) for o in out]
         if len(parts) > 1 and len(set(parts)) == 1:
-            return (
-                f"{len(parts)} × {parts[0]}"  # four equal maps: one shape, counted
-            )
+            # e.g. four equal maps: one shape, counted
+            return f"{len(parts)} × {parts[0]}"
         return "[" + ", ".join(parts) + "]"
     if isinstance(out, dict):
         return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in out.items()) + "}"
